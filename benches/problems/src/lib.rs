@@ -1,0 +1,126 @@
+//! Standard fixed-point test problems for deep equilibrium (DEQ) solvers.
+//!
+//! Every problem provides
+//! * an **f32 map** `z ↦ f(z)` in fixed-point form: what a solver under test calls, and
+//! * **float64 machinery** — the residual `g(z) = f(z) − z`, its dense Jacobian and a
+//!   reference fixed point computed by a float64 Newton solve ([`newton`]) — to check
+//!   the solver's answers independently of the solver itself.
+//!
+//! Problem families (all implement [`FixedPointProblem`]):
+//! * [`TanhLayer`]: a DEQ layer `f(z) = tanh(W z + c)` with dense symmetric `W` (a
+//!   Wigner semicircle spectrum scaled to spectral radius `ρ`; contractive for
+//!   `ρ < 1`, not for `ρ ≥ 1`);
+//! * [`HEquation`]: Chandrasekhar's H-equation, discretised by the midpoint rule,
+//!   increasingly ill-conditioned as `c → 1`;
+//! * [`LinearMap`]: `f(z) = A z + b` on which plain fixed-point iteration diverges
+//!   (`A` has the eigenvalue `−ρ < −1`) although `I − A` is well conditioned;
+//! * the small classics in [`classics`] (a KINSOL fixed-point example and the
+//!   SciPy `root` example), as plain functions and constants.
+//!
+//! [`standard_suite`] and [`quick_suite`] collect fixed sets of problems.
+//!
+//! The crate uses only `std` and has no dependencies. Everything is deterministic:
+//! problems are built from fixed seeds with the [`rng::SplitMix64`] generator.
+
+#![warn(missing_docs)]
+
+pub mod classics;
+pub mod eigen;
+pub mod hequation;
+pub mod linalg;
+pub mod linear;
+pub mod newton;
+pub mod rng;
+pub mod suite;
+pub mod tanh;
+
+pub use hequation::HEquation;
+pub use linear::LinearMap;
+pub use suite::{quick_suite, standard_suite};
+pub use tanh::TanhLayer;
+
+/// A fixed-point problem `z = f(z)` of dimension [`dim`](FixedPointProblem::dim).
+///
+/// The f32 map [`f`](FixedPointProblem::f) is what a solver under test calls; the
+/// float64 methods describe the same problem in root form `g(z) = f(z) − z = 0` and
+/// are used for reference solutions and error measurement.
+pub trait FixedPointProblem: Sync {
+    /// A short human-readable name with the parameters, e.g. `"tanh d=256 rho=0.9"`.
+    fn name(&self) -> String;
+
+    /// The dimension `d` of `z`.
+    fn dim(&self) -> usize;
+
+    /// The documented start point of the problem (length `d`).
+    fn start(&self) -> Vec<f32>;
+
+    /// The f32 map: writes `f(z)` into `out` (both of length `d`).
+    fn f(&self, z: &[f32], out: &mut [f32]);
+
+    /// The float64 residual `g(z) = f(z) − z`, written into `out`.
+    fn f64_residual(&self, z: &[f64], out: &mut [f64]);
+
+    /// The dense float64 Jacobian of `g` at `z`, row-major: `jac[i * d + j] = ∂gᵢ/∂zⱼ`.
+    fn f64_jacobian(&self, z: &[f64], jac: &mut [f64]);
+
+    /// The float64 reference fixed point, computed once at construction (see each
+    /// problem for how; usually float64 Newton from the start point).
+    fn reference(&self) -> &[f64];
+
+    /// Float64 Newton (default [`newton::NewtonOptions`]) from the given f32 point;
+    /// `Some(root)` when it converges.
+    ///
+    /// Used to check that a solver's answer is near a true root when the problem
+    /// has several: a good answer polishes to a root close to itself.
+    fn polish(&self, z: &[f32]) -> Option<Vec<f64>> {
+        let z0: Vec<f64> = z.iter().map(|&v| f64::from(v)).collect();
+        newton::newton(|z, out| self.f64_residual(z, out), |z, jac| self.f64_jacobian(z, jac), &z0)
+    }
+
+    /// Relative error `‖z − reference‖₂ / ‖reference‖₂`, computed in float64
+    /// (the absolute error `‖z − reference‖₂` if the reference is zero).
+    fn rel_error(&self, z: &[f32]) -> f64 {
+        let reference = self.reference();
+        assert_eq!(z.len(), reference.len(), "rel_error: length mismatch");
+        let diff: Vec<f64> = z.iter().zip(reference).map(|(&a, &r)| f64::from(a) - r).collect();
+        let scale = linalg::norm2(reference);
+        let err = linalg::norm2(&diff);
+        if scale > 0.0 { err / scale } else { err }
+    }
+}
+
+/// f32 dot product with eight independent accumulators (as a solver-side DEQ layer
+/// would compute it), summed pairwise at the end.
+#[inline]
+pub(crate) fn dot8_f32(row: &[f32], z: &[f32]) -> f32 {
+    debug_assert_eq!(row.len(), z.len());
+    let mut acc = [0.0f32; 8];
+    let mut rc = row.chunks_exact(8);
+    let mut zc = z.chunks_exact(8);
+    for (r, x) in (&mut rc).zip(&mut zc) {
+        for k in 0..8 {
+            acc[k] += r[k] * x[k];
+        }
+    }
+    for (k, (r, x)) in rc.remainder().iter().zip(zc.remainder()).enumerate() {
+        acc[k] += r * x;
+    }
+    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
+}
+
+/// Converts a float64 vector to f32 (round to nearest).
+pub fn to_f32(v: &[f64]) -> Vec<f32> {
+    v.iter().map(|&x| x as f32).collect()
+}
+
+/// Converts an f32 vector to float64 (exact).
+pub fn to_f64(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| f64::from(x)).collect()
+}
+
+/// Computes a reference fixed point by float64 Newton from `start`, panicking with
+/// the problem name if it fails (construction-time helper).
+pub(crate) fn newton_reference<P: FixedPointProblem + ?Sized>(p: &P, start: &[f64]) -> Vec<f64> {
+    newton::newton(|z, out| p.f64_residual(z, out), |z, jac| p.f64_jacobian(z, jac), start)
+        .unwrap_or_else(|| panic!("float64 Newton reference failed for {}", p.name()))
+}

@@ -1,0 +1,92 @@
+//! Fixed collections of problems for tests and benchmarks.
+
+use crate::{FixedPointProblem, HEquation, LinearMap, TanhLayer};
+
+/// Spectral radii of the [`TanhLayer`] problems in the suites.
+pub const TANH_RHOS: [f64; 4] = [0.5, 0.9, 0.99, 1.2];
+
+/// `c` values of the [`HEquation`] problems in the suites.
+pub const H_CS: [f64; 3] = [0.5, 0.99, 0.9999];
+
+/// Seed of the [`LinearMap`] problem in the suites.
+pub const LINEAR_SEED: u64 = 64_001;
+
+/// The seed of the [`TanhLayer`] of dimension `d` with spectral radius
+/// `TANH_RHOS[rho_index]`: `100 d + rho_index`.
+pub fn tanh_seed(d: usize, rho_index: usize) -> u64 {
+    100 * d as u64 + rho_index as u64
+}
+
+/// A problem to build, in suite order.
+type Builder = Box<dyn Fn() -> Box<dyn FixedPointProblem + Send> + Send + Sync>;
+
+fn tanh_builders(dims: &[usize]) -> Vec<Builder> {
+    let mut out: Vec<Builder> = Vec::new();
+    for &d in dims {
+        for (k, &rho) in TANH_RHOS.iter().enumerate() {
+            out.push(Box::new(move || Box::new(TanhLayer::new(d, rho, tanh_seed(d, k)))));
+        }
+    }
+    out
+}
+
+fn h_builders(n: usize) -> Vec<Builder> {
+    H_CS.iter().map(|&c| -> Builder { Box::new(move || Box::new(HEquation::new(n, c))) }).collect()
+}
+
+fn linear_builder() -> Builder {
+    Box::new(|| Box::new(LinearMap::new(64, 1.5, LINEAR_SEED)))
+}
+
+/// Builds the problems, in order, on up to `available_parallelism` threads (the
+/// float64 Newton references dominate the cost). The result does not depend on the
+/// number of threads.
+fn build(builders: Vec<Builder>) -> Vec<Box<dyn FixedPointProblem>> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(builders.len()).max(1);
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<Box<dyn FixedPointProblem + Send>>>> =
+        builders.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(b) = builders.get(i) else { break };
+                    let p = b();
+                    *slots[i].lock().unwrap() = Some(p);
+                }
+            });
+        }
+    });
+    slots.into_iter().map(|m| -> Box<dyn FixedPointProblem> { m.into_inner().unwrap().unwrap() }).collect()
+}
+
+/// The standard problem suite (20 problems), in this order:
+/// * [`TanhLayer`] for `d ∈ {16, 64, 256, 1024}` × `ρ ∈ {0.5, 0.9, 0.99, 1.2}`
+///   ([`TANH_RHOS`]), seeds [`tanh_seed`]`(d, index of ρ)`, `d` outer;
+/// * [`HEquation`] with `n = 500`, `c ∈ {0.5, 0.99, 0.9999}` ([`H_CS`]);
+/// * [`LinearMap`] with `d = 64`, `ρ = 1.5` (eigenvalue −1.5: plain iteration
+///   diverges), seed [`LINEAR_SEED`].
+///
+/// Building it computes every float64 reference (Newton with LU factorisations of
+/// up to 1024 × 1024 Jacobians); construction runs in parallel on the available cores.
+pub fn standard_suite() -> Vec<Box<dyn FixedPointProblem>> {
+    let mut b = tanh_builders(&[16, 64, 256, 1024]);
+    b.extend(h_builders(500));
+    b.push(linear_builder());
+    build(b)
+}
+
+/// A smaller suite for fast debug tests (16 problems, `d ≤ 256`), in this order:
+/// [`TanhLayer`] for `d ∈ {16, 64, 256}` × [`TANH_RHOS`] (the same problems, with the
+/// same seeds, as in [`standard_suite`]), [`HEquation`] with `n = 100` and
+/// `c ∈ {0.5, 0.99, 0.9999}`, and the same [`LinearMap`] as [`standard_suite`].
+pub fn quick_suite() -> Vec<Box<dyn FixedPointProblem>> {
+    let mut b = tanh_builders(&[16, 64, 256]);
+    b.extend(h_builders(100));
+    b.push(linear_builder());
+    build(b)
+}

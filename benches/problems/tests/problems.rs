@@ -1,0 +1,282 @@
+//! Per-family checks of the problem constructions and reference solutions.
+
+use deq_problems::eigen::{LanczosOptions, jacobi_eigenvalues, lanczos_extreme};
+use deq_problems::linalg::{dist2, matvec, norm_inf, norm2};
+use deq_problems::rng::SplitMix64;
+use deq_problems::suite::{H_CS, LINEAR_SEED, TANH_RHOS, tanh_seed};
+use deq_problems::{FixedPointProblem, HEquation, LinearMap, TanhLayer, to_f32};
+
+/// Spectral radius of a symmetric matrix by power iteration.
+///
+/// For symmetric `W` the estimate `‖W v‖₂` (unit `v`) never exceeds `ρ(W)` and is
+/// non-decreasing, so iterate until it stops moving.
+fn power_iteration(w: &[f64], d: usize, seed: u64) -> f64 {
+    let mut rng = SplitMix64::new(seed);
+    let mut v = rng.unit_vector(d);
+    let mut wv = vec![0.0; d];
+    let mut est = 0.0f64;
+    let mut quiet = 0;
+    for _ in 0..100_000 {
+        matvec(w, &v, &mut wv);
+        let next = norm2(&wv);
+        if (next - est).abs() <= 1e-15 * next {
+            quiet += 1;
+            if quiet == 20 {
+                return next;
+            }
+        } else {
+            quiet = 0;
+        }
+        est = next;
+        for (vi, wi) in v.iter_mut().zip(&wv) {
+            *vi = wi / next;
+        }
+    }
+    est
+}
+
+fn residual_inf(p: &dyn FixedPointProblem, z: &[f64]) -> f64 {
+    let mut g = vec![0.0; p.dim()];
+    p.f64_residual(z, &mut g);
+    norm_inf(&g)
+}
+
+/// Central differences of the residual against the analytic Jacobian.
+fn check_jacobian(p: &dyn FixedPointProblem, z: &[f64]) {
+    let d = p.dim();
+    let mut jac = vec![0.0; d * d];
+    p.f64_jacobian(z, &mut jac);
+    let h = 1e-6;
+    let (mut gp, mut gm) = (vec![0.0; d], vec![0.0; d]);
+    for col in [0, d / 3, d - 1] {
+        let mut zp = z.to_vec();
+        let mut zm = z.to_vec();
+        zp[col] += h;
+        zm[col] -= h;
+        p.f64_residual(&zp, &mut gp);
+        p.f64_residual(&zm, &mut gm);
+        for row in 0..d {
+            let fd = (gp[row] - gm[row]) / (2.0 * h);
+            let an = jac[row * d + col];
+            assert!(
+                (fd - an).abs() <= 1e-7 * an.abs().max(1.0),
+                "{}: J[{row},{col}] = {an}, differences give {fd}",
+                p.name()
+            );
+        }
+    }
+}
+
+/// Lanczos against cyclic Jacobi (both float64) for the small layers: the spectral
+/// radius of `W` is `ρ`, the extreme eigenvalues are the reported ones, and the
+/// spectrum is a semicircle scaled to `[−ρ, ρ]`.
+#[test]
+fn tanh_lanczos_matches_jacobi() {
+    for d in [16, 37, 64] {
+        for (k, &rho) in TANH_RHOS.iter().enumerate() {
+            let p = TanhLayer::new(d, rho, tanh_seed(d, k));
+            let eig = jacobi_eigenvalues(p.weights(), d);
+            let (lo, hi) = p.extreme_eigenvalues();
+            let radius = eig[0].abs().max(eig[d - 1].abs());
+            assert!((radius - rho).abs() <= 1e-10 * rho, "{}: Jacobi spectral radius {radius}", p.name());
+            assert!((lo - eig[0]).abs() <= 1e-10 * rho, "{}: λ_min {lo}", p.name());
+            assert!((hi - eig[d - 1]).abs() <= 1e-10 * rho, "{}: λ_max {hi}", p.name());
+            assert!(lo.abs().max(hi.abs()) == rho, "{}", p.name());
+            // Both edges of the semicircle are near ±ρ.
+            assert!(lo < -0.7 * rho && hi > 0.7 * rho, "{}: ({lo}, {hi})", p.name());
+            if d == 64 {
+                // A semicircle puts (2/π)(x√(1 − x²) + arcsin x) ≈ 0.61 of its mass in
+                // |λ| ≤ x ρ for x = ½ (a uniform spectrum would put 0.5 there).
+                let inner = eig.iter().filter(|l| l.abs() <= 0.5 * rho).count();
+                let frac = inner as f64 / d as f64;
+                assert!((0.52..0.72).contains(&frac), "{}: {frac}", p.name());
+            }
+        }
+    }
+}
+
+/// `W` is symmetric and dense, `‖W v‖ ≤ ρ ‖v‖`, and an independent Lanczos run (other
+/// start vector, fixed number of steps) and power iteration both find `ρ`.
+fn check_tanh_weights(d: usize) {
+    let mut rng = SplitMix64::new(31);
+    for (k, &rho) in TANH_RHOS.iter().enumerate() {
+        let p = TanhLayer::new(d, rho, tanh_seed(d, k));
+        let w = p.weights();
+        let mut diag2 = 0.0;
+        for i in 0..d {
+            for j in 0..i {
+                assert_eq!(w[i * d + j], w[j * d + i], "W must be symmetric");
+            }
+            diag2 += w[i * d + i] * w[i * d + i];
+        }
+        let fro2: f64 = w.iter().map(|x| x * x).sum();
+        let off = 1.0 - diag2 / fro2;
+        assert!(off > 0.5, "{}: off-diagonal mass {off}", p.name());
+
+        let mut wv = vec![0.0; d];
+        for _ in 0..20 {
+            let v = rng.normal_vec(d);
+            matvec(w, &v, &mut wv);
+            assert!(norm2(&wv) <= rho * (1.0 + 1e-9) * norm2(&v), "{}: ‖W v‖ > ρ ‖v‖", p.name());
+        }
+
+        let opts = LanczosOptions { min_steps: 150, max_steps: 150, tol: 0.0, stable_steps: usize::MAX };
+        let other = lanczos_extreme(w, d, &mut SplitMix64::new(4242), &opts);
+        let (lo, hi) = p.extreme_eigenvalues();
+        assert!(
+            (other.spectral_radius() - rho).abs() <= 1e-10 * rho,
+            "{}: independent Lanczos gives {}",
+            p.name(),
+            other.spectral_radius()
+        );
+        assert!((other.min - lo).abs() <= 1e-10 * rho, "{}", p.name());
+        assert!((other.max - hi).abs() <= 1e-10 * rho, "{}", p.name());
+
+        let est = power_iteration(w, d, 99);
+        assert!((est - rho).abs() <= 1e-10 * rho, "{}: power iteration gives {est}", p.name());
+    }
+}
+
+#[test]
+fn tanh_weights_small() {
+    check_tanh_weights(16);
+    check_tanh_weights(64);
+}
+
+#[test]
+fn tanh_weights_256() {
+    check_tanh_weights(256);
+}
+
+#[test]
+fn tanh_weights_1024() {
+    check_tanh_weights(1024);
+}
+
+#[test]
+fn tanh_reference_jacobian_and_polish() {
+    for (k, &rho) in TANH_RHOS.iter().enumerate() {
+        let d = 64;
+        let p = TanhLayer::new(d, rho, tanh_seed(d, k));
+        assert_eq!(p.name(), format!("tanh d=64 rho={rho}"));
+        assert_eq!(p.start(), vec![0.0f32; d]);
+        assert!(residual_inf(&p, p.reference()) < 1e-13);
+        assert!(p.reference().iter().all(|z| z.abs() < 1.0));
+        check_jacobian(&p, p.reference());
+        // Polishing the rounded reference returns the reference.
+        let polished = p.polish(&to_f32(p.reference())).expect("polish converges");
+        assert!(dist2(&polished, p.reference()) <= 1e-12 * norm2(p.reference()));
+        assert!(p.rel_error(&p.start()) > 0.5);
+    }
+}
+
+#[test]
+fn tanh_construction_is_deterministic() {
+    let a = TanhLayer::new(100, 0.9, 5);
+    let b = TanhLayer::new(100, 0.9, 5);
+    let c = TanhLayer::new(100, 0.9, 6);
+    assert_eq!(a.weights(), b.weights());
+    assert_eq!(a.reference(), b.reference());
+    assert_ne!(a.weights(), c.weights());
+    // Odd dimensions exercise the remainder paths of the 8-accumulator dot.
+    let z = to_f32(a.reference());
+    let mut out = vec![0.0f32; 100];
+    a.f(&z, &mut out);
+    assert!(a.rel_error(&out) < 1e-6);
+}
+
+#[test]
+fn tanh_1024_builds_quickly() {
+    let t = std::time::Instant::now();
+    let p = TanhLayer::new(1024, 0.99, tanh_seed(1024, 2));
+    eprintln!("{} built in {:.2?}", p.name(), t.elapsed());
+    assert!(residual_inf(&p, p.reference()) < 1e-12);
+}
+
+#[test]
+fn h_equation_reference_is_physical() {
+    for n in [100, 500] {
+        for &c in &H_CS {
+            let p = HEquation::new(n, c);
+            let h = p.reference();
+            assert_eq!(p.start(), vec![1.0f32; n]);
+            assert!(residual_inf(&p, h) < 1e-13, "{}", p.name());
+            assert!(h.iter().all(|&v| v > 1.0), "{}: H > 1", p.name());
+            assert!(h.windows(2).all(|w| w[1] > w[0]), "{}: increasing", p.name());
+            // Exact identity of the discrete equation: mean = (2/c)(1 − √(1 − c)).
+            let mean = h.iter().sum::<f64>() / n as f64;
+            assert!(
+                (mean - p.physical_mean()).abs() < 1e-12,
+                "{}: mean {mean} vs {}",
+                p.name(),
+                p.physical_mean()
+            );
+        }
+    }
+}
+
+#[test]
+fn h_equation_jacobian_and_second_root() {
+    let p = HEquation::new(40, 0.9);
+    check_jacobian(&p, p.reference());
+    let mut rng = SplitMix64::new(1);
+    let z: Vec<f64> = (0..40).map(|_| 1.0 + 0.3 * rng.uniform()).collect();
+    check_jacobian(&p, &z);
+    // Newton from a large start finds the non-physical root: polish tells them apart.
+    let other = p.polish(&[3.0f32; 40]).expect("converges");
+    let mean = other.iter().sum::<f64>() / 40.0;
+    let nonphysical = 2.0 / 0.9 * (1.0 + (1.0f64 - 0.9).sqrt());
+    assert!((mean - nonphysical).abs() < 1e-10, "mean {mean}");
+}
+
+#[test]
+fn linear_map_diverges_under_plain_iteration() {
+    let p = LinearMap::new(64, 1.5, LINEAR_SEED);
+    assert_eq!(p.name(), "linear d=64 rho=1.5");
+    assert!(residual_inf(&p, p.reference()) < 1e-13);
+    let lam = p.eigenvalues();
+    assert_eq!(lam[0], -1.5);
+    assert!(lam.iter().all(|&l| (-1.5..=0.8).contains(&l)));
+    let est = power_iteration(p.matrix(), 64, 3);
+    assert!((est - 1.5).abs() < 1e-6 * 1.5, "spectral radius {est}");
+    check_jacobian(&p, p.reference());
+
+    // Plain iteration from the start point: the error grows geometrically.
+    let mut z = p.start();
+    let mut next = vec![0.0f32; 64];
+    let mut errors = vec![p.rel_error(&z)];
+    for _ in 0..60 {
+        p.f(&z, &mut next);
+        std::mem::swap(&mut z, &mut next);
+        errors.push(p.rel_error(&z));
+    }
+    assert!(errors[60] > 1e6 * errors[0], "errors {errors:?}");
+    let rate = (errors[60] / errors[40]).powf(1.0 / 20.0);
+    // Between the two most negative eigenvalues (−1.5 and a random one near it).
+    assert!(rate > 1.4 && rate < 1.5 + 1e-3, "growth rate {rate}");
+}
+
+#[test]
+fn f32_maps_match_f64_at_random_points() {
+    let problems: Vec<Box<dyn FixedPointProblem>> = vec![
+        Box::new(TanhLayer::new(37, 1.2, 1)),
+        Box::new(HEquation::new(37, 0.99)),
+        Box::new(LinearMap::new(37, 1.5, 2)),
+    ];
+    let mut rng = SplitMix64::new(8);
+    for p in &problems {
+        let d = p.dim();
+        let z32: Vec<f32> = (0..d).map(|_| (1.0 + 0.2 * rng.normal()) as f32).collect();
+        let z64: Vec<f64> = z32.iter().map(|&v| f64::from(v)).collect();
+        let mut f32_out = vec![0.0f32; d];
+        p.f(&z32, &mut f32_out);
+        let mut f64_out = vec![0.0; d];
+        p.f64_residual(&z64, &mut f64_out);
+        for (o, z) in f64_out.iter_mut().zip(&z64) {
+            *o += z;
+        }
+        let f32_as_64: Vec<f64> = f32_out.iter().map(|&v| f64::from(v)).collect();
+        let rel = dist2(&f32_as_64, &f64_out) / norm2(&f64_out);
+        assert!(rel < 1e-5, "{}: {rel:e}", p.name());
+    }
+}

@@ -1,0 +1,1 @@
+//! Benchmarks for the DEQ solver toolkit.

@@ -1,0 +1,81 @@
+//! Plain scalar reference implementations of the kernels.
+//!
+//! Every function here computes exactly what its namesake in [`super`] computes, one
+//! element at a time with a single accumulator. They are the specification the SIMD
+//! kernels are tested against, and a readable fallback for anyone modifying a solver.
+//!
+//! Like the SIMD kernels, they never panic: when slice lengths disagree they work on
+//! the common prefix (the shorter length), exactly like [`Iterator::zip`].
+
+/// `Σ aᵢ bᵢ` over the common prefix of `a` and `b`.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut s = 0.0f32;
+    for (x, y) in a.iter().zip(b) {
+        s += x * y;
+    }
+    s
+}
+
+/// Euclidean norm `‖a‖₂`, square root from `libm`.
+pub fn norm(a: &[f32]) -> f32 {
+    libm::sqrtf(dot(a, a))
+}
+
+/// `‖a − b‖₂` over the common prefix.
+pub fn dist(a: &[f32], b: &[f32]) -> f32 {
+    let mut s = 0.0f32;
+    for (x, y) in a.iter().zip(b) {
+        let d = x - y;
+        s += d * d;
+    }
+    libm::sqrtf(s)
+}
+
+/// `y ← y + alpha·x` over the common prefix.
+pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
+    for (yi, xi) in y.iter_mut().zip(x) {
+        *yi += alpha * xi;
+    }
+}
+
+/// `out[i] = rowᵢ · x` for the rows of the row-major `rows` (each `n` long).
+///
+/// The number of rows used is `min(out.len(), rows.len() / n)`; other entries of `out`
+/// are left untouched.
+pub fn multi_dot(rows: &[f32], n: usize, x: &[f32], out: &mut [f32]) {
+    if n == 0 {
+        return;
+    }
+    for (o, row) in out.iter_mut().zip(rows.chunks_exact(n)) {
+        *o = dot(row, x);
+    }
+}
+
+/// `y ← y + Σᵢ coeffs[i]·rowᵢ` for the rows of the row-major `rows` (each `n` long).
+///
+/// The number of rows used is `min(coeffs.len(), rows.len() / n)`.
+pub fn multi_axpy(rows: &[f32], n: usize, coeffs: &[f32], y: &mut [f32]) {
+    if n == 0 {
+        return;
+    }
+    for (c, row) in coeffs.iter().zip(rows.chunks_exact(n)) {
+        axpy(*c, row, y);
+    }
+}
+
+/// Low-rank product `y ← y + alpha·Σᵢ aᵢ (bᵢ · x)`, that is `y += alpha·Aᵀ(B x)` with
+/// `A`, `B` stored as rows (each `n` long).
+///
+/// With the rows of `a` being the columns of a matrix `U` and those of `b` the columns
+/// of `V`, this is `y += alpha·U(Vᵀx)`: the product with the `n × n` matrix `U Vᵀ`
+/// computed in `O(k·n)` for `k` rows instead of forming the matrix. Swapping `a` and `b`
+/// gives `V(Uᵀx)`. The number of rows used is `min(a.len(), b.len()) / n`.
+pub fn low_rank_acc(alpha: f32, a: &[f32], b: &[f32], n: usize, x: &[f32], y: &mut [f32]) {
+    if n == 0 {
+        return;
+    }
+    for (ar, br) in a.chunks_exact(n).zip(b.chunks_exact(n)) {
+        let c = dot(br, x);
+        axpy(alpha * c, ar, y);
+    }
+}

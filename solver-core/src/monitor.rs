@@ -1,0 +1,151 @@
+//! Bookkeeping shared by the three solvers: counting evaluations, keeping the best
+//! iterate in the caller's `z`, and the convergence, stall and divergence tests.
+//!
+//! Each solver evaluates a point, then hands `(x, ‖g‖, scale)` to [`Monitor::observe`],
+//! which copies `x` into `z` when it is the best so far. The solver's own buffers are
+//! never returned, so a non-finite evaluation can never leak into the result.
+
+use crate::kernels;
+use crate::options::{Options, Report, Status};
+
+/// Running state of one solve.
+pub(crate) struct Monitor {
+    opts: Options,
+    /// Residual norm and scale of the iterate currently held in `z`.
+    best_abs: f32,
+    best_scale: f32,
+    /// Whether `observe` lowered `best_abs` since the last `end_iteration`.
+    improved: bool,
+    since_best: u32,
+    pub(crate) f_evals: u32,
+    pub(crate) iterations: u32,
+    pub(crate) restarts: u32,
+}
+
+/// `‖g‖` and the scale of the convergence test (`‖f(x)‖` or `‖x‖`) at one point.
+#[derive(Clone, Copy)]
+pub(crate) struct Eval {
+    pub abs: f32,
+    pub scale: f32,
+}
+
+impl Monitor {
+    pub(crate) fn new(opts: &Options) -> Self {
+        Monitor {
+            opts: *opts,
+            best_abs: f32::INFINITY,
+            best_scale: 0.0,
+            improved: false,
+            since_best: 0,
+            f_evals: 0,
+            iterations: 0,
+            restarts: 0,
+        }
+    }
+
+    /// Whether a point with this residual and scale meets the tolerance.
+    pub(crate) fn converged(&self, e: Eval) -> bool {
+        e.abs <= self.opts.tol_abs + self.opts.tol_rel * e.scale
+    }
+
+    /// Records the evaluation of `x`. Returns `Some(status)` when the solve must stop:
+    /// [`Status::Converged`] (and `x` is copied to `z`) or [`Status::NonFinite`] /
+    /// [`Status::Diverged`] when the residual is not finite (`g` tells which).
+    pub(crate) fn observe(&mut self, x: &[f32], g: &[f32], e: Eval, z: &mut [f32]) -> Option<Status> {
+        self.f_evals = self.f_evals.saturating_add(1);
+        if !(e.abs.is_finite() && e.scale.is_finite()) {
+            // Either f produced NaN/Inf, or finite values so large that the norm
+            // overflowed: the iterate itself ran away.
+            let finite = g.iter().all(|v| v.is_finite()) && x.iter().all(|v| v.is_finite());
+            return Some(if finite { Status::Diverged } else { Status::NonFinite });
+        }
+        let conv = self.converged(e);
+        if e.abs < self.best_abs || conv {
+            self.best_abs = e.abs;
+            self.best_scale = e.scale;
+            self.improved = true;
+            copy(x, z);
+        }
+        conv.then_some(Status::Converged)
+    }
+
+    /// Whether an accepted iterate with residual `abs` counts as divergence.
+    pub(crate) fn diverged(&self, abs: f32) -> bool {
+        abs > self.opts.divergence_factor * self.best_abs
+    }
+
+    /// Closes one iteration; returns the status when the iteration budget is spent or
+    /// the solve has stalled.
+    pub(crate) fn end_iteration(&mut self) -> Option<Status> {
+        self.iterations = self.iterations.saturating_add(1);
+        if self.improved {
+            self.since_best = 0;
+        } else {
+            self.since_best = self.since_best.saturating_add(1);
+        }
+        self.improved = false;
+        if self.opts.stall_iters > 0 && self.since_best >= self.opts.stall_iters {
+            return Some(Status::Stalled);
+        }
+        None
+    }
+
+    /// Whether another iteration may start.
+    pub(crate) fn may_iterate(&self) -> bool {
+        self.iterations < self.opts.max_iters
+    }
+
+    /// The report for the iterate in `z`.
+    pub(crate) fn finish(&self, status: Status) -> Report {
+        let (abs, scale) = (self.best_abs, self.best_scale);
+        let rel = if abs == 0.0 {
+            0.0
+        } else if scale == 0.0 {
+            f32::INFINITY
+        } else {
+            abs / scale
+        };
+        Report {
+            status,
+            iterations: self.iterations,
+            f_evals: self.f_evals,
+            residual_abs: abs,
+            residual_rel: rel,
+            restarts: self.restarts,
+        }
+    }
+}
+
+/// How the user's function is to be read.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Form {
+    /// `f` returns `f(x)`; the residual is `g = f(x) − x`, the scale `‖f(x)‖`.
+    FixedPoint,
+    /// `f` returns `g(x)` directly; the scale is `‖x‖`.
+    Root,
+}
+
+/// Evaluates the residual `g(x)` into `g` and returns its norm and the convergence scale.
+pub(crate) fn eval_residual(
+    form: Form,
+    f: &mut dyn FnMut(&[f32], &mut [f32]),
+    x: &[f32],
+    g: &mut [f32],
+) -> Eval {
+    f(x, g);
+    match form {
+        Form::FixedPoint => {
+            let scale = kernels::norm(g);
+            kernels::axpy(-1.0, x, g);
+            Eval { abs: kernels::norm(g), scale }
+        }
+        Form::Root => Eval { abs: kernels::norm(g), scale: kernels::norm(x) },
+    }
+}
+
+/// `dst ← src` over the common prefix (never panics).
+pub(crate) fn copy(src: &[f32], dst: &mut [f32]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = *s;
+    }
+}

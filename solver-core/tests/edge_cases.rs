@@ -1,0 +1,261 @@
+//! Behaviour at the edges: non-finite values from f, a start at the fixed point,
+//! `max_iters = 0`, a million allowed iterations, wrong buffer sizes, and exact
+//! memory sizes.
+
+use solver_core::anderson::AndersonBuffers;
+use solver_core::{
+    Anderson, AndersonSettings, AndersonWork, Broyden, BroydenSettings, BroydenWork, Options, Picard,
+    PicardSettings, PicardWork, Report, Status,
+};
+
+const N: usize = 8;
+
+/// A contraction with fixed point away from the start.
+fn mild(z: &[f32; N], out: &mut [f32; N]) {
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = 0.5 * libm::tanhf(z[(i + 1) % N] - 0.3 * z[i]) + 0.1 * i as f32;
+    }
+}
+
+/// `‖f(z) − z‖₂` recomputed here in f64.
+fn residual(z: &[f32; N]) -> f64 {
+    let mut f = [0.0f32; N];
+    mild(z, &mut f);
+    f.iter().zip(z).map(|(a, b)| f64::from(a - b).powi(2)).sum::<f64>().sqrt()
+}
+
+/// Runs solver `k` (0: Broyden, 1: Anderson, 2: Picard) from `z0`.
+fn run(
+    k: usize,
+    f: &mut dyn FnMut(&[f32; N], &mut [f32; N]),
+    z0: [f32; N],
+    opts: &Options,
+) -> ([f32; N], Report) {
+    let mut z = z0;
+    let r = match k {
+        0 => Broyden::<N, 4>::new().solve(f, &mut z, opts),
+        1 => Anderson::<N, 4>::new().solve(f, &mut z, opts),
+        _ => Picard::<N>::new().solve(f, &mut z, opts),
+    };
+    (z, r)
+}
+
+/// Runs the three solvers on the same (pure) map and start.
+fn all_solvers(
+    f: &mut dyn FnMut(&[f32; N], &mut [f32; N]),
+    z0: [f32; N],
+    opts: &Options,
+) -> [([f32; N], Report); 3] {
+    [run(0, f, z0, opts), run(1, f, z0, opts), run(2, f, z0, opts)]
+}
+
+#[test]
+fn nan_from_f_ends_the_solve_with_the_best_finite_iterate() {
+    for nan_at in [1u32, 2, 4, 7] {
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            for k in 0..3 {
+                let mut calls = 0u32;
+                let mut f = |z: &[f32; N], out: &mut [f32; N]| {
+                    calls += 1;
+                    mild(z, out);
+                    if calls > nan_at {
+                        out[3] = bad;
+                    }
+                };
+                let (z, r) = run(k, &mut f, [0.0; N], &Options::default());
+                assert_eq!(r.status, Status::NonFinite, "solver {k}, NaN after {nan_at}: {r:?}");
+                assert_eq!(r.f_evals, nan_at + 1, "solver {k}");
+                assert!(z.iter().all(|v| v.is_finite()), "solver {k}: {z:?}");
+                assert!(r.residual_abs.is_finite() && r.residual_rel.is_finite(), "solver {k}: {r:?}");
+                // The report describes the returned z.
+                let res = residual(&z);
+                assert!(
+                    (res - f64::from(r.residual_abs)).abs() <= 1e-5 * res.max(1e-3),
+                    "solver {k}: {res} vs {r:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn nan_at_the_start_returns_the_start() {
+    let mut f = |_: &[f32; N], out: &mut [f32; N]| out.fill(f32::NAN);
+    let z0 = [0.25; N];
+    for (z, r) in all_solvers(&mut f, z0, &Options::default()) {
+        assert_eq!(r.status, Status::NonFinite);
+        assert_eq!((r.iterations, r.f_evals), (0, 1));
+        assert_eq!(z, z0);
+    }
+}
+
+#[test]
+fn start_at_the_fixed_point_costs_one_evaluation() {
+    let mut f = |z: &[f32; N], out: &mut [f32; N]| {
+        for (o, zi) in out.iter_mut().zip(z) {
+            *o = 0.5 * zi + 1.0;
+        }
+    };
+    for (z, r) in all_solvers(&mut f, [2.0; N], &Options { tol_rel: 0.0, ..Options::default() }) {
+        assert_eq!(r.status, Status::Converged);
+        assert_eq!((r.iterations, r.f_evals), (0, 1));
+        assert_eq!((r.residual_abs, r.residual_rel), (0.0, 0.0));
+        assert_eq!(z, [2.0; N]);
+    }
+}
+
+#[test]
+fn zero_iterations_only_evaluates_the_start() {
+    let z0 = [0.0; N];
+    let opts = Options { max_iters: 0, ..Options::default() };
+    for (z, r) in all_solvers(&mut mild, z0, &opts) {
+        assert_eq!(r.status, Status::MaxIterations);
+        assert_eq!((r.iterations, r.f_evals), (0, 1));
+        assert_eq!(z, z0);
+        assert!((f64::from(r.residual_abs) - residual(&z0)).abs() < 1e-6);
+    }
+}
+
+#[test]
+fn iteration_count_respects_max_iters() {
+    let opts = Options { max_iters: 3, tol_rel: 0.0, ..Options::default() };
+    for (_, r) in all_solvers(&mut mild, [0.0; N], &opts) {
+        assert_eq!(r.status, Status::MaxIterations);
+        assert_eq!(r.iterations, 3);
+        assert_eq!(r.f_evals, 4);
+    }
+}
+
+#[test]
+fn converged_report_matches_an_independent_residual() {
+    let opts = Options { tol_rel: 1e-6, ..Options::default() };
+    for (k, (z, r)) in all_solvers(&mut mild, [0.0; N], &opts).into_iter().enumerate() {
+        assert_eq!(r.status, Status::Converged, "solver {k}: {r:?}");
+        let res = residual(&z);
+        let mut f = [0.0f32; N];
+        mild(&z, &mut f);
+        let fnorm = f.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>().sqrt();
+        assert!(res <= 1e-6 * fnorm * 1.01, "solver {k}: ‖f − z‖ = {res:e}, ‖f‖ = {fnorm}");
+        assert!((f64::from(r.residual_rel) - res / fnorm).abs() < 1e-7, "solver {k}: {r:?}");
+    }
+}
+
+/// A map with no fixed point at all (|f(z)ᵢ − zᵢ| = 0.5 everywhere; it is
+/// discontinuous at 0, where its iterates stay): every solver must stop by itself
+/// long before a million iterations, in its fixed memory.
+#[test]
+fn a_million_iterations_allowed_on_a_hopeless_problem_ends() {
+    let opts = Options { max_iters: 1_000_000, ..Options::default() };
+    let mut f = |z: &[f32; N], out: &mut [f32; N]| {
+        for (o, zi) in out.iter_mut().zip(z) {
+            *o = zi + if *zi < 0.0 { 0.5 } else { -0.5 };
+        }
+    };
+    let before = Broyden::<N, 4>::FOOTPRINT;
+    for (k, (z, r)) in all_solvers(&mut f, [0.1; N], &opts).into_iter().enumerate() {
+        assert!(matches!(r.status, Status::Stalled | Status::Diverged), "solver {k}: {r:?}");
+        assert!(r.iterations < 1000, "solver {k}: {r:?}");
+        assert!(z.iter().all(|v| v.is_finite()));
+    }
+    assert_eq!(Broyden::<N, 4>::FOOTPRINT, before);
+    assert_eq!(before, core::mem::size_of::<Broyden<N, 4>>());
+}
+
+/// A hard, solvable problem with a million iterations allowed and only M = 4 pairs:
+/// the solve converges with the same fixed memory. (This ring map's Jacobian is a
+/// scaled cyclic shift, eigenvalues spread round a circle of radius 0.995: four pairs
+/// capture little of it, and Broyden<32, 4> needs about as many evaluations as plain
+/// iteration.)
+#[test]
+fn a_million_iterations_allowed_on_a_hard_problem_converges() {
+    let opts = Options { max_iters: 1_000_000, stall_iters: 0, ..Options::default() };
+    // Strongly coupled, nearly non-contractive ring: plain iteration is very slow.
+    let mut f = |z: &[f32; 32], out: &mut [f32; 32]| {
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = libm::tanhf(0.995 * z[(i + 1) % 32] + 0.05 * (i as f32 - 16.0) / 16.0);
+        }
+    };
+    let mut z = [0.0f32; 32];
+    let mut s = Broyden::<32, 4>::new();
+    let r = s.solve(&mut f, &mut z, &opts);
+    assert_eq!(r.status, Status::Converged, "{r:?}");
+    assert!(r.iterations < 10_000, "{r:?}");
+    let mut p = Picard::<32>::new();
+    let mut zp = [0.0f32; 32];
+    let rp = p.solve(&mut f, &mut zp, &opts);
+    assert_eq!(rp.status, Status::Converged, "{rp:?}");
+    assert!(rp.iterations < 10_000, "{rp:?}");
+}
+
+#[test]
+fn footprints_are_exact() {
+    macro_rules! check {
+        ($($n:literal, $m:literal);*) => {$(
+            assert_eq!(
+                Broyden::<$n, $m>::FOOTPRINT,
+                4 * $n * (2 * $m + 5) + core::mem::size_of::<BroydenSettings>()
+            );
+            assert_eq!(
+                Anderson::<$n, $m>::FOOTPRINT,
+                4 * $n * (2 * $m + 4) + 4 * (2 * $m * $m + $m) + core::mem::size_of::<AndersonSettings>()
+            );
+            assert_eq!(Picard::<$n>::FOOTPRINT, 4 * 2 * $n + core::mem::size_of::<PicardSettings>());
+        )*};
+    }
+    check!(1, 1; 3, 2; 32, 8; 100, 5; 1024, 8);
+    // Concrete values a firmware author would budget with.
+    assert_eq!(core::mem::size_of::<BroydenSettings>(), 12);
+    assert_eq!(Broyden::<32, 8>::FOOTPRINT, 2700);
+    assert_eq!(Anderson::<32, 5>::FOOTPRINT, 2 * 4 + 4 * 32 * 14 + 4 * 55);
+    assert_eq!(Picard::<32>::FOOTPRINT, 260);
+}
+
+#[test]
+fn work_forms_reject_wrong_sizes() {
+    let (mut u, mut v, mut vecs) = (vec![0.0; 24], vec![0.0; 24], vec![0.0; 30]);
+    assert!(BroydenWork::new(6, 4, &mut u, &mut v, &mut vecs).is_ok());
+    let mut vecs = vec![0.0; 29];
+    let e = BroydenWork::new(6, 4, &mut u, &mut v, &mut vecs).err().unwrap();
+    assert_eq!((e.what, e.expected, e.got), ("vecs", 30, 29));
+    assert_eq!(e.to_string(), "buffer `vecs` has length 29, expected 30");
+    let mut vecs = vec![0.0; 30];
+    let e = BroydenWork::new(6, 5, &mut u, &mut v, &mut vecs).err().unwrap();
+    assert_eq!((e.what, e.expected, e.got), ("u", 30, 24));
+    assert!(BroydenWork::new(6, 0, &mut u, &mut v, &mut vecs).is_err());
+    let mut w = BroydenWork::new(6, 4, &mut u, &mut v, &mut vecs).unwrap();
+    let mut z = vec![0.0; 5];
+    let e = w.solve(&BroydenSettings::DEFAULT, &mut |_, _| {}, &mut z, &Options::DEFAULT).err().unwrap();
+    assert_eq!((e.what, e.expected, e.got), ("z", 6, 5));
+
+    let (mut dx, mut dg, mut vecs, mut gram, mut fac, mut coef) =
+        (vec![0.0; 12], vec![0.0; 12], vec![0.0; 24], vec![0.0; 4], vec![0.0; 4], vec![0.0; 1]);
+    let bufs = AndersonBuffers {
+        dx: &mut dx,
+        dg: &mut dg,
+        vecs: &mut vecs,
+        gram: &mut gram,
+        fac: &mut fac,
+        coef: &mut coef,
+    };
+    let e = AndersonWork::new(6, 2, bufs).err().unwrap();
+    assert_eq!((e.what, e.expected, e.got), ("coef", 2, 1));
+
+    let mut vecs = vec![0.0; 11];
+    let e = PicardWork::new(6, &mut vecs).err().unwrap();
+    assert_eq!((e.what, e.expected, e.got), ("vecs", 12, 11));
+}
+
+/// The slice form and the const-generic form are the same solver: same iterates, same
+/// report.
+#[test]
+fn work_form_matches_owned_form() {
+    let mut z_owned = [0.0f32; N];
+    let r_owned = Broyden::<N, 3>::new().solve(mild, &mut z_owned, &Options::DEFAULT);
+    let (mut u, mut v, mut vecs) = (vec![0.0; 3 * N], vec![0.0; 3 * N], vec![0.0; 5 * N]);
+    let mut w = BroydenWork::new(N, 3, &mut u, &mut v, &mut vecs).unwrap();
+    let mut z = vec![0.0f32; N];
+    let mut f = |x: &[f32], o: &mut [f32]| mild(x.try_into().unwrap(), o.try_into().unwrap());
+    let r = w.solve(&BroydenSettings::DEFAULT, &mut f, &mut z, &Options::DEFAULT).unwrap();
+    assert_eq!(r, r_owned);
+    assert_eq!(z, z_owned);
+}

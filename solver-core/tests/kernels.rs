@@ -1,0 +1,346 @@
+//! The SIMD kernels in `solver_core::kernels` against their scalar references in
+//! `solver_core::kernels::scalar`, plus exact cases with known answers.
+//!
+//! Random tests use a fixed proptest seed, so they are reproducible. Two kinds of data:
+//! - general `f32` values, compared with a tolerance for reassociation,
+//!   `|simd − scalar| ≤ 1e-5·Σ|terms| + 1e-30`;
+//! - small integers, for which every product and partial sum is exact in `f32`, so any
+//!   summation order gives the same result and SIMD must equal scalar bit for bit. A
+//!   wrong index, a dropped tail or a row in the wrong block cannot hide in a tolerance.
+
+use proptest::collection::vec;
+use proptest::prelude::*;
+use proptest::test_runner::{Config as ProptestConfig, RngSeed};
+use solver_core::kernels::{self, scalar};
+
+const REL: f32 = 1e-5;
+const TINY: f32 = 1e-30;
+/// Marks entries of `out` that must be left untouched.
+const SENTINEL: f32 = 12345.0;
+
+fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases,
+        rng_seed: RngSeed::Fixed(0x5EED_DEC0_0001),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+/// Finite values spanning a few orders of magnitude, both signs.
+fn real() -> impl Strategy<Value = f32> + Clone {
+    prop_oneof![-1.0f32..1.0, -100.0f32..100.0, -1e-3f32..1e-3]
+}
+
+/// Small integers: all sums below stay far under 2²⁴, hence exact.
+fn int() -> impl Strategy<Value = f32> + Clone {
+    (-8i32..=8).prop_map(|v| v as f32)
+}
+
+/// Two vectors of lengths in `0..300`, equal in about half the cases.
+fn pair<S: Strategy<Value = f32> + Clone>(elem: S) -> impl Strategy<Value = (Vec<f32>, Vec<f32>)> {
+    (0usize..300, 0usize..300, any::<bool>()).prop_flat_map(move |(la, lb, same)| {
+        let lb = if same { la } else { lb };
+        (vec(elem.clone(), la), vec(elem.clone(), lb))
+    })
+}
+
+/// Multi-row input: row length `n`, `k` rows (0..=20, so up to three 8-row blocks),
+/// a partial row after them, and vectors whose lengths may fall short of or exceed `n`.
+#[derive(Debug, Clone)]
+struct Rows {
+    n: usize,
+    a: Vec<f32>,
+    b: Vec<f32>,
+    x: Vec<f32>,
+    y: Vec<f32>,
+    coeffs: Vec<f32>,
+    out_len: usize,
+}
+
+fn rows<S: Strategy<Value = f32> + Clone>(elem: S) -> impl Strategy<Value = Rows> {
+    let shape = (0usize..=260, 0usize..=20, 0usize..=20, 0usize..8, 0usize..8, 0usize..=22);
+    shape.prop_flat_map(move |(n, ka, kb, extra, dx, out_len)| {
+        let partial = if n == 0 { 0 } else { extra % n };
+        let len = |d: usize| {
+            if d < 4 {
+                n
+            } else if d < 6 {
+                n.saturating_sub(d * 3)
+            } else {
+                n + d
+            }
+        };
+        (
+            vec(elem.clone(), ka * n + partial),
+            vec(elem.clone(), kb * n),
+            vec(elem.clone(), len(dx)),
+            vec(elem.clone(), len((dx + 3) % 8)),
+            vec(elem.clone(), 0..=22),
+        )
+            .prop_map(move |(a, b, x, y, coeffs)| Rows { n, a, b, x, y, coeffs, out_len })
+    })
+}
+
+fn abs_dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x * y).abs()).sum()
+}
+
+fn assert_close(simd: f32, reference: f32, scale: f32, what: &str) {
+    let tol = REL * scale + TINY;
+    assert!(
+        (simd - reference).abs() <= tol,
+        "{what}: simd {simd} vs scalar {reference} (diff {}, tol {tol})",
+        (simd - reference).abs()
+    );
+}
+
+fn assert_bits(simd: &[f32], reference: &[f32], what: &str) {
+    let s: Vec<u32> = simd.iter().map(|v| v.to_bits()).collect();
+    let r: Vec<u32> = reference.iter().map(|v| v.to_bits()).collect();
+    assert_eq!(s, r, "{what}: simd {simd:?} vs scalar {reference:?}");
+}
+
+/// Runs `multi_dot` both ways into sentinel-filled outputs of `out_len` entries.
+fn multi_dot_both(r: &Rows) -> (Vec<f32>, Vec<f32>) {
+    let mut simd = vec![SENTINEL; r.out_len];
+    let mut reference = simd.clone();
+    kernels::multi_dot(&r.a, r.n, &r.x, &mut simd);
+    scalar::multi_dot(&r.a, r.n, &r.x, &mut reference);
+    (simd, reference)
+}
+
+fn low_rank_both(alpha: f32, r: &Rows) -> (Vec<f32>, Vec<f32>) {
+    let mut simd = r.y.clone();
+    let mut reference = r.y.clone();
+    kernels::low_rank_acc(alpha, &r.a, &r.b, r.n, &r.x, &mut simd);
+    scalar::low_rank_acc(alpha, &r.a, &r.b, r.n, &r.x, &mut reference);
+    (simd, reference)
+}
+
+/// `y0 + alpha·(Σᵣ aᵣ bᵣᵀ) x` through the explicitly formed dense matrix, in `f64`.
+fn dense_low_rank(alpha: f32, r: &Rows) -> Vec<f64> {
+    let n = r.n;
+    let k = if n == 0 { 0 } else { r.a.len().min(r.b.len()) / n };
+    let mut m = vec![0.0f64; n * n];
+    for row in 0..k {
+        for i in 0..n {
+            for j in 0..n {
+                m[i * n + j] += f64::from(r.a[row * n + i]) * f64::from(r.b[row * n + j]);
+            }
+        }
+    }
+    let mut y: Vec<f64> = r.y.iter().map(|&v| f64::from(v)).collect();
+    for (i, yi) in y.iter_mut().enumerate().take(n) {
+        let mx: f64 = (0..n.min(r.x.len())).map(|j| m[i * n + j] * f64::from(r.x[j])).sum();
+        *yi += f64::from(alpha) * mx;
+    }
+    y
+}
+
+proptest! {
+    #![proptest_config(config(512))]
+
+    #[test]
+    fn dot_matches_scalar((a, b) in pair(real())) {
+        assert_close(kernels::dot(&a, &b), scalar::dot(&a, &b), abs_dot(&a, &b), "dot");
+    }
+
+    #[test]
+    fn norm_matches_scalar((a, _) in pair(real())) {
+        let reference = scalar::norm(&a);
+        assert_close(kernels::norm(&a), reference, reference, "norm");
+    }
+
+    #[test]
+    fn dist_matches_scalar((a, b) in pair(real())) {
+        let reference = scalar::dist(&a, &b);
+        assert_close(kernels::dist(&a, &b), reference, reference, "dist");
+    }
+
+    #[test]
+    fn axpy_is_bit_identical((x, y) in pair(real()), alpha in real()) {
+        let (mut simd, mut reference) = (y.clone(), y);
+        kernels::axpy(alpha, &x, &mut simd);
+        scalar::axpy(alpha, &x, &mut reference);
+        assert_bits(&simd, &reference, "axpy");
+    }
+
+    #[test]
+    fn reductions_exact_on_integers((a, b) in pair(int())) {
+        assert_eq!(kernels::dot(&a, &b), scalar::dot(&a, &b));
+        assert_eq!(kernels::norm(&a), scalar::norm(&a));
+        assert_eq!(kernels::dist(&a, &b), scalar::dist(&a, &b));
+    }
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    #[test]
+    fn multi_dot_matches_scalar(r in rows(real())) {
+        let (simd, reference) = multi_dot_both(&r);
+        for (i, (s, v)) in simd.iter().zip(&reference).enumerate() {
+            if *v == SENTINEL {
+                prop_assert_eq!(*s, SENTINEL, "row {} must be untouched", i);
+            } else {
+                let row = &r.a[i * r.n..(i + 1) * r.n];
+                assert_close(*s, *v, abs_dot(row, &r.x), "multi_dot");
+            }
+        }
+    }
+
+    #[test]
+    fn multi_axpy_is_bit_identical(r in rows(real())) {
+        let (mut simd, mut reference) = (r.y.clone(), r.y.clone());
+        kernels::multi_axpy(&r.a, r.n, &r.coeffs, &mut simd);
+        scalar::multi_axpy(&r.a, r.n, &r.coeffs, &mut reference);
+        assert_bits(&simd, &reference, "multi_axpy");
+    }
+
+    #[test]
+    fn low_rank_acc_matches_scalar(r in rows(real()), alpha in real()) {
+        let (simd, reference) = low_rank_both(alpha, &r);
+        let n = r.n;
+        let k = if n == 0 { 0 } else { r.a.len().min(r.b.len()) / n };
+        for (j, (s, v)) in simd.iter().zip(&reference).enumerate() {
+            // Σ|terms| of y0 + Σᵣ alpha·aᵣⱼ·cᵣ, with the coefficients' own error scale.
+            let mut scale = r.y[j].abs();
+            if j < n {
+                for row in 0..k {
+                    let br = &r.b[row * n..(row + 1) * n];
+                    let c = scalar::dot(br, &r.x).abs() + abs_dot(br, &r.x);
+                    scale += (alpha * r.a[row * n + j]).abs() * c;
+                }
+            }
+            assert_close(*s, *v, scale, "low_rank_acc");
+        }
+    }
+
+    #[test]
+    fn low_rank_acc_matches_dense_product(r in rows(int()), alpha in -2i32..=2) {
+        // Integer data and |alpha| ≤ 2: everything is exact in f32, so the SIMD result
+        // must equal the dense f64 product U Vᵀ x exactly.
+        let alpha = alpha as f32;
+        let (simd, reference) = low_rank_both(alpha, &r);
+        let dense = dense_low_rank(alpha, &r);
+        let simd64: Vec<f64> = simd.iter().map(|&v| f64::from(v)).collect();
+        prop_assert_eq!(&simd64, &dense);
+        assert_bits(&simd, &reference, "low_rank_acc (integers)");
+    }
+
+    #[test]
+    fn multi_row_exact_on_integers(r in rows(int())) {
+        let (simd, reference) = multi_dot_both(&r);
+        assert_bits(&simd, &reference, "multi_dot (integers)");
+        let (mut simd, mut reference) = (r.y.clone(), r.y.clone());
+        kernels::multi_axpy(&r.a, r.n, &r.coeffs, &mut simd);
+        scalar::multi_axpy(&r.a, r.n, &r.coeffs, &mut reference);
+        assert_bits(&simd, &reference, "multi_axpy (integers)");
+    }
+}
+
+/// `[1, 2, …, len]`.
+fn ramp(len: usize) -> Vec<f32> {
+    (1..=len).map(|i| i as f32).collect()
+}
+
+#[test]
+fn dot_known_values() {
+    for len in [0, 1, 7, 8, 9, 31, 32, 33, 37, 64, 100, 257] {
+        let expected = (len * (len + 1) / 2) as f32;
+        assert_eq!(kernels::dot(&ramp(len), &vec![1.0; len]), expected, "len {len}");
+    }
+    // Common prefix: the shorter slice decides.
+    assert_eq!(kernels::dot(&[1.0, 2.0, 3.0], &[4.0, 5.0]), 14.0);
+    assert_eq!(kernels::dot(&ramp(40), &ramp(3)), 14.0);
+    assert_eq!(kernels::dot(&[], &ramp(10)), 0.0);
+}
+
+#[test]
+fn norm_and_dist_known_values() {
+    assert_eq!(kernels::norm(&[]), 0.0);
+    assert_eq!(kernels::norm(&[3.0, 4.0]), 5.0);
+    assert_eq!(kernels::norm(&vec![-1.0; 100]), 10.0);
+    let mut a = vec![0.0; 41];
+    a[40] = 3.0;
+    a[17] = -4.0;
+    assert_eq!(kernels::norm(&a), 5.0);
+    let b: Vec<f32> = ramp(41).iter().map(|v| v + 2.0).collect();
+    // 41 differences of 2 → √(4·41); with the extra entries of b ignored.
+    assert_eq!(kernels::dist(&ramp(41), &b), libm::sqrtf(164.0));
+    assert_eq!(kernels::dist(&ramp(16), &ramp(100)), 0.0);
+}
+
+#[test]
+fn axpy_known_values() {
+    let mut y = vec![1.0; 19];
+    kernels::axpy(2.0, &ramp(17), &mut y);
+    let mut expected: Vec<f32> = ramp(17).iter().map(|v| 1.0 + 2.0 * v).collect();
+    expected.extend([1.0, 1.0]);
+    assert_eq!(y, expected);
+}
+
+#[test]
+fn multi_dot_known_values() {
+    // 10 rows of length 11: row r is all (r + 1). Row · ramp(11) = (r + 1)·66.
+    let n = 11;
+    let rows: Vec<f32> = (0..10).flat_map(|r| vec![(r + 1) as f32; n]).collect();
+    let mut out = [SENTINEL; 12];
+    kernels::multi_dot(&rows, n, &ramp(n), &mut out);
+    for (r, o) in out.iter().enumerate().take(10) {
+        assert_eq!(*o, ((r + 1) * 66) as f32);
+    }
+    assert_eq!(out[10..], [SENTINEL; 2]);
+    // x shorter than a row: only its 3 entries count, (r + 1)·6.
+    let mut out = [0.0; 10];
+    kernels::multi_dot(&rows, n, &ramp(3), &mut out);
+    assert_eq!(out[9], 60.0);
+    // out shorter than the row count, and n == 0.
+    let mut out = [SENTINEL; 9];
+    kernels::multi_dot(&rows, n, &ramp(n), &mut out);
+    assert_eq!(out[8], 9.0 * 66.0);
+    let mut out = [SENTINEL; 3];
+    kernels::multi_dot(&rows, 0, &ramp(n), &mut out);
+    assert_eq!(out, [SENTINEL; 3]);
+}
+
+#[test]
+fn multi_axpy_known_values() {
+    // 9 rows of length 5 (two blocks), row r is all 1, coefficient r: y += Σ r = 36.
+    let rows = vec![1.0; 9 * 5 + 3];
+    let coeffs = ramp(9).iter().map(|v| v - 1.0).collect::<Vec<_>>();
+    let mut y = vec![1.0; 7];
+    kernels::multi_axpy(&rows, 5, &coeffs, &mut y);
+    assert_eq!(y, [37.0, 37.0, 37.0, 37.0, 37.0, 1.0, 1.0]);
+    // Only 2 coefficients: rows 0 and 1.
+    let mut y = vec![0.0; 5];
+    kernels::multi_axpy(&rows, 5, &[3.0, 4.0], &mut y);
+    assert_eq!(y, [7.0; 5]);
+}
+
+#[test]
+fn low_rank_acc_known_values() {
+    // U = [e₀ … e₉] (rows of a), V = rows of b with b_r = (r + 1)·e_{r+1}: U Vᵀ x has
+    // entry r equal to (r + 1)·x_{r+1}.
+    let n = 12;
+    let k = 10;
+    let mut a = vec![0.0; k * n];
+    let mut b = vec![0.0; k * n];
+    for r in 0..k {
+        a[r * n + r] = 1.0;
+        b[r * n + r + 1] = (r + 1) as f32;
+    }
+    let x = ramp(n);
+    let mut y = vec![0.5; n];
+    kernels::low_rank_acc(2.0, &a, &b, n, &x, &mut y);
+    for (r, yr) in y.iter().enumerate() {
+        let expected = if r < k { 0.5 + 2.0 * ((r + 1) * (r + 2)) as f32 } else { 0.5 };
+        assert_eq!(*yr, expected, "entry {r}");
+    }
+    // b with one row fewer: the last pair is dropped.
+    let mut y2 = vec![0.5; n];
+    kernels::low_rank_acc(2.0, &a, &b[..(k - 1) * n], n, &x, &mut y2);
+    assert_eq!(y2[k - 1], 0.5);
+    assert_eq!(y2[..k - 1], y[..k - 1]);
+}

@@ -1,0 +1,47 @@
+//! A solve allocates nothing: a counting global allocator sees no allocation between
+//! the start and the end of a solve of each solver, however many iterations it runs.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use solver_core::{Anderson, Broyden, Options, Picard};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn f(z: &[f32; 64], out: &mut [f32; 64]) {
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = libm::tanhf(0.9 * z[(i + 7) % 64] - 0.2 * z[i] + 0.01 * i as f32);
+    }
+}
+
+#[test]
+fn solves_do_not_allocate() {
+    let mut b = Box::new(Broyden::<64, 4>::new());
+    let mut a = Box::new(Anderson::<64, 4>::new());
+    let mut p = Box::new(Picard::<64>::new());
+    let opts = Options { max_iters: 10_000, tol_rel: 0.0, stall_iters: 0, ..Options::DEFAULT };
+    let mut z = [0.0f32; 64];
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let rb = b.solve(f, &mut z, &opts);
+    let ra = a.solve(f, &mut z, &opts);
+    let rp = p.solve(f, &mut z, &opts);
+    let after = ALLOCATIONS.load(Ordering::SeqCst);
+    assert_eq!(after - before, 0);
+    // The solves really ran.
+    assert!(rb.f_evals > 100 && ra.f_evals > 100 && rp.f_evals > 100, "{rb:?} {ra:?} {rp:?}");
+}
