@@ -28,6 +28,14 @@ fn data(len: usize, seed: u64) -> Vec<f32> {
 
 /// Signature shared by `dot` and `dist`.
 type PairFn = fn(&[f32], &[f32]) -> f32;
+/// Signature of `norm`.
+type NormFn = fn(&[f32]) -> f32;
+/// Signature of `axpy`.
+type AxpyFn = fn(f32, &[f32], &mut [f32]);
+/// Signature shared by `multi_dot` and `multi_axpy`.
+type MultiFn = fn(&[f32], usize, &[f32], &mut [f32]);
+/// Signature of `low_rank_acc`.
+type LowRankFn = fn(f32, &[f32], &[f32], usize, &[f32], &mut [f32]);
 
 fn bench_pair(c: &mut Criterion, name: &str, simd: PairFn, reference: PairFn) {
     let mut g = c.benchmark_group(name);
@@ -56,7 +64,7 @@ fn bench_norm(c: &mut Criterion) {
     for n in SIZES {
         let a = data(n, 3);
         g.throughput(Throughput::Elements(n as u64));
-        let fs: [(&str, fn(&[f32]) -> f32); 2] = [("simd", kernels::norm), ("scalar", scalar::norm)];
+        let fs: [(&str, NormFn); 2] = [("simd", kernels::norm), ("scalar", scalar::norm)];
         for (label, f) in fs {
             g.bench_with_input(BenchmarkId::new(label, n), &n, |bch, _| {
                 bch.iter(|| f(black_box(&a)));
@@ -72,8 +80,7 @@ fn bench_axpy(c: &mut Criterion) {
         let x = data(n, 4);
         let mut y = data(n, 5);
         g.throughput(Throughput::Elements(n as u64));
-        let fs: [(&str, fn(f32, &[f32], &mut [f32])); 2] =
-            [("simd", kernels::axpy), ("scalar", scalar::axpy)];
+        let fs: [(&str, AxpyFn); 2] = [("simd", kernels::axpy), ("scalar", scalar::axpy)];
         for (label, f) in fs {
             g.bench_with_input(BenchmarkId::new(label, n), &n, |bch, _| {
                 bch.iter(|| f(black_box(1e-7), black_box(&x), black_box(&mut y)));
@@ -89,8 +96,7 @@ fn bench_multi_dot(c: &mut Criterion) {
         let (rows, x) = (data(M * n, 6), data(n, 7));
         let mut out = [0.0f32; M];
         g.throughput(Throughput::Elements((M * n) as u64));
-        let fs: [(&str, fn(&[f32], usize, &[f32], &mut [f32])); 2] =
-            [("simd", kernels::multi_dot), ("scalar", scalar::multi_dot)];
+        let fs: [(&str, MultiFn); 2] = [("simd", kernels::multi_dot), ("scalar", scalar::multi_dot)];
         for (label, f) in fs {
             g.bench_with_input(BenchmarkId::new(label, n), &n, |bch, &n| {
                 bch.iter(|| f(black_box(&rows), n, black_box(&x), black_box(&mut out)));
@@ -106,8 +112,7 @@ fn bench_multi_axpy(c: &mut Criterion) {
         let (rows, mut y) = (data(M * n, 8), data(n, 9));
         let coeffs = [1e-7f32; M];
         g.throughput(Throughput::Elements((M * n) as u64));
-        let fs: [(&str, fn(&[f32], usize, &[f32], &mut [f32])); 2] =
-            [("simd", kernels::multi_axpy), ("scalar", scalar::multi_axpy)];
+        let fs: [(&str, MultiFn); 2] = [("simd", kernels::multi_axpy), ("scalar", scalar::multi_axpy)];
         for (label, f) in fs {
             g.bench_with_input(BenchmarkId::new(label, n), &n, |bch, &n| {
                 bch.iter(|| f(black_box(&rows), n, black_box(&coeffs), black_box(&mut y)));
@@ -123,7 +128,6 @@ fn bench_low_rank_acc(c: &mut Criterion) {
     for n in SIZES {
         let (u, v, x, mut y) = (data(M * n, 10), data(M * n, 11), data(n, 12), data(n, 13));
         g.throughput(Throughput::Elements((2 * M * n) as u64));
-        type LowRankFn = fn(f32, &[f32], &[f32], usize, &[f32], &mut [f32]);
         let fs: [(&str, LowRankFn); 2] = [("simd", kernels::low_rank_acc), ("scalar", scalar::low_rank_acc)];
         for (label, f) in fs {
             g.bench_with_input(BenchmarkId::new(label, n), &n, |bch, &n| {

@@ -285,7 +285,7 @@ impl<'a> AndersonWork<'a> {
                 }
             }
             count = (count + 1).min(m);
-            head = (head + 1) % m;
+            head = crate::broyden::next_slot(head, m);
             let coef = b.coef.get_mut(..count).unwrap_or(&mut []);
             if let Some(new) = b.dg.get(lo..lo + n) {
                 kernels::multi_dot(b.dg, n, new, coef);

@@ -433,13 +433,18 @@ impl Hist<'_> {
         copy(scratch, v_s);
         if restart {
             self.count = 1;
-            self.head = 1 % self.m;
+            self.head = next_slot(0, self.m);
         } else {
             self.count = (self.count + 1).min(self.m);
-            self.head = (self.head + 1) % self.m;
+            self.head = next_slot(self.head, self.m);
         }
         restart
     }
+}
+
+/// The ring slot after `slot` among `m` (a wrap, not `%`: no division-by-zero path).
+pub(crate) fn next_slot(slot: usize, m: usize) -> usize {
+    if slot + 1 >= m { 0 } else { slot + 1 }
 }
 
 /// Splits row-major `buf` (rows of `n`) into rows `0..slot`, row `slot` and rows

@@ -44,3 +44,35 @@ impl Format for History {
         }
     }
 }
+
+impl Format for crate::WorkError {
+    fn format(&self, f: Formatter<'_>) {
+        write!(
+            f,
+            "buffer `{=str}` has length {=usize}, expected {=usize}",
+            self.what, self.got, self.expected
+        )
+    }
+}
+
+impl Format for crate::BroydenSettings {
+    fn format(&self, f: Formatter<'_>) {
+        write!(
+            f,
+            "BroydenSettings {{ history: {}, line_search: {=bool}, max_backtracks: {=u8}, skip_tol: {=f32}, reject_growth: {=f32} }}",
+            self.history, self.line_search, self.max_backtracks, self.skip_tol, self.reject_growth
+        )
+    }
+}
+
+impl Format for crate::AndersonSettings {
+    fn format(&self, f: Formatter<'_>) {
+        write!(f, "AndersonSettings {{ damping: {=f32}, reg: {=f32} }}", self.damping, self.reg)
+    }
+}
+
+impl Format for crate::PicardSettings {
+    fn format(&self, f: Formatter<'_>) {
+        write!(f, "PicardSettings {{ damping: {=f32} }}", self.damping)
+    }
+}

@@ -121,7 +121,7 @@ fn low_rank_both(alpha: f32, r: &Rows) -> (Vec<f32>, Vec<f32>) {
 /// `y0 + alpha·(Σᵣ aᵣ bᵣᵀ) x` through the explicitly formed dense matrix, in `f64`.
 fn dense_low_rank(alpha: f32, r: &Rows) -> Vec<f64> {
     let n = r.n;
-    let k = if n == 0 { 0 } else { r.a.len().min(r.b.len()) / n };
+    let k = r.a.len().min(r.b.len()).checked_div(n).unwrap_or(0);
     let mut m = vec![0.0f64; n * n];
     for row in 0..k {
         for i in 0..n {
@@ -202,7 +202,7 @@ proptest! {
     fn low_rank_acc_matches_scalar(r in rows(real()), alpha in real()) {
         let (simd, reference) = low_rank_both(alpha, &r);
         let n = r.n;
-        let k = if n == 0 { 0 } else { r.a.len().min(r.b.len()) / n };
+        let k = r.a.len().min(r.b.len()).checked_div(n).unwrap_or(0);
         for (j, (s, v)) in simd.iter().zip(&reference).enumerate() {
             // Σ|terms| of y0 + Σᵣ alpha·aᵣⱼ·cᵣ, with the coefficients' own error scale.
             let mut scale = r.y[j].abs();

@@ -30,16 +30,34 @@ macro_rules! with_rows {
     };
 }
 
-/// The 8-lane chunk of `blk` starting at `off`, if it lies inside `blk`.
+/// Splits the first `R` rows of `blk` (row stride `n ≥ 1`) into their first `l` 8-lane
+/// chunks and the `t` entries after those.
+///
+/// Every returned slice has exactly length `l` resp. `t`, which lets the compiler drop
+/// the bounds checks in the loops over `0..l`. `None` if `blk` holds fewer than `R`
+/// rows or a row is shorter than `8·l + t`, which the callers rule out.
 #[inline(always)]
-fn chunk_at(blk: &[f32], off: usize) -> Option<&[f32; 8]> {
-    blk.get(off..)?.first_chunk::<8>()
+#[allow(clippy::type_complexity)]
+fn split_rows<const R: usize>(
+    blk: &[f32],
+    n: usize,
+    l: usize,
+    t: usize,
+) -> Option<([&[[f32; 8]]; R], [&[f32]; R])> {
+    let mut rows = blk.chunks_exact(n);
+    let mut chunks: [&[[f32; 8]]; R] = [&[]; R];
+    let mut tails: [&[f32]; R] = [&[]; R];
+    for (c, tl) in chunks.iter_mut().zip(&mut tails) {
+        let row = rows.next()?;
+        *c = row.as_chunks::<8>().0.get(..l)?;
+        *tl = row.get(8 * l..)?.get(..t)?;
+    }
+    Some((chunks, tails))
 }
 
 /// `[rᵣ · x]` for the `R` rows `rᵣ = blk[r·n .. r·n + m]` of a block (`m = x.len() ≤ n`),
 /// in one pass over `x`: each chunk of `x` is loaded once and feeds one accumulator per
-/// row. Addressing by offset from the block start keeps register pressure independent
-/// of `R`; the range checks are against the one block length and always pass.
+/// row.
 #[inline(always)]
 fn dot_block<const R: usize>(blk: &[f32], n: usize, x: &[f32]) -> [f32; R] {
     let mut res = [0.0f32; R];
@@ -49,27 +67,24 @@ fn dot_block<const R: usize>(blk: &[f32], n: usize, x: &[f32]) -> [f32; R] {
         return res;
     }
     let (xc, xt) = x.as_chunks::<8>();
+    let Some((rc, rt)) = split_rows::<R>(blk, n, xc.len(), xt.len()) else {
+        return res;
+    };
     let mut acc = [f32x8::ZERO; R];
     for (j, cx) in xc.iter().enumerate() {
         let vx = load(cx);
-        let mut off = 8 * j;
-        for s in &mut acc {
-            if let Some(c) = chunk_at(blk, off) {
+        for (s, c) in acc.iter_mut().zip(&rc) {
+            if let Some(c) = c.get(j) {
                 *s = load(c).mul_add(vx, *s);
             }
-            off += n;
         }
     }
-    let mut off = 8 * xc.len();
-    for (s, a) in res.iter_mut().zip(&acc) {
-        let mut t = a.reduce_add();
-        if let Some(row) = blk.get(off..) {
-            for (v, xi) in row.iter().zip(xt) {
-                t += v * xi;
-            }
+    for ((s, a), t) in res.iter_mut().zip(&acc).zip(&rt) {
+        let mut sum = a.reduce_add();
+        for (v, xi) in t.iter().zip(xt) {
+            sum += v * xi;
         }
-        *s = t;
-        off += n;
+        *s = sum;
     }
     res
 }
@@ -85,30 +100,28 @@ fn axpy_block<const R: usize>(blk: &[f32], n: usize, c: &[f32; R], y: &mut [f32]
         return;
     }
     let (yc, yt) = y.as_chunks_mut::<8>();
+    let Some((rc, rt)) = split_rows::<R>(blk, n, yc.len(), yt.len()) else {
+        return;
+    };
     let mut cv = [f32x8::ZERO; R];
     for (v, cr) in cv.iter_mut().zip(c) {
         *v = f32x8::splat(*cr);
     }
     for (j, cy) in yc.iter_mut().enumerate() {
         let mut v = load(cy);
-        let mut off = 8 * j;
-        for cr in &cv {
-            if let Some(rv) = chunk_at(blk, off) {
+        for (rch, cr) in rc.iter().zip(&cv) {
+            if let Some(rv) = rch.get(j) {
                 v += *cr * load(rv);
             }
-            off += n;
         }
         *cy = v.to_array();
     }
-    let base = 8 * yc.len();
     for (i, yi) in yt.iter_mut().enumerate() {
         let mut s = *yi;
-        let mut off = base + i;
-        for cr in c {
-            if let Some(v) = blk.get(off) {
+        for (t, cr) in rt.iter().zip(c) {
+            if let Some(v) = t.get(i) {
                 s += cr * v;
             }
-            off += n;
         }
         *yi = s;
     }
@@ -129,8 +142,10 @@ pub(super) fn multi_dot(rows: &[f32], n: usize, x: &[f32], out: &mut [f32]) {
     let k = out.len().min(rows.len() / n);
     let x = x.get(..n.min(x.len())).unwrap_or_default();
     let out = out.get_mut(..k).unwrap_or_default();
-    let rows = rows.get(..k * n).unwrap_or_default();
-    for (blk, ob) in rows.chunks(n.saturating_mul(BLOCK)).zip(out.chunks_mut(BLOCK)) {
+    let mut rows = rows.get(..k * n).unwrap_or_default();
+    for ob in out.chunks_mut(BLOCK) {
+        let (blk, rest) = rows.split_at_checked(ob.len() * n).unwrap_or_default();
+        rows = rest;
         with_rows!(ob.len(), multi_dot_block(blk, n, x, ob));
     }
 }
@@ -151,9 +166,11 @@ pub(super) fn multi_axpy(rows: &[f32], n: usize, coeffs: &[f32], y: &mut [f32]) 
     }
     let k = coeffs.len().min(rows.len() / n);
     let coeffs = coeffs.get(..k).unwrap_or_default();
-    let rows = rows.get(..k * n).unwrap_or_default();
+    let mut rows = rows.get(..k * n).unwrap_or_default();
     let y = y.get_mut(..n.min(y.len())).unwrap_or_default();
-    for (blk, cb) in rows.chunks(n.saturating_mul(BLOCK)).zip(coeffs.chunks(BLOCK)) {
+    for cb in coeffs.chunks(BLOCK) {
+        let (blk, rest) = rows.split_at_checked(cb.len() * n).unwrap_or_default();
+        rows = rest;
         with_rows!(cb.len(), multi_axpy_block(blk, n, cb, y));
     }
 }
@@ -182,10 +199,12 @@ pub(super) fn low_rank_acc(alpha: f32, a: &[f32], b: &[f32], n: usize, x: &[f32]
     }
     let len = a.len().min(b.len()) / n * n;
     let a = a.get(..len).unwrap_or_default();
-    let b = b.get(..len).unwrap_or_default();
+    let mut b = b.get(..len).unwrap_or_default();
     let x = x.get(..n.min(x.len())).unwrap_or_default();
     let y = y.get_mut(..n.min(y.len())).unwrap_or_default();
-    for (ablk, bblk) in a.chunks(n.saturating_mul(BLOCK)).zip(b.chunks(n.saturating_mul(BLOCK))) {
+    for ablk in a.chunks(n.saturating_mul(BLOCK)) {
+        let (bblk, rest) = b.split_at_checked(ablk.len()).unwrap_or_default();
+        b = rest;
         with_rows!(ablk.len() / n, low_rank_block(alpha, ablk, bblk, n, x, y));
     }
 }
