@@ -177,3 +177,30 @@ fn plain_iteration_diverges_where_broyden_converges() {
     let (z, r) = anderson::<64>(&p, AndersonSettings::DEFAULT, 200);
     check(&p, &z, &r, 1e-4, true);
 }
+
+/// Runs Broyden over heap buffers with `m` pairs (run-time size).
+fn broyden_work(p: &dyn FixedPointProblem, m: usize, opts: &Options) -> (Vec<f32>, Report) {
+    let n = p.dim();
+    let (mut u, mut v, mut vecs) = (vec![0.0; m * n], vec![0.0; m * n], vec![0.0; 5 * n]);
+    let mut w = solver_core::BroydenWork::new(n, m, &mut u, &mut v, &mut vecs).unwrap();
+    let mut z = p.start();
+    let r = w.solve(&solver_core::BroydenSettings::DEFAULT, &mut |x, o| p.f(x, o), &mut z, opts).unwrap();
+    (z, r)
+}
+
+/// The bounded history costs at most 20% more evaluations than an unbounded one
+/// (M > max_iters) on every standard problem, and never fails where it converges.
+#[test]
+fn bounded_history_is_within_20_percent_of_unbounded() {
+    let opts = opts(500);
+    for p in deq_problems::standard_suite() {
+        let p = p.as_ref();
+        let (_, bounded) = broyden_work(p, 8, &opts);
+        let (_, unbounded) = broyden_work(p, 501, &opts);
+        if unbounded.status.is_converged() {
+            assert!(bounded.status.is_converged(), "{}: {bounded:?}", p.name());
+            let ratio = f64::from(bounded.f_evals) / f64::from(unbounded.f_evals);
+            assert!(ratio <= 1.2, "{}: {} vs {} f-evals", p.name(), bounded.f_evals, unbounded.f_evals);
+        }
+    }
+}
