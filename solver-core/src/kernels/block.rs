@@ -30,6 +30,9 @@ macro_rules! with_rows {
     };
 }
 
+/// The 8-lane chunks and the scalar tails of the `R` rows of a block.
+type RowParts<'a, const R: usize> = ([&'a [[f32; 8]]; R], [&'a [f32]; R]);
+
 /// Splits the first `R` rows of `blk` (row stride `n ≥ 1`) into their first `l` 8-lane
 /// chunks and the `t` entries after those.
 ///
@@ -37,13 +40,7 @@ macro_rules! with_rows {
 /// the bounds checks in the loops over `0..l`. `None` if `blk` holds fewer than `R`
 /// rows or a row is shorter than `8·l + t`, which the callers rule out.
 #[inline(always)]
-#[allow(clippy::type_complexity)]
-fn split_rows<const R: usize>(
-    blk: &[f32],
-    n: usize,
-    l: usize,
-    t: usize,
-) -> Option<([&[[f32; 8]]; R], [&[f32]; R])> {
+fn split_rows<const R: usize>(blk: &[f32], n: usize, l: usize, t: usize) -> Option<RowParts<'_, R>> {
     let mut rows = blk.chunks_exact(n);
     let mut chunks: [&[[f32; 8]]; R] = [&[]; R];
     let mut tails: [&[f32]; R] = [&[]; R];
