@@ -75,7 +75,7 @@
 
 use crate::kernels;
 use crate::monitor::{Form, Monitor, copy, eval_residual};
-use crate::options::{Options, Report, Status, WorkError, check_len};
+use crate::options::{Options, Report, Status, WorkError, check_len, check_z};
 
 /// Settings of [`Anderson`] beyond the common [`Options`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -213,9 +213,7 @@ impl<'a> AndersonWork<'a> {
         z: &mut [f32],
         opts: &Options,
     ) -> Result<Report, WorkError> {
-        if z.len() != self.n {
-            return Err(WorkError { what: "z", expected: self.n, got: z.len() });
-        }
+        check_z(z, self.n)?;
         Ok(self.run(settings, f, z, opts))
     }
 

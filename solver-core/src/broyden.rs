@@ -92,7 +92,7 @@
 
 use crate::kernels;
 use crate::monitor::{Form, Monitor, copy, eval_residual};
-use crate::options::{Options, Report, Status, WorkError, check_len};
+use crate::options::{Options, Report, Status, WorkError, check_len, check_z};
 
 /// What to do with the history when all `M` slots are full.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -267,9 +267,7 @@ impl<'a> BroydenWork<'a> {
         z: &mut [f32],
         opts: &Options,
     ) -> Result<Report, WorkError> {
-        if z.len() != self.n {
-            return Err(WorkError { what: "z", expected: self.n, got: z.len() });
-        }
+        check_z(z, self.n)?;
         Ok(self.run(settings, form, f, z, opts))
     }
 

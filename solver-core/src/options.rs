@@ -132,3 +132,8 @@ impl core::error::Error for WorkError {}
 pub(crate) fn check_len(what: &'static str, got: usize, expected: usize) -> Result<(), WorkError> {
     if got >= expected { Ok(()) } else { Err(WorkError { what, expected, got }) }
 }
+
+/// Checks that the iterate `z` has exactly `n` elements.
+pub(crate) fn check_z(z: &[f32], n: usize) -> Result<(), WorkError> {
+    if z.len() == n { Ok(()) } else { Err(WorkError { what: "z", expected: n, got: z.len() }) }
+}

@@ -43,7 +43,7 @@
 
 use crate::kernels;
 use crate::monitor::{Eval, Monitor, copy};
-use crate::options::{Options, Report, Status, WorkError, check_len};
+use crate::options::{Options, Report, Status, WorkError, check_len, check_z};
 
 /// Settings of [`Picard`] beyond the common [`Options`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -125,9 +125,7 @@ impl<'a> PicardWork<'a> {
         z: &mut [f32],
         opts: &Options,
     ) -> Result<Report, WorkError> {
-        if z.len() != self.n {
-            return Err(WorkError { what: "z", expected: self.n, got: z.len() });
-        }
+        check_z(z, self.n)?;
         Ok(self.run(settings, f, z, opts))
     }
 
