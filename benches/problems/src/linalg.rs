@@ -74,7 +74,7 @@ pub fn matvec(a: &[f64], x: &[f64], y: &mut [f64]) {
 
 /// `y += alpha * x` over contiguous slices of equal length.
 #[inline]
-fn axpy(y: &mut [f64], alpha: f64, x: &[f64]) {
+pub(crate) fn axpy(y: &mut [f64], alpha: f64, x: &[f64]) {
     for (yi, xi) in y.iter_mut().zip(x) {
         *yi += alpha * xi;
     }
