@@ -9,7 +9,10 @@
 //! Problem families (all implement [`FixedPointProblem`]):
 //! * [`TanhLayer`]: a DEQ layer `f(z) = tanh(W z + c)` with dense symmetric `W` (a
 //!   Wigner semicircle spectrum scaled to spectral radius `ρ`; contractive for
-//!   `ρ < 1`, not for `ρ ≥ 1`);
+//!   `ρ < 1`, not for `ρ ≥ 1`), and the harder uniform family
+//!   [`TanhLayer::uniform_spectrum`] with `W = Q diag(λ) Qᵀ`, `Q` Haar-random
+//!   orthogonal ([`orthogonal::RandomOrthogonal`]) and `λ` evenly spaced over
+//!   `[−ρ, ρ]`;
 //! * [`HEquation`]: Chandrasekhar's H-equation, discretised by the midpoint rule,
 //!   increasingly ill-conditioned as `c → 1`;
 //! * [`LinearMap`]: `f(z) = A z + b` on which plain fixed-point iteration diverges
@@ -30,6 +33,7 @@ pub mod hequation;
 pub mod linalg;
 pub mod linear;
 pub mod newton;
+pub mod orthogonal;
 pub mod rng;
 pub mod suite;
 pub mod tanh;
@@ -37,7 +41,7 @@ pub mod tanh;
 pub use hequation::HEquation;
 pub use linear::LinearMap;
 pub use suite::{quick_suite, standard_suite};
-pub use tanh::TanhLayer;
+pub use tanh::{TanhLayer, TanhSpectrum};
 
 /// A fixed-point problem `z = f(z)` of dimension [`dim`](FixedPointProblem::dim).
 ///

@@ -5,6 +5,10 @@ use crate::{FixedPointProblem, HEquation, LinearMap, TanhLayer};
 /// Spectral radii of the [`TanhLayer`] problems in the suites.
 pub const TANH_RHOS: [f64; 4] = [0.5, 0.9, 0.99, 1.2];
 
+/// Spectral radii of the uniform-spectrum [`TanhLayer`] problems
+/// ([`TanhLayer::uniform_spectrum`]) in the suites.
+pub const TANH_UNIFORM_RHOS: [f64; 3] = [0.9, 0.99, 1.2];
+
 /// `c` values of the [`HEquation`] problems in the suites.
 pub const H_CS: [f64; 3] = [0.5, 0.99, 0.9999];
 
@@ -17,6 +21,13 @@ pub fn tanh_seed(d: usize, rho_index: usize) -> u64 {
     100 * d as u64 + rho_index as u64
 }
 
+/// The seed of the uniform-spectrum [`TanhLayer`] of dimension `d` with spectral
+/// radius `TANH_UNIFORM_RHOS[rho_index]`: `100 d + 50 + rho_index` (distinct from
+/// every [`tanh_seed`] and from [`LINEAR_SEED`]).
+pub fn tanh_uniform_seed(d: usize, rho_index: usize) -> u64 {
+    100 * d as u64 + 50 + rho_index as u64
+}
+
 /// A problem to build, in suite order.
 type Builder = Box<dyn Fn() -> Box<dyn FixedPointProblem + Send> + Send + Sync>;
 
@@ -25,6 +36,18 @@ fn tanh_builders(dims: &[usize]) -> Vec<Builder> {
     for &d in dims {
         for (k, &rho) in TANH_RHOS.iter().enumerate() {
             out.push(Box::new(move || Box::new(TanhLayer::new(d, rho, tanh_seed(d, k)))));
+        }
+    }
+    out
+}
+
+fn tanh_uniform_builders(dims: &[usize]) -> Vec<Builder> {
+    let mut out: Vec<Builder> = Vec::new();
+    for &d in dims {
+        for (k, &rho) in TANH_UNIFORM_RHOS.iter().enumerate() {
+            out.push(Box::new(move || {
+                Box::new(TanhLayer::uniform_spectrum(d, rho, tanh_uniform_seed(d, k)))
+            }));
         }
     }
     out
@@ -64,12 +87,18 @@ fn build(builders: Vec<Builder>) -> Vec<Box<dyn FixedPointProblem>> {
     slots.into_iter().map(|m| -> Box<dyn FixedPointProblem> { m.into_inner().unwrap().unwrap() }).collect()
 }
 
-/// The standard problem suite (20 problems), in this order:
-/// * [`TanhLayer`] for `d ∈ {16, 64, 256, 1024}` × `ρ ∈ {0.5, 0.9, 0.99, 1.2}`
-///   ([`TANH_RHOS`]), seeds [`tanh_seed`]`(d, index of ρ)`, `d` outer;
-/// * [`HEquation`] with `n = 500`, `c ∈ {0.5, 0.99, 0.9999}` ([`H_CS`]);
-/// * [`LinearMap`] with `d = 64`, `ρ = 1.5` (eigenvalue −1.5: plain iteration
-///   diverges), seed [`LINEAR_SEED`].
+/// The standard problem suite (29 problems), in this order (indices 0–19 are the
+/// original suite, unchanged; later additions come after them):
+/// * 0–15: [`TanhLayer`] (semicircle spectrum, `"tanh d=… rho=…"`) for
+///   `d ∈ {16, 64, 256, 1024}` × `ρ ∈ {0.5, 0.9, 0.99, 1.2}` ([`TANH_RHOS`]), seeds
+///   [`tanh_seed`]`(d, index of ρ)`, `d` outer;
+/// * 16–18: [`HEquation`] with `n = 500`, `c ∈ {0.5, 0.99, 0.9999}` ([`H_CS`]);
+/// * 19: [`LinearMap`] with `d = 64`, `ρ = 1.5` (eigenvalue −1.5: plain iteration
+///   diverges), seed [`LINEAR_SEED`];
+/// * 20–28: [`TanhLayer::uniform_spectrum`] (`"tanh-uniform d=… rho=…"`; Haar-random
+///   eigenvectors, eigenvalues evenly spaced over `[−ρ, ρ]`) for
+///   `d ∈ {64, 256, 1024}` × `ρ ∈ {0.9, 0.99, 1.2}` ([`TANH_UNIFORM_RHOS`]), seeds
+///   [`tanh_uniform_seed`]`(d, index of ρ)` = `100 d + 50 + index`, `d` outer.
 ///
 /// Building it computes every float64 reference (Newton with LU factorisations of
 /// up to 1024 × 1024 Jacobians); construction runs in parallel on the available cores.
@@ -77,16 +106,20 @@ pub fn standard_suite() -> Vec<Box<dyn FixedPointProblem>> {
     let mut b = tanh_builders(&[16, 64, 256, 1024]);
     b.extend(h_builders(500));
     b.push(linear_builder());
+    b.extend(tanh_uniform_builders(&[64, 256, 1024]));
     build(b)
 }
 
-/// A smaller suite for fast debug tests (16 problems, `d ≤ 256`), in this order:
+/// A smaller suite for fast debug tests (19 problems, `d ≤ 256`), in this order:
 /// [`TanhLayer`] for `d ∈ {16, 64, 256}` × [`TANH_RHOS`] (the same problems, with the
 /// same seeds, as in [`standard_suite`]), [`HEquation`] with `n = 100` and
-/// `c ∈ {0.5, 0.99, 0.9999}`, and the same [`LinearMap`] as [`standard_suite`].
+/// `c ∈ {0.5, 0.99, 0.9999}`, the same [`LinearMap`] as [`standard_suite`], and the
+/// uniform-spectrum layers with `d = 64` × [`TANH_UNIFORM_RHOS`] (the same as in
+/// [`standard_suite`]).
 pub fn quick_suite() -> Vec<Box<dyn FixedPointProblem>> {
     let mut b = tanh_builders(&[16, 64, 256]);
     b.extend(h_builders(100));
     b.push(linear_builder());
+    b.extend(tanh_uniform_builders(&[64]));
     build(b)
 }

@@ -2,9 +2,11 @@
 
 use deq_problems::eigen::{LanczosOptions, jacobi_eigenvalues, lanczos_extreme};
 use deq_problems::linalg::{dist2, matvec, norm_inf, norm2};
+use deq_problems::orthogonal::RandomOrthogonal;
 use deq_problems::rng::SplitMix64;
-use deq_problems::suite::{H_CS, LINEAR_SEED, TANH_RHOS, tanh_seed};
-use deq_problems::{FixedPointProblem, HEquation, LinearMap, TanhLayer, to_f32};
+use deq_problems::suite::{H_CS, LINEAR_SEED, TANH_RHOS, TANH_UNIFORM_RHOS, tanh_seed, tanh_uniform_seed};
+use deq_problems::tanh::uniform_eigenvalues;
+use deq_problems::{FixedPointProblem, HEquation, LinearMap, TanhLayer, TanhSpectrum, to_f32};
 
 /// Spectral radius of a symmetric matrix by power iteration.
 ///
@@ -193,6 +195,169 @@ fn tanh_1024_builds_quickly() {
     assert!(residual_inf(&p, p.reference()) < 1e-12);
 }
 
+/// Cyclic Jacobi finds exactly the prescribed, evenly spaced spectrum.
+#[test]
+fn tanh_uniform_spectrum_matches_jacobi() {
+    for d in [2, 16, 37, 64] {
+        for (k, &rho) in TANH_UNIFORM_RHOS.iter().enumerate() {
+            let p = TanhLayer::uniform_spectrum(d, rho, tanh_uniform_seed(d, k));
+            assert_eq!(p.spectrum(), TanhSpectrum::Uniform);
+            assert_eq!(p.extreme_eigenvalues(), (-rho, rho));
+            assert_eq!(p.lanczos_steps(), 0);
+            let lambda = uniform_eigenvalues(d, rho);
+            assert_eq!((lambda[0], lambda[d - 1]), (-rho, rho));
+            let step = 2.0 * rho / (d - 1) as f64;
+            assert!(lambda.windows(2).all(|w| (w[1] - w[0] - step).abs() < 1e-15), "{}", p.name());
+            let eig = jacobi_eigenvalues(p.weights(), d);
+            for (i, (e, l)) in eig.iter().zip(&lambda).enumerate() {
+                assert!((e - l).abs() <= 1e-10 * rho, "{}: λ_{i} = {e}, expected {l}", p.name());
+            }
+        }
+    }
+}
+
+/// `‖Qᵀ Q − I‖_max`, with `(Qᵀ Q)ᵢⱼ = Σₗ Qₗᵢ Qₗⱼ` accumulated row by row.
+fn orthogonality_error(q: &[f64], d: usize) -> f64 {
+    let mut gram = vec![0.0; d * d];
+    for row in q.chunks_exact(d) {
+        for (i, &qi) in row.iter().enumerate() {
+            for (g, &qj) in gram[i * d..(i + 1) * d].iter_mut().zip(row) {
+                *g += qi * qj;
+            }
+        }
+    }
+    for i in 0..d {
+        gram[i * d + i] -= 1.0;
+    }
+    norm_inf(&gram)
+}
+
+/// `W` is exactly `Q diag(λ) Qᵀ` for the `Q` drawn first from the seed: `Q` is
+/// orthogonal (`d ≤ 256`), `W Q = Q diag(λ)` (`d ≤ 256`), `W` is exactly symmetric and
+/// dense, its orthogonal invariants match `λ`, and Lanczos finds `±ρ`.
+fn check_tanh_uniform_weights(d: usize) {
+    let mut rng = SplitMix64::new(32);
+    for (k, &rho) in TANH_UNIFORM_RHOS.iter().enumerate() {
+        let seed = tanh_uniform_seed(d, k);
+        let p = TanhLayer::uniform_spectrum(d, rho, seed);
+        let w = p.weights();
+        let lambda = uniform_eigenvalues(d, rho);
+        let q = RandomOrthogonal::new(d, &mut SplitMix64::new(seed));
+        assert!(q.conjugate_diagonal(&lambda) == w, "{}: W is not Q diag(λ) Qᵀ of the seed", p.name());
+        if d <= 256 {
+            let qm = q.matrix();
+            let err = orthogonality_error(&qm, d);
+            assert!(err < 1e-12, "{}: ‖QᵀQ − I‖_max = {err:e}", p.name());
+            // Column j of Q is an eigenvector for λⱼ: ‖W Q − Q diag(λ)‖_max.
+            let mut worst = 0.0f64;
+            let mut col = vec![0.0; d];
+            let mut wcol = vec![0.0; d];
+            for j in 0..d {
+                for (c, row) in col.iter_mut().zip(qm.chunks_exact(d)) {
+                    *c = row[j];
+                }
+                matvec(w, &col, &mut wcol);
+                for (a, b) in wcol.iter().zip(&col) {
+                    worst = worst.max((a - lambda[j] * b).abs());
+                }
+            }
+            assert!(worst < 1e-12, "{}: ‖W Q − Q Λ‖_max = {worst:e}", p.name());
+        }
+
+        let mut diag2 = 0.0;
+        let mut trace = 0.0;
+        for i in 0..d {
+            for j in 0..i {
+                assert_eq!(w[i * d + j], w[j * d + i], "W must be symmetric");
+            }
+            trace += w[i * d + i];
+            diag2 += w[i * d + i] * w[i * d + i];
+        }
+        let fro2: f64 = w.iter().map(|x| x * x).sum();
+        let lambda2: f64 = lambda.iter().map(|l| l * l).sum();
+        assert!(trace.abs() < 1e-12 * d as f64, "{}: trace {trace:e}", p.name());
+        assert!((fro2 - lambda2).abs() < 1e-12 * lambda2, "{}: ‖W‖_F² {fro2} vs {lambda2}", p.name());
+        let off = 1.0 - diag2 / fro2;
+        assert!(off > 0.5, "{}: off-diagonal mass {off}", p.name());
+        // Expected d/(d + 2) for Haar eigenvectors and a spectrum summing to 0.
+        assert!(off > 0.9 * d as f64 / (d + 2) as f64, "{}: off-diagonal mass {off}", p.name());
+
+        let mut wv = vec![0.0; d];
+        for _ in 0..20 {
+            let v = rng.normal_vec(d);
+            matvec(w, &v, &mut wv);
+            assert!(norm2(&wv) <= rho * (1.0 + 1e-9) * norm2(&v), "{}: ‖W v‖ > ρ ‖v‖", p.name());
+        }
+        let ext = lanczos_extreme(w, d, &mut SplitMix64::new(4243), &LanczosOptions::default());
+        assert!(ext.converged, "{}", p.name());
+        assert!((ext.min + rho).abs() <= 1e-10 * rho, "{}: Lanczos λ_min {}", p.name(), ext.min);
+        assert!((ext.max - rho).abs() <= 1e-10 * rho, "{}: Lanczos λ_max {}", p.name(), ext.max);
+    }
+}
+
+#[test]
+fn tanh_uniform_weights_small() {
+    check_tanh_uniform_weights(16);
+    check_tanh_uniform_weights(64);
+}
+
+#[test]
+fn tanh_uniform_weights_256() {
+    check_tanh_uniform_weights(256);
+}
+
+#[test]
+fn tanh_uniform_weights_1024() {
+    check_tanh_uniform_weights(1024);
+}
+
+#[test]
+fn tanh_uniform_reference_jacobian_and_polish() {
+    for (k, &rho) in TANH_UNIFORM_RHOS.iter().enumerate() {
+        let d = 64;
+        let p = TanhLayer::uniform_spectrum(d, rho, tanh_uniform_seed(d, k));
+        assert_eq!(p.name(), format!("tanh-uniform d=64 rho={rho}"));
+        assert_eq!(p.start(), vec![0.0f32; d]);
+        assert!(residual_inf(&p, p.reference()) < 1e-13);
+        assert!(p.reference().iter().all(|z| z.abs() < 1.0));
+        check_jacobian(&p, p.reference());
+        let polished = p.polish(&to_f32(p.reference())).expect("polish converges");
+        assert!(dist2(&polished, p.reference()) <= 1e-12 * norm2(p.reference()));
+        assert!(p.rel_error(&p.start()) > 0.5);
+        // Same injection as the semicircle layer of the same seed.
+        let semicircle = TanhLayer::new(d, rho, tanh_uniform_seed(d, k));
+        assert_eq!(p.injection(), semicircle.injection());
+    }
+}
+
+#[test]
+fn tanh_uniform_construction_is_deterministic() {
+    let a = TanhLayer::uniform_spectrum(101, 0.99, 5);
+    let b = TanhLayer::uniform_spectrum(101, 0.99, 5);
+    let c = TanhLayer::uniform_spectrum(101, 0.99, 6);
+    assert_eq!(a.weights(), b.weights());
+    assert_eq!(a.reference(), b.reference());
+    assert_ne!(a.weights(), c.weights());
+    let z = to_f32(a.reference());
+    let mut out = vec![0.0f32; 101];
+    a.f(&z, &mut out);
+    assert!(a.rel_error(&out) < 1e-6);
+}
+
+/// Construction times (printed; run with `--nocapture`) and reference residuals of
+/// the suite's uniform layers.
+#[test]
+fn tanh_uniform_builds_quickly() {
+    for d in [64, 256, 1024] {
+        for (k, &rho) in TANH_UNIFORM_RHOS.iter().enumerate() {
+            let t = std::time::Instant::now();
+            let p = TanhLayer::uniform_spectrum(d, rho, tanh_uniform_seed(d, k));
+            eprintln!("{} built in {:.2?}", p.name(), t.elapsed());
+            assert!(residual_inf(&p, p.reference()) < 1e-12, "{}", p.name());
+        }
+    }
+}
+
 #[test]
 fn h_equation_reference_is_physical() {
     for n in [100, 500] {
@@ -260,6 +425,7 @@ fn linear_map_diverges_under_plain_iteration() {
 fn f32_maps_match_f64_at_random_points() {
     let problems: Vec<Box<dyn FixedPointProblem>> = vec![
         Box::new(TanhLayer::new(37, 1.2, 1)),
+        Box::new(TanhLayer::uniform_spectrum(37, 1.2, 1)),
         Box::new(HEquation::new(37, 0.99)),
         Box::new(LinearMap::new(37, 1.5, 2)),
     ];

@@ -53,12 +53,24 @@ fn standard_suite_builds_fast_and_is_correct() {
     let elapsed = t.elapsed();
     eprintln!("standard_suite() built in {elapsed:.2?}");
     let names: Vec<String> = suite.iter().map(|p| p.name()).collect();
-    assert_eq!(names.len(), 20);
+    assert_eq!(names.len(), 29);
     assert_eq!(names[0], "tanh d=16 rho=0.5");
     assert_eq!(names[15], "tanh d=1024 rho=1.2");
     assert_eq!(names[16], "h-equation n=500 c=0.5");
     assert_eq!(names[18], "h-equation n=500 c=0.9999");
     assert_eq!(names[19], "linear d=64 rho=1.5");
+    let mut uniform = Vec::new();
+    for d in [64, 256, 1024] {
+        for rho in ["0.9", "0.99", "1.2"] {
+            uniform.push(format!("tanh-uniform d={d} rho={rho}"));
+        }
+    }
+    assert_eq!(names[20..], uniform[..]);
+    // All names are distinct.
+    let mut sorted = names.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), names.len());
     check_suite(&suite);
 }
 
@@ -67,11 +79,18 @@ fn quick_suite_is_correct_and_shares_problems() {
     let t = Instant::now();
     let quick = quick_suite();
     eprintln!("quick_suite() built in {:.2?}", t.elapsed());
-    assert_eq!(quick.len(), 16);
+    assert_eq!(quick.len(), 19);
     assert!(quick.iter().all(|p| p.dim() <= 256));
+    assert_eq!(quick[15].name(), "linear d=64 rho=1.5");
+    assert_eq!(quick[16].name(), "tanh-uniform d=64 rho=0.9");
+    assert_eq!(quick[18].name(), "tanh-uniform d=64 rho=1.2");
     check_suite(&quick);
     // Same seeds as the standard suite: the first tanh problems coincide.
     let again = deq_problems::TanhLayer::new(64, 0.9, deq_problems::suite::tanh_seed(64, 1));
     assert_eq!(quick[5].name(), again.name());
     assert_eq!(quick[5].reference(), again.reference());
+    let again =
+        deq_problems::TanhLayer::uniform_spectrum(64, 0.99, deq_problems::suite::tanh_uniform_seed(64, 1));
+    assert_eq!(quick[17].name(), again.name());
+    assert_eq!(quick[17].reference(), again.reference());
 }

@@ -88,7 +88,7 @@ fn main() {
     let opts = Options { max_iters: MAX_ITERS, tol_rel: 1e-6, ..Options::DEFAULT };
     let suite = standard_suite();
     println!(
-        "f-evaluations to tol_rel = 1e-6 in f32 (relative error to the nearest float64 root); max_iters = {MAX_ITERS}\n"
+        "f-evaluations to tol_rel = 1e-6 in f32 (relative error against the float64 reference root); max_iters = {MAX_ITERS}\n"
     );
     println!("| problem | Broyden M=8 | Broyden unbounded | ratio | Anderson M=5 | Picard |");
     println!("|---|---|---|---|---|---|");
