@@ -37,10 +37,12 @@ pub struct Options {
 
 impl Options {
     /// The defaults, usable in `const` and `static` items: 100 iterations,
-    /// `tol_abs = 0`, `tol_rel = 1e-6`, stall after 30 iterations without progress,
+    /// `tol_abs = 0`, `tol_rel = 1e-6`, stall after 50 iterations without progress
+    /// (quasi-Newton iterations can wander for a few dozen steps before they converge:
+    /// 30 stopped Broyden on a ring map that 50 lets it solve),
     /// divergence at 10⁴ times the best residual.
     pub const DEFAULT: Options =
-        Options { max_iters: 100, tol_abs: 0.0, tol_rel: 1e-6, stall_iters: 30, divergence_factor: 1e4 };
+        Options { max_iters: 100, tol_abs: 0.0, tol_rel: 1e-6, stall_iters: 50, divergence_factor: 1e4 };
 
     /// Same as [`Options::DEFAULT`].
     pub const fn new() -> Self {

@@ -124,7 +124,7 @@ pub fn to_f64(v: &[f32]) -> Vec<f64> {
 
 /// Computes a reference fixed point by float64 Newton from `start`, panicking with
 /// the problem name if it fails (construction-time helper).
-pub(crate) fn newton_reference<P: FixedPointProblem + ?Sized>(p: &P, start: &[f64]) -> Vec<f64> {
+pub fn newton_reference<P: FixedPointProblem + ?Sized>(p: &P, start: &[f64]) -> Vec<f64> {
     newton::newton(|z, out| p.f64_residual(z, out), |z, jac| p.f64_jacobian(z, jac), start)
         .unwrap_or_else(|| panic!("float64 Newton reference failed for {}", p.name()))
 }
