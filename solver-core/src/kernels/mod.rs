@@ -2,7 +2,9 @@
 //! low-rank products `U(Vᵀx)` / `V(Uᵀx)`.
 //!
 //! These are the only places where the solvers touch `O(n)` data, so they are written
-//! for speed with `wide::f32x8` and several independent accumulators. The module
+//! for speed with `wide::f32x8` and several independent accumulators on targets with
+//! vector registers (x86, AArch64, wasm, ARM with NEON); microcontrollers use the
+//! scalar kernels (see `SIMD` in the source). The module
 //! [`scalar`] holds a plain reference implementation of each; tests compare the two on
 //! random inputs.
 //!
@@ -23,12 +25,28 @@ mod block;
 pub mod scalar;
 mod vector;
 
+/// Whether the target has vector registers that `wide::f32x8` maps onto. Elsewhere
+/// (Cortex-M: at most a scalar FPU) `f32x8` would be eight scalar lanes: no faster,
+/// larger code, and several hundred bytes of stack for the spilled accumulators, so
+/// those targets use the [`scalar`] kernels, which the tests check the SIMD ones
+/// against.
+const SIMD: bool = cfg!(any(
+    target_arch = "x86_64",
+    target_arch = "x86",
+    target_arch = "aarch64",
+    target_arch = "wasm32",
+    all(target_arch = "arm", target_feature = "neon")
+));
+
 /// `Σ aᵢ bᵢ` over the common prefix of `a` and `b`.
 ///
 /// Cost: `m = min(a.len(), b.len())` multiply-adds, one pass over each slice, with
 /// four independent 8-lane accumulators.
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    if !SIMD {
+        return scalar::dot(a, b);
+    }
     vector::reduce2(a, b, |s, x, y| x.mul_add(y, s), |s, x, y| s + x * y)
 }
 
@@ -47,6 +65,9 @@ pub fn norm(a: &[f32]) -> f32 {
 /// each slice, and one square root; no temporary vector is formed.
 #[inline]
 pub fn dist(a: &[f32], b: &[f32]) -> f32 {
+    if !SIMD {
+        return scalar::dist(a, b);
+    }
     let s = vector::reduce2(
         a,
         b,
@@ -68,7 +89,7 @@ pub fn dist(a: &[f32], b: &[f32]) -> f32 {
 /// read-write pass over `y`. Bit-identical to [`scalar::axpy`].
 #[inline]
 pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
-    vector::axpy(alpha, x, y);
+    if SIMD { vector::axpy(alpha, x, y) } else { scalar::axpy(alpha, x, y) }
 }
 
 /// `out[i] = rowᵢ · x` for the rows of the row-major `rows` (each `n` long).
@@ -82,7 +103,7 @@ pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
 /// all rows of the block), so `x` is read `⌈k/8⌉` times rather than `k` times.
 #[inline]
 pub fn multi_dot(rows: &[f32], n: usize, x: &[f32], out: &mut [f32]) {
-    block::multi_dot(rows, n, x, out);
+    if SIMD { block::multi_dot(rows, n, x, out) } else { scalar::multi_dot(rows, n, x, out) }
 }
 
 /// `y ← y + Σᵢ coeffs[i]·rowᵢ` for the rows of the row-major `rows` (each `n` long).
@@ -97,7 +118,7 @@ pub fn multi_dot(rows: &[f32], n: usize, x: &[f32], out: &mut [f32]) {
 /// `⌈k/8⌉` times rather than `k` times. Bit-identical to [`scalar::multi_axpy`].
 #[inline]
 pub fn multi_axpy(rows: &[f32], n: usize, coeffs: &[f32], y: &mut [f32]) {
-    block::multi_axpy(rows, n, coeffs, y);
+    if SIMD { block::multi_axpy(rows, n, coeffs, y) } else { scalar::multi_axpy(rows, n, coeffs, y) }
 }
 
 /// Low-rank product `y ← y + alpha·Σᵢ aᵢ (bᵢ · x)`, that is `y += alpha·Aᵀ(B x)` with
@@ -116,5 +137,5 @@ pub fn multi_axpy(rows: &[f32], n: usize, coeffs: &[f32], y: &mut [f32]) {
 /// `O(n)` temporary.
 #[inline]
 pub fn low_rank_acc(alpha: f32, a: &[f32], b: &[f32], n: usize, x: &[f32], y: &mut [f32]) {
-    block::low_rank_acc(alpha, a, b, n, x, y);
+    if SIMD { block::low_rank_acc(alpha, a, b, n, x, y) } else { scalar::low_rank_acc(alpha, a, b, n, x, y) }
 }
