@@ -178,6 +178,11 @@ impl<const N: usize, const M: usize> Broyden<N, M> {
     }
 
     /// Finds `g(z) = 0` for a residual `g` given directly, starting from `z`.
+    ///
+    /// The iteration starts from `H = −I`, the inverse Jacobian of a fixed-point
+    /// residual `f(z) − z`. When `∂g/∂z` is far from `−I`, precondition: pass
+    /// `g̃ = −P g` with `P` an approximate inverse of `∂g/∂z` (the roots are the same),
+    /// as the firmware's `inverse_kinematics` example does.
     pub fn solve_root<F>(&mut self, mut g: F, z: &mut [f32; N], opts: &Options) -> Report
     where
         F: FnMut(&[f32; N], &mut [f32; N]),
