@@ -1,13 +1,17 @@
 //! Benchmarks for the DEQ solver toolkit, and the helpers its table binaries share:
-//! each solver run over heap buffers of run-time size (the `*Work` forms of
-//! `solver-core`) on a [`FixedPointProblem`] from its start point.
+//! each solver, with run-time sizes (`solver-host`), on a [`FixedPointProblem`] from
+//! its start point.
 
 use deq_problems::{FixedPointProblem, linalg};
-use solver_core::anderson::AndersonBuffers;
-use solver_core::{
-    AndersonSettings, AndersonWork, BroydenSettings, BroydenWork, Options, PicardSettings, PicardWork,
-    Report, Status,
-};
+use solver_core::{AndersonSettings, BroydenSettings, Options, PicardSettings, Report, Status};
+use solver_host::{DynAnderson, DynBroyden, DynPicard, HostSolver};
+
+/// Runs `solver` on `p` from its start point.
+fn run(mut solver: impl HostSolver, p: &dyn FixedPointProblem, opts: &Options) -> (Report, Vec<f32>) {
+    let mut z = p.start();
+    let r = solver.solve(&mut |x, o| p.f(x, o), &mut z, opts).expect("the problem's start has its dimension");
+    (r, z)
+}
 
 /// Broyden with `m` pairs and the given settings; returns the report and the answer.
 pub fn broyden(
@@ -16,12 +20,9 @@ pub fn broyden(
     s: &BroydenSettings,
     opts: &Options,
 ) -> (Report, Vec<f32>) {
-    let n = p.dim();
-    let (mut u, mut v, mut vecs) = (vec![0.0; m * n], vec![0.0; m * n], vec![0.0; BroydenWork::vecs_len(n)]);
-    let mut w = BroydenWork::new(n, m, &mut u, &mut v, &mut vecs).expect("buffer sizes");
-    let mut z = p.start();
-    let r = w.solve(s, &mut |x, o| p.f(x, o), &mut z, opts).expect("sizes");
-    (r, z)
+    let mut solver = DynBroyden::new(p.dim(), m).expect("sizes");
+    solver.settings = *s;
+    run(solver, p, opts)
 }
 
 /// Anderson with `m` differences and the given settings.
@@ -31,31 +32,16 @@ pub fn anderson(
     s: &AndersonSettings,
     opts: &Options,
 ) -> (Report, Vec<f32>) {
-    let n = p.dim();
-    let (mut dx, mut dg, mut vecs) = (vec![0.0; m * n], vec![0.0; m * n], vec![0.0; 4 * n]);
-    let (mut gram, mut fac, mut coef) = (vec![0.0; m * m], vec![0.0; m * m], vec![0.0; m]);
-    let bufs = AndersonBuffers {
-        dx: &mut dx,
-        dg: &mut dg,
-        vecs: &mut vecs,
-        gram: &mut gram,
-        fac: &mut fac,
-        coef: &mut coef,
-    };
-    let mut w = AndersonWork::new(n, m, bufs).expect("buffer sizes");
-    let mut z = p.start();
-    let r = w.solve(s, &mut |x, o| p.f(x, o), &mut z, opts).expect("sizes");
-    (r, z)
+    let mut solver = DynAnderson::new(p.dim(), m).expect("sizes");
+    solver.settings = *s;
+    run(solver, p, opts)
 }
 
 /// Damped fixed-point iteration with the given settings.
 pub fn picard(p: &dyn FixedPointProblem, s: &PicardSettings, opts: &Options) -> (Report, Vec<f32>) {
-    let n = p.dim();
-    let mut vecs = vec![0.0; 2 * n];
-    let mut w = PicardWork::new(n, &mut vecs).expect("buffer sizes");
-    let mut z = p.start();
-    let r = w.solve(s, &mut |x, o| p.f(x, o), &mut z, opts).expect("sizes");
-    (r, z)
+    let mut solver = DynPicard::new(p.dim()).expect("sizes");
+    solver.settings = *s;
+    run(solver, p, opts)
 }
 
 /// Relative error against the problem's float64 reference root. Where that is large,
