@@ -41,7 +41,9 @@
 //! on the test problems (see the repository's README).
 //!
 //! **Safeguards.** An update whose denominator `vᵀΔg` is non-finite or tiny relative
-//! to `‖v‖‖Δg‖` is skipped, not stored, and leaves the history as it was. A
+//! to `‖v‖‖Δg‖` is skipped, not stored, and leaves the history as it was; one whose `u`
+//! overflows is not stored either (its slot is left inert). A step `p` that is not
+//! finite is never evaluated: the history restarts and the step is a plain one. A
 //! quasi-Newton step that multiplies `‖g‖` by more than
 //! [`BroydenSettings::reject_growth`] (default 2) is rejected: the iterate stays, the
 //! history restarts, and the next step is a plain one. Each rejection doubles the
@@ -49,7 +51,8 @@
 //! steps are transiently uphill are not stopped. Optionally
 //! ([`BroydenSettings::line_search`]), each step `z + αp` is accepted only when `‖g‖`
 //! falls by the Armijo factor `(1 − 10⁻⁴α)`, halving `α` otherwise; when no trial
-//! passes, the last one is taken and the history restarted.
+//! passes, the last one is taken and the history restarted (step rejection is then
+//! left to the line search).
 //!
 //! **Defaults, by measurement.** `benches/src/bin/policy_table.rs` runs every policy
 //! and safeguard with M = 8 on the standard suite (tanh DEQ layers d = 16…1024,
@@ -118,7 +121,8 @@ pub struct BroydenSettings {
     /// A step that multiplies `‖g‖` by more than this is rejected: the iterate stays
     /// where it was and the history restarts, so the next step is a plain one
     /// (`H = −I`). Steps taken with an empty history are always accepted.
-    /// `f32::INFINITY` accepts every step.
+    /// `f32::INFINITY` accepts every step. Not used when `line_search` is on: the line
+    /// search then decides which steps to take.
     pub reject_growth: f32,
 }
 
@@ -306,6 +310,12 @@ impl<'a> BroydenWork<'a> {
             // Step direction p = −H g = g − U(Vᵀg).
             copy(g, p);
             hist.apply(-1.0, g, p);
+            if !p.iter().all(|v| v.is_finite()) {
+                // H g overflowed: never evaluate f there. Restart with H = −I.
+                hist.clear();
+                mon.restarts += 1;
+                copy(g, p);
+            }
             // Trial points z + αp, with Armijo backtracking when enabled.
             let mut alpha = 1.0f32;
             let mut tries = 0u8;
@@ -322,14 +332,16 @@ impl<'a> BroydenWork<'a> {
                     break e;
                 }
                 if tries >= s.max_backtracks {
-                    hist.clear();
-                    mon.restarts += 1;
+                    if hist.count > 0 {
+                        hist.clear();
+                        mon.restarts += 1;
+                    }
                     break e;
                 }
                 tries += 1;
                 alpha *= 0.5;
             };
-            if next.abs > allowed_growth * cur.abs && hist.count > 0 {
+            if !s.line_search && next.abs > allowed_growth * cur.abs && hist.count > 0 {
                 hist.clear();
                 mon.restarts += 1;
                 // Each rejection doubles the growth tolerated until the residual
@@ -419,8 +431,11 @@ impl Hist<'_> {
         kernels::low_rank_acc(1.0, v_lo, u_lo, n, dz, scratch);
         kernels::low_rank_acc(1.0, v_hi, u_hi, n, dz, scratch);
         let denom = kernels::dot(scratch, dg);
-        let bound = s.skip_tol * kernels::norm(scratch) * kernels::norm(dg);
-        if !(denom.is_finite() && bound.is_finite() && denom.abs() > bound) {
+        // |cos(v, Δg)| = |vᵀΔg| / (‖v‖‖Δg‖), divided step by step so that tiny vectors
+        // (iterates near a fixed point at 0) cannot underflow the test into passing.
+        let cosine = denom / kernels::norm(scratch) / kernels::norm(dg);
+        let inv = 1.0 / denom;
+        if !(cosine.abs() > s.skip_tol && inv.is_finite()) {
             // Skipped: the history is left exactly as it was.
             return false;
         }
@@ -430,9 +445,18 @@ impl Hist<'_> {
         }
         kernels::low_rank_acc(-1.0, u_lo, v_lo, n, dg, u_s);
         kernels::low_rank_acc(-1.0, u_hi, v_hi, n, dg, u_s);
-        let inv = 1.0 / denom;
+        let mut finite = true;
         for w in u_s.iter_mut() {
             *w *= inv;
+            finite &= w.is_finite();
+        }
+        if !finite {
+            // u overflowed. Its slot (free, or the oldest pair once full) is already
+            // overwritten, so make the pair inert (v = 0: it adds u·0 to H) rather than
+            // store a non-finite value. The history is then one pair shorter in effect.
+            u_s.fill(0.0);
+            v_s.fill(0.0);
+            return false;
         }
         copy(scratch, v_s);
         if restart {

@@ -259,3 +259,43 @@ fn work_form_matches_owned_form() {
     assert_eq!(r, r_owned);
     assert_eq!(z, z_owned);
 }
+
+/// A layer without bias has its fixed point at 0, where the relative test can only be
+/// met exactly: iterates shrink towards subnormal numbers and Broyden's denominators
+/// with them. Nothing non-finite may be stored or evaluated, and no status may blame f.
+#[test]
+fn fixed_point_at_zero_never_evaluates_a_non_finite_point() {
+    let w = [[0.5f32, -0.3, 0.1, 0.2], [-0.3, 0.4, 0.2, -0.1], [0.1, 0.2, -0.6, 0.3], [0.2, -0.1, 0.3, 0.5]];
+    for start in [[1.0f32, -0.5, 0.25, 2.0], [0.1, 0.1, 0.1, 0.1], [-3.0, 2.0, -1.0, 0.5]] {
+        let mut bad_input = false;
+        let mut f = |z: &[f32; 4], out: &mut [f32; 4]| {
+            bad_input |= !z.iter().all(|v| v.is_finite());
+            for (o, row) in out.iter_mut().zip(&w) {
+                *o = libm::tanhf(row.iter().zip(z).map(|(a, b)| a * b).sum());
+            }
+        };
+        let mut z = start;
+        let r = Broyden::<4, 3>::new().solve(&mut f, &mut z, &Options::DEFAULT);
+        assert!(!bad_input, "f was called at a non-finite point: {r:?}");
+        assert_ne!(r.status, Status::NonFinite, "{r:?}");
+        assert!(z.iter().all(|v| v.is_finite() && v.abs() < 1e-6), "{z:?} {r:?}");
+    }
+}
+
+/// Norms are exact at every scale, so statuses are right for huge and tiny states.
+#[test]
+fn statuses_are_right_at_extreme_scales() {
+    // An exact fixed point at 2e19 (its squares overflow f32): converged, not diverged.
+    let identity = |z: &[f32; 12], out: &mut [f32; 12]| *out = *z;
+    let mut z = [2e19f32; 12];
+    let r = Broyden::<12, 2>::new().solve(identity, &mut z, &Options::DEFAULT);
+    assert_eq!(r.status, Status::Converged, "{r:?}");
+    assert_eq!((r.residual_abs, r.residual_rel), (0.0, 0.0));
+    // f(z) = 1e-24 constant from 0: the start is NOT converged (‖f − z‖ = 3.5e-24).
+    let tiny = |_: &[f32; 12], out: &mut [f32; 12]| *out = [1e-24; 12];
+    let mut z = [0.0f32; 12];
+    let r = Picard::<12>::new().solve(tiny, &mut z, &Options { max_iters: 0, ..Options::DEFAULT });
+    assert_eq!(r.status, Status::MaxIterations, "{r:?}");
+    assert!((r.residual_abs - 1e-24 * 12f32.sqrt()).abs() < 1e-29, "{r:?}");
+    assert!((r.residual_rel - 1.0).abs() < 1e-6, "{r:?}");
+}

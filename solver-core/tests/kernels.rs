@@ -344,3 +344,22 @@ fn low_rank_acc_known_values() {
     assert_eq!(y2[k - 1], 0.5);
     assert_eq!(y2[..k - 1], y[..k - 1]);
 }
+
+/// Norms and distances are right where the plain sum of squares overflows or
+/// underflows, for the SIMD and the scalar kernels alike.
+#[test]
+fn norms_are_exact_at_extreme_scales() {
+    use solver_core::kernels::{dist, norm, scalar};
+    for (v, expected) in
+        [(1e-30f32, 1e-30f32 * 20f32.sqrt()), (3e19, 3e19 * 20f32.sqrt()), (1e-42, 1e-42 * 20f32.sqrt())]
+    {
+        let a = vec![v; 20];
+        let zero = vec![0.0f32; 20];
+        for got in [norm(&a), scalar::norm(&a), dist(&a, &zero), scalar::dist(&a, &zero)] {
+            assert!((got - expected).abs() <= 1e-6 * expected, "{v}: {got} vs {expected}");
+        }
+    }
+    assert_eq!(norm(&[0.0; 9]), 0.0);
+    assert_eq!(norm(&[f32::INFINITY, 1.0]), f32::INFINITY);
+    assert!(norm(&[f32::NAN, 1e30]).is_nan());
+}

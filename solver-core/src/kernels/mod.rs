@@ -52,17 +52,20 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 
 /// Euclidean norm `‖a‖₂ = √(Σ aᵢ²)`, square root from `libm`.
 ///
-/// Cost: `a.len()` multiply-adds (one pass over `a`) and one square root. There is no
-/// rescaling: like the reference, it overflows to `inf` when `Σ aᵢ²` exceeds `f32::MAX`.
+/// Cost: `a.len()` multiply-adds (one pass over `a`) and one square root. Correct at
+/// every scale: when `Σ aᵢ²` overflows (entries beyond about 1.8e19) or underflows
+/// (entries below about 1e-19), two more passes recompute it scaled by the largest
+/// magnitude, as the reference does.
 #[inline]
 pub fn norm(a: &[f32]) -> f32 {
-    libm::sqrtf(dot(a, a))
+    scalar::finish_norm(dot(a, a), || scalar::scaled_norm(a.iter().copied()))
 }
 
 /// Euclidean distance `‖a − b‖₂` over the common prefix of `a` and `b`.
 ///
 /// Cost: `m = min(a.len(), b.len())` subtractions and multiply-adds in one pass over
-/// each slice, and one square root; no temporary vector is formed.
+/// each slice, and one square root; no temporary vector is formed. Correct at every
+/// scale, like [`norm`].
 #[inline]
 pub fn dist(a: &[f32], b: &[f32]) -> f32 {
     if !SIMD {
@@ -80,7 +83,7 @@ pub fn dist(a: &[f32], b: &[f32]) -> f32 {
             s + d * d
         },
     );
-    libm::sqrtf(s)
+    scalar::finish_norm(s, || scalar::scaled_norm(a.iter().zip(b).map(|(x, y)| x - y)))
 }
 
 /// `y ← y + alpha·x` over the common prefix of `x` and `y`.

@@ -16,19 +16,53 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
-/// Euclidean norm `‖a‖₂`, square root from `libm`.
+/// Euclidean norm `‖a‖₂`, square root from `libm`. Correct at every scale: when the
+/// plain sum of squares overflows or underflows, it is recomputed with the entries
+/// scaled by the largest magnitude (see [`scaled_norm`]).
 pub fn norm(a: &[f32]) -> f32 {
-    libm::sqrtf(dot(a, a))
+    finish_norm(dot(a, a), || scaled_norm(a.iter().copied()))
 }
 
-/// `‖a − b‖₂` over the common prefix.
+/// `‖a − b‖₂` over the common prefix, correct at every scale like [`norm`].
 pub fn dist(a: &[f32], b: &[f32]) -> f32 {
     let mut s = 0.0f32;
     for (x, y) in a.iter().zip(b) {
         let d = x - y;
         s += d * d;
     }
-    libm::sqrtf(s)
+    finish_norm(s, || scaled_norm(a.iter().zip(b).map(|(x, y)| x - y)))
+}
+
+/// The square root of a plain sum of squares `sum`, or, when that sum overflowed
+/// (`∞`) or may have lost its value to underflow (below `f32::MIN_POSITIVE`, which
+/// includes 0 for a non-zero vector), the result of `slow`. Shared by the SIMD and the
+/// scalar kernels, so that both are exact at every scale.
+pub(crate) fn finish_norm(sum: f32, slow: impl FnOnce() -> f32) -> f32 {
+    if sum.is_finite() && sum >= f32::MIN_POSITIVE { libm::sqrtf(sum) } else { slow() }
+}
+
+/// `‖v‖₂` of the values of `v` (iterated twice), scaled by their largest magnitude so
+/// that no square overflows or underflows: `max·√(Σ (vᵢ/max)²)`. NaN if any value is
+/// NaN, `∞` if any is infinite.
+pub(crate) fn scaled_norm<I: Iterator<Item = f32> + Clone>(v: I) -> f32 {
+    let mut big = 0.0f32;
+    for x in v.clone() {
+        let ax = x.abs();
+        if ax.is_nan() {
+            return f32::NAN;
+        }
+        big = big.max(ax);
+    }
+    if big == 0.0 || !big.is_finite() {
+        return big;
+    }
+    // Divide (not multiply by 1/big, which overflows for a subnormal big).
+    let mut s = 0.0f32;
+    for x in v {
+        let y = x / big;
+        s += y * y;
+    }
+    big * libm::sqrtf(s)
 }
 
 /// `y ← y + alpha·x` over the common prefix.
