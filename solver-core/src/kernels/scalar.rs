@@ -18,7 +18,7 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 
 /// Euclidean norm `‖a‖₂`, square root from `libm`. Correct at every scale: when the
 /// plain sum of squares overflows or underflows, it is recomputed with the entries
-/// scaled by the largest magnitude (see [`scaled_norm`]).
+/// scaled by the largest magnitude.
 pub fn norm(a: &[f32]) -> f32 {
     finish_norm(dot(a, a), || scaled_norm(a.iter().copied()))
 }
