@@ -74,7 +74,7 @@
 //! ```
 
 use crate::kernels;
-use crate::monitor::{Form, Monitor, copy, eval_residual};
+use crate::monitor::{Form, Monitor, copy, eval_residual, split_vecs};
 use crate::options::{Options, Report, Status, WorkError, check_len, check_z};
 
 /// Settings of [`Anderson`] beyond the common [`Options`].
@@ -228,9 +228,7 @@ impl<'a> AndersonWork<'a> {
         let beta = s.damping;
         let b = &mut self.b;
         let mut mon = Monitor::new(opts);
-        let (x, rest) = b.vecs.split_at_mut(n.min(b.vecs.len()));
-        let (g, rest) = rest.split_at_mut(n.min(rest.len()));
-        let (t, gp) = rest.split_at_mut(n.min(rest.len()));
+        let [x, g, t, gp] = split_vecs::<4>(b.vecs, n);
         let (mut count, mut head) = (0usize, 0usize);
 
         copy(z, x);
@@ -266,12 +264,10 @@ impl<'a> AndersonWork<'a> {
             copy(g, gp);
             let e = eval_residual(Form::FixedPoint, f, x, g);
             if let Some(st) = mon.observe(x, g, e, z) {
-                mon.iterations += 1;
-                return mon.finish(st);
+                return mon.stop_in_iteration(st);
             }
             if mon.diverged(e.abs) {
-                mon.iterations += 1;
-                return mon.finish(Status::Diverged);
+                return mon.stop_in_iteration(Status::Diverged);
             }
             // Store (ΔX, ΔG) = (t, g − g_prev) in slot `head`, then its Gram row/column.
             let slot = head;

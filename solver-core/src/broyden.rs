@@ -95,7 +95,7 @@
 //! ```
 
 use crate::kernels;
-use crate::monitor::{Form, Monitor, copy, eval_residual};
+use crate::monitor::{Form, Monitor, copy, eval_residual, split_vecs};
 use crate::options::{Options, Report, Status, WorkError, check_len, check_z};
 
 /// What to do with the history when all `M` slots are full.
@@ -292,12 +292,7 @@ impl<'a> BroydenWork<'a> {
     ) -> Report {
         let n = self.n;
         let mut mon = Monitor::new(opts);
-        let (x, rest) = self.vecs.split_at_mut(n.min(self.vecs.len()));
-        let (g, rest) = rest.split_at_mut(n.min(rest.len()));
-        let (p, rest) = rest.split_at_mut(n.min(rest.len()));
-        let (xn, gn) = rest.split_at_mut(n.min(rest.len()));
-        let gn_len = n.min(gn.len());
-        let gn = gn.get_mut(..gn_len).unwrap_or(&mut []);
+        let [x, g, p, xn, gn] = split_vecs::<5>(self.vecs, n);
         let mut hist = Hist { u: &mut *self.u, v: &mut *self.v, n, m: self.m, count: 0, head: 0 };
 
         let mut allowed_growth = s.reject_growth;
@@ -325,8 +320,7 @@ impl<'a> BroydenWork<'a> {
                 }
                 let e = eval_residual(form, f, xn, gn);
                 if let Some(st) = mon.observe(xn, gn, e, z) {
-                    mon.iterations += 1;
-                    return mon.finish(st);
+                    return mon.stop_in_iteration(st);
                 }
                 if !s.line_search || e.abs <= (1.0 - 1e-4 * alpha) * cur.abs {
                     break e;
@@ -354,8 +348,7 @@ impl<'a> BroydenWork<'a> {
                 continue;
             }
             if mon.diverged(next.abs) {
-                mon.iterations += 1;
-                return mon.finish(Status::Diverged);
+                return mon.stop_in_iteration(Status::Diverged);
             }
             if next.abs < cur.abs && hist.count > 0 {
                 // A quasi-Newton step (not a plain one) made progress: re-arm.

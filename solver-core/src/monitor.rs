@@ -90,6 +90,13 @@ impl Monitor {
         None
     }
 
+    /// Ends the solve in the middle of an iteration (the step was taken and evaluated):
+    /// counts that iteration, then reports.
+    pub(crate) fn stop_in_iteration(&mut self, status: Status) -> Report {
+        self.iterations = self.iterations.saturating_add(1);
+        self.finish(status)
+    }
+
     /// Whether another iteration may start.
     pub(crate) fn may_iterate(&self) -> bool {
         self.iterations < self.opts.max_iters
@@ -148,4 +155,17 @@ pub(crate) fn copy(src: &[f32], dst: &mut [f32]) {
     for (d, s) in dst.iter_mut().zip(src) {
         *d = *s;
     }
+}
+
+/// Splits a solver's work buffer into its `K` vectors of exactly `n` floats (shorter
+/// ones, never a panic, if the buffer is short; the constructors check that it is not).
+/// Anything past `K·n` is left out, so `f` always receives slices of length `n`.
+pub(crate) fn split_vecs<const K: usize>(buf: &mut [f32], n: usize) -> [&mut [f32]; K] {
+    let mut rest = buf;
+    core::array::from_fn(|_| {
+        let all = core::mem::take(&mut rest);
+        let (head, tail) = all.split_at_mut(n.min(all.len()));
+        rest = tail;
+        head
+    })
 }

@@ -42,7 +42,7 @@
 //! ```
 
 use crate::kernels;
-use crate::monitor::{Eval, Monitor, copy};
+use crate::monitor::{Eval, Monitor, copy, split_vecs};
 use crate::options::{Options, Report, Status, WorkError, check_len, check_z};
 
 /// Settings of [`Picard`] beyond the common [`Options`].
@@ -139,7 +139,7 @@ impl<'a> PicardWork<'a> {
         let n = self.n;
         let beta = s.damping;
         let mut mon = Monitor::new(opts);
-        let (x, fx) = self.vecs.split_at_mut(n.min(self.vecs.len()));
+        let [x, fx] = split_vecs::<2>(self.vecs, n);
         copy(z, x);
         let mut eval = |x: &[f32], fx: &mut [f32]| {
             f(x, fx);
@@ -156,12 +156,10 @@ impl<'a> PicardWork<'a> {
             }
             let e = eval(x, fx);
             if let Some(st) = mon.observe(x, fx, e, z) {
-                mon.iterations += 1;
-                return mon.finish(st);
+                return mon.stop_in_iteration(st);
             }
             if mon.diverged(e.abs) {
-                mon.iterations += 1;
-                return mon.finish(Status::Diverged);
+                return mon.stop_in_iteration(Status::Diverged);
             }
             if let Some(st) = mon.end_iteration() {
                 return mon.finish(st);

@@ -299,3 +299,38 @@ fn statuses_are_right_at_extreme_scales() {
     assert!((r.residual_abs - 1e-24 * 12f32.sqrt()).abs() < 1e-29, "{r:?}");
     assert!((r.residual_rel - 1.0).abs() < 1e-6, "{r:?}");
 }
+
+/// Work buffers longer than needed are fine, and `f` still receives slices of exactly
+/// `n` values.
+#[test]
+fn longer_work_buffers_still_give_f_exact_lengths() {
+    let n = 6;
+    let mut f = |x: &[f32], out: &mut [f32]| {
+        assert_eq!((x.len(), out.len()), (n, n));
+        for (o, xi) in out.iter_mut().zip(x) {
+            *o = 0.5 * xi + 1.0;
+        }
+    };
+    let opts = Options::DEFAULT;
+    let mut z = vec![0.0f32; n];
+    let mut vecs = vec![0.0; 3 * n];
+    let r = PicardWork::new(n, &mut vecs).unwrap().solve(&PicardSettings::DEFAULT, &mut f, &mut z, &opts);
+    assert_eq!(r.unwrap().status, Status::Converged);
+    let (mut u, mut v, mut vecs) = (vec![0.0; 3 * n], vec![0.0; 3 * n], vec![0.0; 7 * n]);
+    let mut w = BroydenWork::new(n, 2, &mut u, &mut v, &mut vecs).unwrap();
+    z.fill(0.0);
+    assert_eq!(w.solve(&BroydenSettings::DEFAULT, &mut f, &mut z, &opts).unwrap().status, Status::Converged);
+    let (mut dx, mut dg, mut vecs, mut gram, mut fac, mut coef) =
+        (vec![0.0; 2 * n], vec![0.0; 2 * n], vec![0.0; 6 * n], vec![0.0; 4], vec![0.0; 4], vec![0.0; 2]);
+    let bufs = AndersonBuffers {
+        dx: &mut dx,
+        dg: &mut dg,
+        vecs: &mut vecs,
+        gram: &mut gram,
+        fac: &mut fac,
+        coef: &mut coef,
+    };
+    z.fill(0.0);
+    let r = AndersonWork::new(n, 2, bufs).unwrap().solve(&AndersonSettings::DEFAULT, &mut f, &mut z, &opts);
+    assert_eq!(r.unwrap().status, Status::Converged);
+}
