@@ -1,27 +1,11 @@
 //! A solve allocates nothing: a counting global allocator sees no allocation between
 //! the start and the end of a solve of each solver, however many iterations it runs.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
+use deq_problems::counting_alloc::{CountingAllocator, allocations};
 use solver_core::{Anderson, Broyden, Options, Picard};
 
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAllocator = CountingAllocator;
 
 fn f(z: &[f32; 64], out: &mut [f32; 64]) {
     for (i, o) in out.iter_mut().enumerate() {
@@ -36,11 +20,11 @@ fn solves_do_not_allocate() {
     let mut p = Box::new(Picard::<64>::new());
     let opts = Options { max_iters: 10_000, tol_rel: 0.0, stall_iters: 0, ..Options::DEFAULT };
     let mut z = [0.0f32; 64];
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let before = allocations();
     let rb = b.solve(f, &mut z, &opts);
     let ra = a.solve(f, &mut z, &opts);
     let rp = p.solve(f, &mut z, &opts);
-    let after = ALLOCATIONS.load(Ordering::SeqCst);
+    let after = allocations();
     assert_eq!(after - before, 0);
     // The solves really ran.
     assert!(rb.f_evals > 100 && ra.f_evals > 100 && rp.f_evals > 100, "{rb:?} {ra:?} {rp:?}");

@@ -1,28 +1,12 @@
 //! Buffers are allocated once, at construction: a counting global allocator sees no
 //! allocation during solves of thousands of iterations, for every run-time solver.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
+use deq_problems::counting_alloc::{CountingAllocator, allocations};
 use solver_core::Options;
 use solver_host::{DynAnderson, DynBroyden, DynPicard, HostSolver};
 
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAllocator = CountingAllocator;
 
 #[test]
 fn solves_allocate_nothing() {
@@ -42,9 +26,9 @@ fn solves_allocate_nothing() {
     let opts = Options { max_iters: 5000, tol_rel: 0.0, stall_iters: 0, ..Options::DEFAULT };
     for s in solvers.iter_mut() {
         z.fill(0.0);
-        let before = ALLOCATIONS.load(Ordering::SeqCst);
+        let before = allocations();
         let r = s.solve(&mut f, &mut z, &opts).unwrap();
-        let after = ALLOCATIONS.load(Ordering::SeqCst);
+        let after = allocations();
         assert_eq!(after - before, 0, "allocations during {r:?}");
         assert!(r.iterations >= 100, "{r:?}");
     }

@@ -28,6 +28,7 @@
 #![warn(missing_docs)]
 
 pub mod classics;
+pub mod counting_alloc;
 pub mod eigen;
 pub mod hequation;
 pub mod linalg;

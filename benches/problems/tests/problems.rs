@@ -172,19 +172,23 @@ fn tanh_reference_jacobian_and_polish() {
     }
 }
 
-#[test]
-fn tanh_construction_is_deterministic() {
-    let a = TanhLayer::new(100, 0.9, 5);
-    let b = TanhLayer::new(100, 0.9, 5);
-    let c = TanhLayer::new(100, 0.9, 6);
+/// Same seed, same layer; another seed, other weights; and the f32 map of the
+/// reference is the reference (odd `d` exercises the remainders of the 8-accumulator
+/// dot).
+fn check_deterministic(build: fn(usize, f64, u64) -> TanhLayer, d: usize, rho: f64) {
+    let (a, b, c) = (build(d, rho, 5), build(d, rho, 5), build(d, rho, 6));
     assert_eq!(a.weights(), b.weights());
     assert_eq!(a.reference(), b.reference());
     assert_ne!(a.weights(), c.weights());
-    // Odd dimensions exercise the remainder paths of the 8-accumulator dot.
     let z = to_f32(a.reference());
-    let mut out = vec![0.0f32; 100];
+    let mut out = vec![0.0f32; d];
     a.f(&z, &mut out);
     assert!(a.rel_error(&out) < 1e-6);
+}
+
+#[test]
+fn tanh_construction_is_deterministic() {
+    check_deterministic(TanhLayer::new, 100, 0.9);
 }
 
 #[test]
@@ -332,16 +336,7 @@ fn tanh_uniform_reference_jacobian_and_polish() {
 
 #[test]
 fn tanh_uniform_construction_is_deterministic() {
-    let a = TanhLayer::uniform_spectrum(101, 0.99, 5);
-    let b = TanhLayer::uniform_spectrum(101, 0.99, 5);
-    let c = TanhLayer::uniform_spectrum(101, 0.99, 6);
-    assert_eq!(a.weights(), b.weights());
-    assert_eq!(a.reference(), b.reference());
-    assert_ne!(a.weights(), c.weights());
-    let z = to_f32(a.reference());
-    let mut out = vec![0.0f32; 101];
-    a.f(&z, &mut out);
-    assert!(a.rel_error(&out) < 1e-6);
+    check_deterministic(TanhLayer::uniform_spectrum, 101, 0.99);
 }
 
 /// Construction times (printed; run with `--nocapture`) and reference residuals of
