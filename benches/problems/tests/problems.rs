@@ -155,20 +155,25 @@ fn tanh_weights_1024() {
     check_tanh_weights(1024);
 }
 
+/// A tanh layer's start is 0, its reference a fixed point inside (−1, 1) with the
+/// analytic Jacobian right there, and polishing the rounded reference returns it.
+fn check_reference(p: &TanhLayer) {
+    assert_eq!(p.start(), vec![0.0f32; p.dim()]);
+    assert!(residual_inf(p, p.reference()) < 1e-13);
+    assert!(p.reference().iter().all(|z| z.abs() < 1.0));
+    check_jacobian(p, p.reference());
+    let polished = p.polish(&to_f32(p.reference())).expect("polish converges");
+    assert!(dist2(&polished, p.reference()) <= 1e-12 * norm2(p.reference()));
+    assert!(p.rel_error(&p.start()) > 0.5);
+}
+
 #[test]
 fn tanh_reference_jacobian_and_polish() {
     for (k, &rho) in TANH_RHOS.iter().enumerate() {
         let d = 64;
         let p = TanhLayer::new(d, rho, tanh_seed(d, k));
         assert_eq!(p.name(), format!("tanh d=64 rho={rho}"));
-        assert_eq!(p.start(), vec![0.0f32; d]);
-        assert!(residual_inf(&p, p.reference()) < 1e-13);
-        assert!(p.reference().iter().all(|z| z.abs() < 1.0));
-        check_jacobian(&p, p.reference());
-        // Polishing the rounded reference returns the reference.
-        let polished = p.polish(&to_f32(p.reference())).expect("polish converges");
-        assert!(dist2(&polished, p.reference()) <= 1e-12 * norm2(p.reference()));
-        assert!(p.rel_error(&p.start()) > 0.5);
+        check_reference(&p);
     }
 }
 
@@ -321,13 +326,7 @@ fn tanh_uniform_reference_jacobian_and_polish() {
         let d = 64;
         let p = TanhLayer::uniform_spectrum(d, rho, tanh_uniform_seed(d, k));
         assert_eq!(p.name(), format!("tanh-uniform d=64 rho={rho}"));
-        assert_eq!(p.start(), vec![0.0f32; d]);
-        assert!(residual_inf(&p, p.reference()) < 1e-13);
-        assert!(p.reference().iter().all(|z| z.abs() < 1.0));
-        check_jacobian(&p, p.reference());
-        let polished = p.polish(&to_f32(p.reference())).expect("polish converges");
-        assert!(dist2(&polished, p.reference()) <= 1e-12 * norm2(p.reference()));
-        assert!(p.rel_error(&p.start()) > 0.5);
+        check_reference(&p);
         // Same injection as the semicircle layer of the same seed.
         let semicircle = TanhLayer::new(d, rho, tanh_uniform_seed(d, k));
         assert_eq!(p.injection(), semicircle.injection());
