@@ -74,7 +74,7 @@
 //! ```
 
 use crate::kernels;
-use crate::monitor::{Form, Monitor, copy, eval_residual, split_vecs};
+use crate::monitor::{Form, Monitor, copy, eval_residual, next_slot, split_vecs};
 use crate::options::{Options, Report, Status, WorkError, check_len, check_z};
 
 /// Settings of [`Anderson`] beyond the common [`Options`].
@@ -279,7 +279,7 @@ impl<'a> AndersonWork<'a> {
                 }
             }
             count = (count + 1).min(m);
-            head = crate::broyden::next_slot(head, m);
+            head = next_slot(head, m);
             let coef = b.coef.get_mut(..count).unwrap_or(&mut []);
             if let Some(new) = b.dg.get(lo..lo + n) {
                 kernels::multi_dot(b.dg, n, new, coef);

@@ -95,7 +95,7 @@
 //! ```
 
 use crate::kernels;
-use crate::monitor::{Form, Monitor, copy, eval_residual, split_vecs};
+use crate::monitor::{Form, Monitor, copy, eval_residual, next_slot, split_vecs};
 use crate::options::{Options, Report, Status, WorkError, check_len, check_z};
 
 /// What to do with the history when all `M` slots are full.
@@ -461,11 +461,6 @@ impl Hist<'_> {
         }
         restart
     }
-}
-
-/// The ring slot after `slot` among `m` (a wrap, not `%`: no division-by-zero path).
-pub(crate) fn next_slot(slot: usize, m: usize) -> usize {
-    if slot + 1 >= m { 0 } else { slot + 1 }
 }
 
 /// Splits row-major `buf` (rows of `n`) into rows `0..slot`, row `slot` and rows

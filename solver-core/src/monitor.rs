@@ -1,5 +1,6 @@
 //! Bookkeeping shared by the three solvers: counting evaluations, keeping the best
-//! iterate in the caller's `z`, and the convergence, stall and divergence tests.
+//! iterate in the caller's `z`, the convergence, stall and divergence tests, and the
+//! small buffer helpers (splitting the work vectors, the ring-slot wrap).
 //!
 //! Each solver evaluates a point, then hands `(x, ‖g‖, scale)` to [`Monitor::observe`],
 //! which copies `x` into `z` when it is the best so far. The solver's own buffers are
@@ -168,4 +169,9 @@ pub(crate) fn split_vecs<const K: usize>(buf: &mut [f32], n: usize) -> [&mut [f3
         rest = tail;
         head
     })
+}
+
+/// The ring slot after `slot` among `m` (a wrap, not `%`: no division-by-zero path).
+pub(crate) fn next_slot(slot: usize, m: usize) -> usize {
+    if slot + 1 >= m { 0 } else { slot + 1 }
 }
