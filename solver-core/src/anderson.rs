@@ -74,8 +74,9 @@
 //! ```
 
 use crate::kernels;
-use crate::monitor::{Form, Monitor, copy, eval_residual, next_slot, split_vecs};
+use crate::monitor::{Form, Monitor, copy, next_slot, residual, split_vecs};
 use crate::options::{Options, Report, Status, WorkError, check_len, check_z};
+use crate::step::{Resume, Step, drive};
 
 /// Settings of [`Anderson`] beyond the common [`Options`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -213,8 +214,50 @@ impl<'a> AndersonWork<'a> {
         z: &mut [f32],
         opts: &Options,
     ) -> Result<Report, WorkError> {
+        let mut state = self.start(settings, z, opts)?;
+        Ok(drive(self, &mut state, f, z))
+    }
+
+    /// Starts a resumable solve from `z` (length `n`); see [`crate::step`].
+    pub fn start(
+        &mut self,
+        settings: &AndersonSettings,
+        z: &[f32],
+        opts: &Options,
+    ) -> Result<AndersonState, WorkError> {
         check_z(z, self.n)?;
-        Ok(self.run(settings, f, z, opts))
+        Ok(self.begin(settings, z, opts))
+    }
+
+    fn begin(&mut self, s: &AndersonSettings, z: &[f32], opts: &Options) -> AndersonState {
+        let [x] = split_vecs::<1>(self.b.vecs, self.n);
+        copy(z, x);
+        AndersonState { settings: *s, mon: Monitor::new(opts), phase: Phase::Start, count: 0, head: 0 }
+    }
+
+    /// [`Resume::request`] for a workspace given up by value: the point to evaluate
+    /// and the output buffer, borrowed for as long as the buffers themselves, so that
+    /// an owner of the buffers can hand them out.
+    pub fn into_request(self, state: &AndersonState) -> (&'a [f32], &'a mut [f32]) {
+        let _ = state;
+        let [x, g] = split_vecs::<2>(self.b.vecs, self.n);
+        (x, g)
+    }
+
+    /// The same workspace over the same buffers, borrowed for a shorter time.
+    fn reborrow(&mut self) -> AndersonWork<'_> {
+        AndersonWork {
+            n: self.n,
+            m: self.m,
+            b: AndersonBuffers {
+                dx: &mut *self.b.dx,
+                dg: &mut *self.b.dg,
+                vecs: &mut *self.b.vecs,
+                gram: &mut *self.b.gram,
+                fac: &mut *self.b.fac,
+                coef: &mut *self.b.coef,
+            },
+        }
     }
 
     fn run(
@@ -224,79 +267,130 @@ impl<'a> AndersonWork<'a> {
         z: &mut [f32],
         opts: &Options,
     ) -> Report {
-        let (n, m) = (self.n, self.m);
-        let beta = s.damping;
-        let b = &mut self.b;
-        let mut mon = Monitor::new(opts);
-        let [x, g, t, gp] = split_vecs::<4>(b.vecs, n);
-        let (mut count, mut head) = (0usize, 0usize);
+        let mut state = self.begin(s, z, opts);
+        drive(self, &mut state, f, z)
+    }
+}
 
-        copy(z, x);
-        let e = eval_residual(Form::FixedPoint, f, x, g);
-        if let Some(st) = mon.observe(x, g, e, z) {
-            return mon.finish(st);
+/// Where a resumable Anderson solve stands between two evaluations.
+#[derive(Clone, Copy, Debug)]
+pub struct AndersonState {
+    settings: AndersonSettings,
+    mon: Monitor,
+    phase: Phase,
+    /// Differences stored, and the slot the next one goes to.
+    count: usize,
+    head: usize,
+}
+
+/// Which evaluation an Anderson solve waits for.
+#[derive(Clone, Copy, Debug)]
+enum Phase {
+    /// `f` of the start point.
+    Start,
+    /// `f` of the point after a step.
+    Step,
+    /// The solve has ended.
+    Done(Report),
+}
+
+impl Resume for AndersonWork<'_> {
+    type State = AndersonState;
+
+    fn request(&mut self, state: &AndersonState) -> (&[f32], &mut [f32]) {
+        self.reborrow().into_request(state)
+    }
+
+    fn resume(&mut self, state: &mut AndersonState, z: &mut [f32]) -> Step {
+        let step = state.advance(self.n, self.m, &mut self.b, z);
+        if let Step::Done(report) = step {
+            state.phase = Phase::Done(report);
         }
-        while mon.may_iterate() {
-            // Least-squares coefficients γ for the `count` stored differences.
-            let mut use_hist = count > 0;
-            if use_hist {
-                let coef = b.coef.get_mut(..count).unwrap_or(&mut []);
-                kernels::multi_dot(b.dg, n, g, coef);
-                if !regularised_solve(b.gram, b.fac, m, count, s.reg, coef) {
-                    count = 0;
-                    head = 0;
-                    mon.restarts += 1;
-                    use_hist = false;
+        step
+    }
+}
+
+impl AndersonState {
+    /// The iteration, from the evaluation of `x` (into `g`) just made to the next one.
+    fn advance(&mut self, n: usize, m: usize, b: &mut AndersonBuffers<'_>, z: &mut [f32]) -> Step {
+        let [x, g, t, gp] = split_vecs::<4>(b.vecs, n);
+        match self.phase {
+            Phase::Done(report) => return Step::Done(report),
+            Phase::Start => {
+                let e = residual(Form::FixedPoint, x, g);
+                if let Some(st) = self.mon.observe(x, g, e, z) {
+                    return Step::Done(self.mon.finish(st));
                 }
             }
-            // Step t = β g − Σ γⱼ (ΔXⱼ + β ΔGⱼ).
-            for (ti, gi) in t.iter_mut().zip(&*g) {
-                *ti = beta * gi;
-            }
-            if use_hist {
-                let coef = b.coef.get_mut(..count).unwrap_or(&mut []);
-                coef.iter_mut().for_each(|c| *c = -*c);
-                kernels::multi_axpy(b.dx, n, coef, t);
-                coef.iter_mut().for_each(|c| *c *= beta);
-                kernels::multi_axpy(b.dg, n, coef, t);
-            }
-            kernels::axpy(1.0, t, x);
-            copy(g, gp);
-            let e = eval_residual(Form::FixedPoint, f, x, g);
-            if let Some(st) = mon.observe(x, g, e, z) {
-                return mon.stop_in_iteration(st);
-            }
-            if mon.diverged(e.abs) {
-                return mon.stop_in_iteration(Status::Diverged);
-            }
-            // Store (ΔX, ΔG) = (t, g − g_prev) in slot `head`, then its Gram row/column.
-            let slot = head;
-            let lo = slot * n;
-            if let (Some(dx), Some(dg)) = (b.dx.get_mut(lo..lo + n), b.dg.get_mut(lo..lo + n)) {
-                copy(t, dx);
-                for ((d, gi), gpi) in dg.iter_mut().zip(&*g).zip(&*gp) {
-                    *d = gi - gpi;
+            Phase::Step => {
+                let e = residual(Form::FixedPoint, x, g);
+                if let Some(st) = self.mon.observe(x, g, e, z) {
+                    return Step::Done(self.mon.stop_in_iteration(st));
                 }
-            }
-            count = (count + 1).min(m);
-            head = next_slot(head, m);
-            let coef = b.coef.get_mut(..count).unwrap_or(&mut []);
-            if let Some(new) = b.dg.get(lo..lo + n) {
-                kernels::multi_dot(b.dg, n, new, coef);
-            }
-            for (j, c) in coef.iter().enumerate() {
-                if let Some(e) = b.gram.get_mut(slot * m + j) {
-                    *e = *c;
+                if self.mon.diverged(e.abs) {
+                    return Step::Done(self.mon.stop_in_iteration(Status::Diverged));
                 }
-                if let Some(e) = b.gram.get_mut(j * m + slot) {
-                    *e = *c;
+                // Store (ΔX, ΔG) = (t, g − g_prev) in slot `head`, then its Gram
+                // row/column.
+                let slot = self.head;
+                let lo = slot * n;
+                if let (Some(dx), Some(dg)) = (b.dx.get_mut(lo..lo + n), b.dg.get_mut(lo..lo + n)) {
+                    copy(t, dx);
+                    for ((d, gi), gpi) in dg.iter_mut().zip(&*g).zip(&*gp) {
+                        *d = gi - gpi;
+                    }
                 }
-            }
-            if let Some(st) = mon.end_iteration() {
-                return mon.finish(st);
+                self.count = (self.count + 1).min(m);
+                self.head = next_slot(self.head, m);
+                let coef = b.coef.get_mut(..self.count).unwrap_or(&mut []);
+                if let Some(new) = b.dg.get(lo..lo + n) {
+                    kernels::multi_dot(b.dg, n, new, coef);
+                }
+                for (j, c) in coef.iter().enumerate() {
+                    if let Some(e) = b.gram.get_mut(slot * m + j) {
+                        *e = *c;
+                    }
+                    if let Some(e) = b.gram.get_mut(j * m + slot) {
+                        *e = *c;
+                    }
+                }
+                if let Some(st) = self.mon.end_iteration() {
+                    return Step::Done(self.mon.finish(st));
+                }
             }
         }
-        mon.finish(Status::MaxIterations)
+        if !self.mon.may_iterate() {
+            return Step::Done(self.mon.finish(Status::MaxIterations));
+        }
+        let s = self.settings;
+        let beta = s.damping;
+        // Least-squares coefficients γ for the `count` stored differences.
+        let mut use_hist = self.count > 0;
+        if use_hist {
+            let coef = b.coef.get_mut(..self.count).unwrap_or(&mut []);
+            kernels::multi_dot(b.dg, n, g, coef);
+            if !regularised_solve(b.gram, b.fac, m, self.count, s.reg, coef) {
+                self.count = 0;
+                self.head = 0;
+                self.mon.restarts += 1;
+                use_hist = false;
+            }
+        }
+        // Step t = β g − Σ γⱼ (ΔXⱼ + β ΔGⱼ).
+        for (ti, gi) in t.iter_mut().zip(&*g) {
+            *ti = beta * gi;
+        }
+        if use_hist {
+            let coef = b.coef.get_mut(..self.count).unwrap_or(&mut []);
+            coef.iter_mut().for_each(|c| *c = -*c);
+            kernels::multi_axpy(b.dx, n, coef, t);
+            coef.iter_mut().for_each(|c| *c *= beta);
+            kernels::multi_axpy(b.dg, n, coef, t);
+        }
+        kernels::axpy(1.0, t, x);
+        copy(g, gp);
+        self.phase = Phase::Step;
+        Step::Evaluate
     }
 }
 

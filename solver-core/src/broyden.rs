@@ -95,8 +95,9 @@
 //! ```
 
 use crate::kernels;
-use crate::monitor::{Form, Monitor, copy, eval_residual, next_slot, split_vecs};
+use crate::monitor::{Eval, Form, Monitor, copy, next_slot, residual, split_vecs};
 use crate::options::{Options, Report, Status, WorkError, check_len, check_z};
+use crate::step::{Resume, Step, drive};
 
 /// What to do with the history when all `M` slots are full.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -255,7 +256,8 @@ impl<'a> BroydenWork<'a> {
         z: &mut [f32],
         opts: &Options,
     ) -> Result<Report, WorkError> {
-        self.checked_run(settings, Form::FixedPoint, f, z, opts)
+        let mut state = self.start(settings, z, opts)?;
+        Ok(drive(self, &mut state, f, z))
     }
 
     /// Finds `g(z) = 0`; `z` must have length `n`.
@@ -266,22 +268,68 @@ impl<'a> BroydenWork<'a> {
         z: &mut [f32],
         opts: &Options,
     ) -> Result<Report, WorkError> {
-        self.checked_run(settings, Form::Root, g, z, opts)
+        let mut state = self.start_root(settings, z, opts)?;
+        Ok(drive(self, &mut state, g, z))
     }
 
-    fn checked_run(
+    /// Starts a resumable fixed-point solve from `z` (length `n`); see [`crate::step`].
+    pub fn start(
         &mut self,
         settings: &BroydenSettings,
-        form: Form,
-        f: &mut dyn FnMut(&[f32], &mut [f32]),
-        z: &mut [f32],
+        z: &[f32],
         opts: &Options,
-    ) -> Result<Report, WorkError> {
+    ) -> Result<BroydenState, WorkError> {
         check_z(z, self.n)?;
-        Ok(self.run(settings, form, f, z, opts))
+        Ok(self.begin(settings, Form::FixedPoint, z, opts))
     }
 
-    /// The solve itself. Sizes are consistent here (checked by the constructors).
+    /// Starts a resumable root solve (`g` given directly, as for
+    /// [`solve_root`](Self::solve_root)) from `z` (length `n`).
+    pub fn start_root(
+        &mut self,
+        settings: &BroydenSettings,
+        z: &[f32],
+        opts: &Options,
+    ) -> Result<BroydenState, WorkError> {
+        check_z(z, self.n)?;
+        Ok(self.begin(settings, Form::Root, z, opts))
+    }
+
+    /// Copies the start point and asks for its evaluation. Sizes are consistent here
+    /// (checked by the constructors and by `start`, or by the const-generic types).
+    fn begin(&mut self, s: &BroydenSettings, form: Form, z: &[f32], opts: &Options) -> BroydenState {
+        let [x] = split_vecs::<1>(self.vecs, self.n);
+        copy(z, x);
+        BroydenState {
+            settings: *s,
+            form,
+            mon: Monitor::new(opts),
+            phase: Phase::Start,
+            count: 0,
+            head: 0,
+            cur: Eval { abs: f32::INFINITY, scale: 0.0 },
+            allowed_growth: s.reject_growth,
+            alpha: 1.0,
+            tries: 0,
+        }
+    }
+
+    /// [`Resume::request`] for a workspace given up by value: the point to evaluate
+    /// and the output buffer, borrowed for as long as the buffers themselves, so that
+    /// an owner of the buffers can hand them out.
+    pub fn into_request(self, state: &BroydenState) -> (&'a [f32], &'a mut [f32]) {
+        let [x, g, _, xn, gn] = split_vecs::<5>(self.vecs, self.n);
+        match state.phase {
+            Phase::Trial => (xn, gn),
+            Phase::Start | Phase::Done(_) => (x, g),
+        }
+    }
+
+    /// The same workspace over the same buffers, borrowed for a shorter time.
+    fn reborrow(&mut self) -> BroydenWork<'_> {
+        BroydenWork { n: self.n, m: self.m, u: &mut *self.u, v: &mut *self.v, vecs: &mut *self.vecs }
+    }
+
     fn run(
         &mut self,
         s: &BroydenSettings,
@@ -290,89 +338,171 @@ impl<'a> BroydenWork<'a> {
         z: &mut [f32],
         opts: &Options,
     ) -> Report {
-        let n = self.n;
-        let mut mon = Monitor::new(opts);
-        let [x, g, p, xn, gn] = split_vecs::<5>(self.vecs, n);
-        let mut hist = Hist { u: &mut *self.u, v: &mut *self.v, n, m: self.m, count: 0, head: 0 };
+        let mut state = self.begin(s, form, z, opts);
+        drive(self, &mut state, f, z)
+    }
+}
 
-        let mut allowed_growth = s.reject_growth;
-        copy(z, x);
-        let mut cur = eval_residual(form, f, x, g);
-        if let Some(st) = mon.observe(x, g, cur, z) {
-            return mon.finish(st);
+/// Where a resumable Broyden solve stands between two evaluations: a small plain value
+/// (the monitor's counters, the history's fill level, the step length being tried).
+#[derive(Clone, Copy, Debug)]
+pub struct BroydenState {
+    settings: BroydenSettings,
+    form: Form,
+    mon: Monitor,
+    phase: Phase,
+    count: usize,
+    head: usize,
+    /// Residual norm and scale at the current iterate `x`.
+    cur: Eval,
+    allowed_growth: f32,
+    alpha: f32,
+    tries: u8,
+}
+
+/// Which evaluation a Broyden solve waits for.
+#[derive(Clone, Copy, Debug)]
+enum Phase {
+    /// `f` of the start point, into `g`.
+    Start,
+    /// `f` of the trial point `x + αp`, into `gn`.
+    Trial,
+    /// The solve has ended.
+    Done(Report),
+}
+
+impl Resume for BroydenWork<'_> {
+    type State = BroydenState;
+
+    fn request(&mut self, state: &BroydenState) -> (&[f32], &mut [f32]) {
+        self.reborrow().into_request(state)
+    }
+
+    fn resume(&mut self, state: &mut BroydenState, z: &mut [f32]) -> Step {
+        let n = self.n;
+        let [x, g, p, xn, gn] = split_vecs::<5>(self.vecs, n);
+        let mut hist =
+            Hist { u: &mut *self.u, v: &mut *self.v, n, m: self.m, count: state.count, head: state.head };
+        let step = state.advance(&mut hist, [x, g, p, xn, gn], z);
+        state.count = hist.count;
+        state.head = hist.head;
+        if let Step::Done(report) = step {
+            state.phase = Phase::Done(report);
         }
-        while mon.may_iterate() {
-            // Step direction p = −H g = g − U(Vᵀg).
-            copy(g, p);
-            hist.apply(-1.0, g, p);
-            if !p.iter().all(|v| v.is_finite()) {
-                // H g overflowed: never evaluate f there. Restart with H = −I.
-                hist.clear();
-                mon.restarts += 1;
-                copy(g, p);
+        step
+    }
+}
+
+impl BroydenState {
+    /// The iteration, from the evaluation just made to the next one requested. The
+    /// vectors are the current iterate `x`, its residual `g`, the step `p`, and the
+    /// trial point `xn` with its residual `gn`.
+    fn advance(&mut self, hist: &mut Hist<'_>, vecs: [&mut [f32]; 5], z: &mut [f32]) -> Step {
+        let [x, g, p, xn, gn] = vecs;
+        let s = self.settings;
+        match self.phase {
+            Phase::Done(report) => return Step::Done(report),
+            Phase::Start => {
+                let e = residual(self.form, x, g);
+                if let Some(st) = self.mon.observe(x, g, e, z) {
+                    return Step::Done(self.mon.finish(st));
+                }
+                self.cur = e;
             }
-            // Trial points z + αp, with Armijo backtracking when enabled.
-            let mut alpha = 1.0f32;
-            let mut tries = 0u8;
-            let next = loop {
-                for ((t, xi), pi) in xn.iter_mut().zip(&*x).zip(&*p) {
-                    *t = xi + alpha * pi;
+            Phase::Trial => {
+                let next = residual(self.form, xn, gn);
+                if let Some(st) = self.mon.observe(xn, gn, next, z) {
+                    return Step::Done(self.mon.stop_in_iteration(st));
                 }
-                let e = eval_residual(form, f, xn, gn);
-                if let Some(st) = mon.observe(xn, gn, e, z) {
-                    return mon.stop_in_iteration(st);
-                }
-                if !s.line_search || e.abs <= (1.0 - 1e-4 * alpha) * cur.abs {
-                    break e;
-                }
-                if tries >= s.max_backtracks {
+                // Armijo backtracking, when enabled: halve α until ‖g‖ falls enough
+                // (both norms are finite here: `observe` ends the solve otherwise).
+                if s.line_search && next.abs > (1.0 - 1e-4 * self.alpha) * self.cur.abs {
+                    if self.tries < s.max_backtracks {
+                        self.tries += 1;
+                        self.alpha *= 0.5;
+                        trial_point(xn, x, p, self.alpha);
+                        return Step::Evaluate;
+                    }
+                    // No trial passed: take the last one and restart the history.
                     if hist.count > 0 {
                         hist.clear();
-                        mon.restarts += 1;
+                        self.mon.restarts += 1;
                     }
-                    break e;
                 }
-                tries += 1;
-                alpha *= 0.5;
-            };
-            if !s.line_search && next.abs > allowed_growth * cur.abs && hist.count > 0 {
-                hist.clear();
-                mon.restarts += 1;
-                // Each rejection doubles the growth tolerated until the residual
-                // improves again, so a map whose quasi-Newton steps are
-                // transiently uphill is not stopped forever.
-                allowed_growth *= 2.0;
-                if let Some(st) = mon.end_iteration() {
-                    return mon.finish(st);
+                if !s.line_search && next.abs > self.allowed_growth * self.cur.abs && hist.count > 0 {
+                    // Rejected: the iterate stays, the history restarts. Each rejection
+                    // doubles the growth tolerated until the residual improves again, so
+                    // a map whose quasi-Newton steps are transiently uphill is not
+                    // stopped forever.
+                    hist.clear();
+                    self.mon.restarts += 1;
+                    self.allowed_growth *= 2.0;
+                    if let Some(st) = self.mon.end_iteration() {
+                        return Step::Done(self.mon.finish(st));
+                    }
+                    return self.next_step(hist, x, g, p, xn);
                 }
-                continue;
-            }
-            if mon.diverged(next.abs) {
-                return mon.stop_in_iteration(Status::Diverged);
-            }
-            if next.abs < cur.abs && hist.count > 0 {
-                // A quasi-Newton step (not a plain one) made progress: re-arm.
-                allowed_growth = s.reject_growth;
-            }
-            // Δz into p and Δg into g; x takes the new point, which frees xn as scratch
-            // for the update.
-            for ((pi, xni), xi) in p.iter_mut().zip(&*xn).zip(&*x) {
-                *pi = xni - xi;
-            }
-            for (gi, gni) in g.iter_mut().zip(&*gn) {
-                *gi = gni - *gi;
-            }
-            copy(xn, x);
-            if hist.update(s, p, g, xn) {
-                mon.restarts += 1;
-            }
-            copy(gn, g);
-            cur = next;
-            if let Some(st) = mon.end_iteration() {
-                return mon.finish(st);
+                if self.mon.diverged(next.abs) {
+                    return Step::Done(self.mon.stop_in_iteration(Status::Diverged));
+                }
+                if next.abs < self.cur.abs && hist.count > 0 {
+                    // A quasi-Newton step (not a plain one) made progress: re-arm.
+                    self.allowed_growth = s.reject_growth;
+                }
+                // Δz into p and Δg into g; x takes the new point, which frees xn as
+                // scratch for the update.
+                for ((pi, xni), xi) in p.iter_mut().zip(&*xn).zip(&*x) {
+                    *pi = xni - xi;
+                }
+                for (gi, gni) in g.iter_mut().zip(&*gn) {
+                    *gi = gni - *gi;
+                }
+                copy(xn, x);
+                if hist.update(&s, p, g, xn) {
+                    self.mon.restarts += 1;
+                }
+                copy(gn, g);
+                self.cur = next;
+                if let Some(st) = self.mon.end_iteration() {
+                    return Step::Done(self.mon.finish(st));
+                }
             }
         }
-        mon.finish(Status::MaxIterations)
+        self.next_step(hist, x, g, p, xn)
+    }
+
+    /// Starts an iteration: the step `p = −H g = g − U(Vᵀg)` and its trial point.
+    fn next_step(
+        &mut self,
+        hist: &mut Hist<'_>,
+        x: &[f32],
+        g: &[f32],
+        p: &mut [f32],
+        xn: &mut [f32],
+    ) -> Step {
+        if !self.mon.may_iterate() {
+            return Step::Done(self.mon.finish(Status::MaxIterations));
+        }
+        copy(g, p);
+        hist.apply(-1.0, g, p);
+        if !p.iter().all(|v| v.is_finite()) {
+            // H g overflowed: never evaluate f there. Restart with H = −I.
+            hist.clear();
+            self.mon.restarts += 1;
+            copy(g, p);
+        }
+        self.alpha = 1.0;
+        self.tries = 0;
+        trial_point(xn, x, p, 1.0);
+        self.phase = Phase::Trial;
+        Step::Evaluate
+    }
+}
+
+/// `xn ← x + α p`.
+fn trial_point(xn: &mut [f32], x: &[f32], p: &[f32], alpha: f32) {
+    for ((t, xi), pi) in xn.iter_mut().zip(x).zip(p) {
+        *t = xi + alpha * pi;
     }
 }
 

@@ -22,7 +22,9 @@
 //!
 //! The math is implemented once, in non-generic functions over slices ([`BroydenWork`],
 //! [`AndersonWork`], [`PicardWork`]); the const-generic types only own the storage.
-//! Run-time-sized callers (such as `solver-host`) use the `*Work` forms directly.
+//! Run-time-sized callers (such as `solver-host`) use the `*Work` forms directly. Every
+//! solve can also be driven one evaluation at a time ([`step`]), which is how a batch of
+//! solves shares one batched evaluation of `f` per round.
 //!
 //! All solvers share [`Options`] (stopping rule) and return a [`Report`] describing the
 //! returned iterate: the best one found, never a non-finite one.
@@ -43,14 +45,16 @@ pub mod math;
 mod monitor;
 mod options;
 pub mod picard;
+pub mod step;
 
 #[cfg(feature = "defmt")]
 mod defmt;
 
-pub use anderson::{Anderson, AndersonSettings, AndersonWork};
-pub use broyden::{Broyden, BroydenSettings, BroydenWork, History};
+pub use anderson::{Anderson, AndersonSettings, AndersonState, AndersonWork};
+pub use broyden::{Broyden, BroydenSettings, BroydenState, BroydenWork, History};
 pub use options::{Options, Report, Status, WorkError};
-pub use picard::{Picard, PicardSettings, PicardWork};
+pub use picard::{Picard, PicardSettings, PicardState, PicardWork};
+pub use step::{Resume, Step};
 
 /// Adapts a user closure over `[f32; N]` arrays to the slice form the solvers run on.
 ///

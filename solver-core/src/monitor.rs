@@ -10,6 +10,7 @@ use crate::kernels;
 use crate::options::{Options, Report, Status};
 
 /// Running state of one solve.
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Monitor {
     opts: Options,
     /// Residual norm and scale of the iterate currently held in `z`.
@@ -24,7 +25,7 @@ pub(crate) struct Monitor {
 }
 
 /// `‖g‖` and the scale of the convergence test (`‖f(x)‖` or `‖x‖`) at one point.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Eval {
     pub abs: f32,
     pub scale: f32,
@@ -133,14 +134,9 @@ pub(crate) enum Form {
     Root,
 }
 
-/// Evaluates the residual `g(x)` into `g` and returns its norm and the convergence scale.
-pub(crate) fn eval_residual(
-    form: Form,
-    f: &mut dyn FnMut(&[f32], &mut [f32]),
-    x: &[f32],
-    g: &mut [f32],
-) -> Eval {
-    f(x, g);
+/// Turns the user's output at `x`, already in `g`, into the residual `g(x)` and returns
+/// its norm and the convergence scale.
+pub(crate) fn residual(form: Form, x: &[f32], g: &mut [f32]) -> Eval {
     match form {
         Form::FixedPoint => {
             let scale = kernels::norm(g);

@@ -44,6 +44,7 @@
 use crate::kernels;
 use crate::monitor::{Eval, Monitor, copy, split_vecs};
 use crate::options::{Options, Report, Status, WorkError, check_len, check_z};
+use crate::step::{Resume, Step, drive};
 
 /// Settings of [`Picard`] beyond the common [`Options`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -125,8 +126,39 @@ impl<'a> PicardWork<'a> {
         z: &mut [f32],
         opts: &Options,
     ) -> Result<Report, WorkError> {
+        let mut state = self.start(settings, z, opts)?;
+        Ok(drive(self, &mut state, f, z))
+    }
+
+    /// Starts a resumable solve from `z` (length `n`); see [`crate::step`].
+    pub fn start(
+        &mut self,
+        settings: &PicardSettings,
+        z: &[f32],
+        opts: &Options,
+    ) -> Result<PicardState, WorkError> {
         check_z(z, self.n)?;
-        Ok(self.run(settings, f, z, opts))
+        Ok(self.begin(settings, z, opts))
+    }
+
+    fn begin(&mut self, s: &PicardSettings, z: &[f32], opts: &Options) -> PicardState {
+        let [x] = split_vecs::<1>(self.vecs, self.n);
+        copy(z, x);
+        PicardState { settings: *s, mon: Monitor::new(opts), phase: Phase::Start }
+    }
+
+    /// [`Resume::request`] for a workspace given up by value: the point to evaluate
+    /// and the output buffer, borrowed for as long as the buffers themselves, so that
+    /// an owner of the buffers can hand them out.
+    pub fn into_request(self, state: &PicardState) -> (&'a [f32], &'a mut [f32]) {
+        let _ = state;
+        let [x, fx] = split_vecs::<2>(self.vecs, self.n);
+        (x, fx)
+    }
+
+    /// The same workspace over the same buffers, borrowed for a shorter time.
+    fn reborrow(&mut self) -> PicardWork<'_> {
+        PicardWork { n: self.n, vecs: &mut *self.vecs }
     }
 
     fn run(
@@ -136,35 +168,76 @@ impl<'a> PicardWork<'a> {
         z: &mut [f32],
         opts: &Options,
     ) -> Report {
-        let n = self.n;
-        let beta = s.damping;
-        let mut mon = Monitor::new(opts);
-        let [x, fx] = split_vecs::<2>(self.vecs, n);
-        copy(z, x);
-        let mut eval = |x: &[f32], fx: &mut [f32]| {
-            f(x, fx);
-            Eval { abs: kernels::dist(fx, x), scale: kernels::norm(fx) }
+        let mut state = self.begin(s, z, opts);
+        drive(self, &mut state, f, z)
+    }
+}
+
+/// Where a resumable damped iteration stands between two evaluations.
+#[derive(Clone, Copy, Debug)]
+pub struct PicardState {
+    settings: PicardSettings,
+    mon: Monitor,
+    phase: Phase,
+}
+
+/// Which evaluation a damped iteration waits for.
+#[derive(Clone, Copy, Debug)]
+enum Phase {
+    /// `f` of the start point.
+    Start,
+    /// `f` of the point after a step.
+    Step,
+    /// The solve has ended.
+    Done(Report),
+}
+
+impl Resume for PicardWork<'_> {
+    type State = PicardState;
+
+    fn request(&mut self, state: &PicardState) -> (&[f32], &mut [f32]) {
+        self.reborrow().into_request(state)
+    }
+
+    fn resume(&mut self, state: &mut PicardState, z: &mut [f32]) -> Step {
+        let [x, fx] = split_vecs::<2>(self.vecs, self.n);
+        let step = state.advance(x, fx, z);
+        if let Step::Done(report) = step {
+            state.phase = Phase::Done(report);
+        }
+        step
+    }
+}
+
+impl PicardState {
+    /// From the evaluation of `x` (into `fx`) just made to the next one.
+    fn advance(&mut self, x: &mut [f32], fx: &[f32], z: &mut [f32]) -> Step {
+        let first = match self.phase {
+            Phase::Done(report) => return Step::Done(report),
+            Phase::Start => true,
+            Phase::Step => false,
         };
-        let e = eval(x, fx);
-        if let Some(st) = mon.observe(x, fx, e, z) {
-            return mon.finish(st);
+        let e = Eval { abs: kernels::dist(fx, x), scale: kernels::norm(fx) };
+        if let Some(st) = self.mon.observe(x, fx, e, z) {
+            return Step::Done(if first { self.mon.finish(st) } else { self.mon.stop_in_iteration(st) });
         }
-        while mon.may_iterate() {
-            // z₊ = (1 − β) z + β f(z) = z + β (f(z) − z)
-            for (xi, fi) in x.iter_mut().zip(&*fx) {
-                *xi += beta * (fi - *xi);
+        if !first {
+            if self.mon.diverged(e.abs) {
+                return Step::Done(self.mon.stop_in_iteration(Status::Diverged));
             }
-            let e = eval(x, fx);
-            if let Some(st) = mon.observe(x, fx, e, z) {
-                return mon.stop_in_iteration(st);
-            }
-            if mon.diverged(e.abs) {
-                return mon.stop_in_iteration(Status::Diverged);
-            }
-            if let Some(st) = mon.end_iteration() {
-                return mon.finish(st);
+            if let Some(st) = self.mon.end_iteration() {
+                return Step::Done(self.mon.finish(st));
             }
         }
-        mon.finish(Status::MaxIterations)
+        if !self.mon.may_iterate() {
+            return Step::Done(self.mon.finish(Status::MaxIterations));
+        }
+        // z₊ = (1 − β) z + β f(z) = z + β (f(z) − z)
+        let beta = self.settings.damping;
+        for (xi, fi) in x.iter_mut().zip(fx) {
+            *xi += beta * (fi - *xi);
+        }
+        self.phase = Phase::Step;
+        Step::Evaluate
     }
 }

@@ -3,18 +3,33 @@
 use core::fmt;
 
 use solver_core::anderson::AndersonBuffers;
+use solver_core::step::{Resume, Step, drive};
 use solver_core::{
-    AndersonSettings, AndersonWork, BroydenSettings, BroydenWork, Options, PicardSettings, PicardWork,
-    Report, WorkError,
+    AndersonSettings, AndersonState, AndersonWork, BroydenSettings, BroydenState, BroydenWork, Options,
+    PicardSettings, PicardState, PicardWork, Report, Status, WorkError,
 };
 
 /// A solver with run-time sizes. All three implement it, so generic code (batches, the
-/// command-line tool) can hold any of them.
-pub trait HostSolver {
+/// lockstep solver, the command-line tool) can hold any of them.
+///
+/// A solve runs either in one call ([`solve`](Self::solve), with a closure for `f`) or
+/// one evaluation at a time ([`start`](Self::start), then [`request`](Self::request) /
+/// [`resume`](Self::resume) until [`Step::Done`]), which lets a batch of solves share one
+/// batched evaluation of `f` per round. Both run solver-core's code.
+pub trait HostSolver: Send {
     /// Number of unknowns.
     fn dim(&self) -> usize;
     /// Bytes of the solver's buffers (fixed at construction).
     fn memory_bytes(&self) -> usize;
+    /// Starts a solve from `z` (length [`dim`](Self::dim)); `f` of `z` is requested first.
+    fn start(&mut self, z: &[f32], opts: &Options) -> Result<(), WorkError>;
+    /// The point at which `f` is needed and the buffer that receives `f` of it. Before
+    /// any [`start`](Self::start), two empty slices.
+    fn request(&mut self) -> (&[f32], &mut [f32]);
+    /// Continues once the request's output buffer holds `f` of its point. `z` is the
+    /// caller's iterate, updated with every new best point; after [`Step::Done`] it holds
+    /// the iterate the report describes. Before any start, `Done` with an empty report.
+    fn resume(&mut self, z: &mut [f32]) -> Step;
     /// Finds `z = f(z)` from `z` (length [`dim`](Self::dim)), leaving the best iterate in
     /// `z`. No allocation happens during the solve.
     fn solve(
@@ -22,7 +37,100 @@ pub trait HostSolver {
         f: &mut dyn FnMut(&[f32], &mut [f32]),
         z: &mut [f32],
         opts: &Options,
-    ) -> Result<Report, WorkError>;
+    ) -> Result<Report, WorkError> {
+        self.start(z, opts)?;
+        Ok(drive(&mut Stepped(self), &mut (), f, z))
+    }
+}
+
+impl<S: HostSolver + ?Sized> HostSolver for Box<S> {
+    fn dim(&self) -> usize {
+        (**self).dim()
+    }
+
+    fn memory_bytes(&self) -> usize {
+        (**self).memory_bytes()
+    }
+
+    fn start(&mut self, z: &[f32], opts: &Options) -> Result<(), WorkError> {
+        (**self).start(z, opts)
+    }
+
+    fn request(&mut self) -> (&[f32], &mut [f32]) {
+        (**self).request()
+    }
+
+    fn resume(&mut self, z: &mut [f32]) -> Step {
+        (**self).resume(z)
+    }
+}
+
+/// A [`HostSolver`] seen as solver-core's [`Resume`], so that `solve` is solver-core's
+/// own loop.
+struct Stepped<'s, S: ?Sized>(&'s mut S);
+
+impl<S: HostSolver + ?Sized> Resume for Stepped<'_, S> {
+    type State = ();
+
+    fn request(&mut self, _: &()) -> (&[f32], &mut [f32]) {
+        self.0.request()
+    }
+
+    fn resume(&mut self, _: &mut (), z: &mut [f32]) -> Step {
+        self.0.resume(z)
+    }
+}
+
+/// What `resume` reports for a solver that was never started.
+const NOT_STARTED: Report = Report {
+    status: Status::MaxIterations,
+    iterations: 0,
+    f_evals: 0,
+    residual_abs: f32::INFINITY,
+    residual_rel: f32::INFINITY,
+    restarts: 0,
+};
+
+/// The request of a started workspace, or empty slices.
+fn request_of<'a, W: IntoRequest<'a> + 'a>(
+    work: Result<W, WorkError>,
+    state: Option<&W::State>,
+) -> (&'a [f32], &'a mut [f32]) {
+    match (work, state) {
+        (Ok(w), Some(st)) => w.into_request(st),
+        _ => (&[], &mut []),
+    }
+}
+
+/// The `into_request` of the three workspaces, behind one name.
+trait IntoRequest<'a>: Resume {
+    fn into_request(self, state: &Self::State) -> (&'a [f32], &'a mut [f32]);
+}
+
+impl<'a> IntoRequest<'a> for BroydenWork<'a> {
+    fn into_request(self, state: &BroydenState) -> (&'a [f32], &'a mut [f32]) {
+        BroydenWork::into_request(self, state)
+    }
+}
+
+impl<'a> IntoRequest<'a> for AndersonWork<'a> {
+    fn into_request(self, state: &AndersonState) -> (&'a [f32], &'a mut [f32]) {
+        AndersonWork::into_request(self, state)
+    }
+}
+
+impl<'a> IntoRequest<'a> for PicardWork<'a> {
+    fn into_request(self, state: &PicardState) -> (&'a [f32], &'a mut [f32]) {
+        PicardWork::into_request(self, state)
+    }
+}
+
+/// Resumes a started workspace, or reports that none was started.
+fn resume_of<W: Resume>(work: Result<W, WorkError>, state: Option<&mut W::State>, z: &mut [f32]) -> Step {
+    match (work, state) {
+        (Ok(mut w), Some(st)) => w.resume(st, z),
+        _ => Step::Done(NOT_STARTED),
+    }
 }
 
 /// Sizes that cannot make a solver.
@@ -34,6 +142,8 @@ pub enum SizeError {
     ZeroHistory,
     /// The buffers would not fit in the address space.
     TooLarge,
+    /// Solvers meant to work together have different dimensions.
+    MixedDimensions,
 }
 
 impl fmt::Display for SizeError {
@@ -42,6 +152,7 @@ impl fmt::Display for SizeError {
             SizeError::ZeroDimension => "the dimension must be at least 1",
             SizeError::ZeroHistory => "the history depth must be at least 1",
             SizeError::TooLarge => "the solver's buffers would not fit in memory",
+            SizeError::MixedDimensions => "the solvers of one batch must all have the same dimension",
         })
     }
 }
@@ -75,6 +186,7 @@ pub struct DynBroyden {
     vecs: Vec<f32>,
     /// Solver settings; change them freely between solves.
     pub settings: BroydenSettings,
+    state: Option<BroydenState>,
 }
 
 impl DynBroyden {
@@ -88,6 +200,7 @@ impl DynBroyden {
             v: buffer(m, n)?,
             vecs: buffer(5, n)?,
             settings: BroydenSettings::DEFAULT,
+            state: None,
         })
     }
 
@@ -103,7 +216,9 @@ impl DynBroyden {
         opts: &Options,
     ) -> Result<Report, WorkError> {
         let settings = self.settings;
-        self.work()?.solve_root(&settings, g, z, opts)
+        let state = self.work()?.start_root(&settings, z, opts)?;
+        self.state = Some(state);
+        Ok(drive(&mut Stepped(self), &mut (), g, z))
     }
 }
 
@@ -116,14 +231,20 @@ impl HostSolver for DynBroyden {
         4 * (self.u.len() + self.v.len() + self.vecs.len())
     }
 
-    fn solve(
-        &mut self,
-        f: &mut dyn FnMut(&[f32], &mut [f32]),
-        z: &mut [f32],
-        opts: &Options,
-    ) -> Result<Report, WorkError> {
+    fn start(&mut self, z: &[f32], opts: &Options) -> Result<(), WorkError> {
         let settings = self.settings;
-        self.work()?.solve(&settings, f, z, opts)
+        self.state = Some(self.work()?.start(&settings, z, opts)?);
+        Ok(())
+    }
+
+    fn request(&mut self) -> (&[f32], &mut [f32]) {
+        let work = BroydenWork::new(self.n, self.m, &mut self.u, &mut self.v, &mut self.vecs);
+        request_of(work, self.state.as_ref())
+    }
+
+    fn resume(&mut self, z: &mut [f32]) -> Step {
+        let work = BroydenWork::new(self.n, self.m, &mut self.u, &mut self.v, &mut self.vecs);
+        resume_of(work, self.state.as_mut(), z)
     }
 }
 
@@ -141,6 +262,7 @@ pub struct DynAnderson {
     coef: Vec<f32>,
     /// Solver settings; change them freely between solves.
     pub settings: AndersonSettings,
+    state: Option<AndersonState>,
 }
 
 impl DynAnderson {
@@ -157,7 +279,20 @@ impl DynAnderson {
             fac: buffer(m, m)?,
             coef: buffer(m, 1)?,
             settings: AndersonSettings::DEFAULT,
+            state: None,
         })
+    }
+
+    fn work(&mut self) -> Result<AndersonWork<'_>, WorkError> {
+        let bufs = AndersonBuffers {
+            dx: &mut self.dx,
+            dg: &mut self.dg,
+            vecs: &mut self.vecs,
+            gram: &mut self.gram,
+            fac: &mut self.fac,
+            coef: &mut self.coef,
+        };
+        AndersonWork::new(self.n, self.m, bufs)
     }
 }
 
@@ -175,13 +310,14 @@ impl HostSolver for DynAnderson {
             + self.coef.len())
     }
 
-    fn solve(
-        &mut self,
-        f: &mut dyn FnMut(&[f32], &mut [f32]),
-        z: &mut [f32],
-        opts: &Options,
-    ) -> Result<Report, WorkError> {
+    fn start(&mut self, z: &[f32], opts: &Options) -> Result<(), WorkError> {
         let settings = self.settings;
+        self.state = Some(self.work()?.start(&settings, z, opts)?);
+        Ok(())
+    }
+
+    fn request(&mut self) -> (&[f32], &mut [f32]) {
+        let state = self.state.as_ref();
         let bufs = AndersonBuffers {
             dx: &mut self.dx,
             dg: &mut self.dg,
@@ -190,7 +326,14 @@ impl HostSolver for DynAnderson {
             fac: &mut self.fac,
             coef: &mut self.coef,
         };
-        AndersonWork::new(self.n, self.m, bufs)?.solve(&settings, f, z, opts)
+        request_of(AndersonWork::new(self.n, self.m, bufs), state)
+    }
+
+    fn resume(&mut self, z: &mut [f32]) -> Step {
+        let mut state = self.state;
+        let step = resume_of(self.work(), state.as_mut(), z);
+        self.state = state;
+        step
     }
 }
 
@@ -201,13 +344,14 @@ pub struct DynPicard {
     vecs: Vec<f32>,
     /// Solver settings; change them freely between solves.
     pub settings: PicardSettings,
+    state: Option<PicardState>,
 }
 
 impl DynPicard {
     /// A solver for `n` unknowns.
     pub fn new(n: usize) -> Result<Self, SizeError> {
         check(n, 1)?;
-        Ok(DynPicard { n, vecs: buffer(2, n)?, settings: PicardSettings::DEFAULT })
+        Ok(DynPicard { n, vecs: buffer(2, n)?, settings: PicardSettings::DEFAULT, state: None })
     }
 }
 
@@ -220,13 +364,17 @@ impl HostSolver for DynPicard {
         4 * self.vecs.len()
     }
 
-    fn solve(
-        &mut self,
-        f: &mut dyn FnMut(&[f32], &mut [f32]),
-        z: &mut [f32],
-        opts: &Options,
-    ) -> Result<Report, WorkError> {
+    fn start(&mut self, z: &[f32], opts: &Options) -> Result<(), WorkError> {
         let settings = self.settings;
-        PicardWork::new(self.n, &mut self.vecs)?.solve(&settings, f, z, opts)
+        self.state = Some(PicardWork::new(self.n, &mut self.vecs)?.start(&settings, z, opts)?);
+        Ok(())
+    }
+
+    fn request(&mut self) -> (&[f32], &mut [f32]) {
+        request_of(PicardWork::new(self.n, &mut self.vecs), self.state.as_ref())
+    }
+
+    fn resume(&mut self, z: &mut [f32]) -> Step {
+        resume_of(PicardWork::new(self.n, &mut self.vecs), self.state.as_mut(), z)
     }
 }

@@ -1,13 +1,21 @@
-//! Run-time-sized forms of the `solver-core` solvers for workstations, and batches of
-//! independent solves on every core.
+//! Run-time-sized forms of the `solver-core` solvers for workstations, batches on every
+//! core, DEQ layer models from files, and the `deq` command-line tool.
 //!
 //! [`DynBroyden`], [`DynAnderson`] and [`DynPicard`] own heap buffers sized once, at
 //! construction, from a dimension and a history depth chosen at run time; a solve then
 //! allocates nothing, however many iterations it runs. They run solver-core's
 //! algorithms (the `*Work` forms over slices): one implementation, two storage forms.
 //!
-//! [`solve_batch`] solves many independent samples in parallel (rayon), each with its
-//! own [`Report`](solver_core::Report).
+//! Two ways to solve a batch:
+//!
+//! * [`solve_batch`]: many independent samples in parallel (rayon), each with its own
+//!   closure call per evaluation and its own [`Report`](solver_core::Report);
+//! * [`Lockstep`]: one solver per sample over a `[B × d]` state, advanced together so
+//!   that `f` of every running sample is one batched call of a [`BatchBackend`] (for a
+//!   DEQ layer, one matrix product: [`LayerBackend`]); per-sample convergence masks stop
+//!   the samples that are done. Each sample's result is bit-identical to its solo solve.
+//!
+//! [`model`] holds the DEQ layer `f(z; x) = act(W z + U x + b)` and its safetensors files.
 //!
 //! ```
 //! use solver_host::{DynBroyden, HostSolver};
@@ -29,7 +37,12 @@
 
 mod batch;
 mod dynamic;
+mod layer_backend;
+pub mod lockstep;
+pub mod model;
 
 pub use batch::{BatchError, solve_batch};
 pub use dynamic::{DynAnderson, DynBroyden, DynPicard, HostSolver, SizeError};
+pub use layer_backend::LayerBackend;
+pub use lockstep::{BatchBackend, Lockstep, LockstepError, Progress};
 pub use solver_core;

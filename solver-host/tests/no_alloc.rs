@@ -1,9 +1,11 @@
 //! Buffers are allocated once, at construction: a counting global allocator sees no
-//! allocation during solves of thousands of iterations, for every run-time solver.
+//! allocation during solves of thousands of iterations, for every run-time solver, and
+//! a lockstep batch solve allocates the same (its per-sample reports) whether it runs
+//! 30 rounds or 3000. One test function, so no other test allocates meanwhile.
 
-use deq_problems::counting_alloc::{CountingAllocator, allocations};
+use deq_problems::counting_alloc::{CountingAllocator, allocations, live_bytes, peak_live_bytes, reset_peak};
 use solver_core::Options;
-use solver_host::{DynAnderson, DynBroyden, DynPicard, HostSolver};
+use solver_host::{BatchBackend, DynAnderson, DynBroyden, DynPicard, HostSolver, Lockstep};
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
@@ -32,4 +34,53 @@ fn solves_allocate_nothing() {
         assert_eq!(after - before, 0, "allocations during {r:?}");
         assert!(r.iterations >= 100, "{r:?}");
     }
+
+    // Lockstep: the same map on 6 samples; its allocations must not depend on the
+    // number of rounds.
+    struct Ring(usize);
+    impl BatchBackend for Ring {
+        fn samples(&self) -> usize {
+            6
+        }
+        fn dim(&self) -> usize {
+            self.0
+        }
+        fn eval(&mut self, active: &[bool], z: &[f32], out: &mut [f32]) {
+            let n = self.0;
+            for ((&on, x), o) in active.iter().zip(z.chunks(n)).zip(out.chunks_mut(n)) {
+                if on {
+                    for (i, oi) in o.iter_mut().enumerate() {
+                        *oi = (0.97 * x[(i + 13) % n] - 0.1 * x[i] + 0.001 * i as f32).tanh();
+                    }
+                }
+            }
+        }
+    }
+    let mut lock = Lockstep::new(6, || DynBroyden::new(n, 8)).unwrap();
+    let mut zb = vec![0.0f32; 6 * n];
+    // (allocations, peak live bytes above the start, live bytes left over) of one solve.
+    let mut measure = |pool: &rayon::ThreadPool, iters: u32| {
+        zb.fill(0.0);
+        let opts = Options { max_iters: iters, ..opts };
+        let (before, live) = (allocations(), live_bytes());
+        reset_peak();
+        let r = pool.install(|| lock.solve(&mut Ring(n), &mut zb, &opts, &mut |_| {}).unwrap());
+        let counts = (allocations() - before, peak_live_bytes() - live);
+        assert!(r.iter().all(|r| r.iterations == iters), "{r:?}");
+        drop(r);
+        (counts.0, counts.1, live_bytes() as isize - live as isize)
+    };
+    // On one thread: exactly the same allocations (the reports) for 30 and 3000 rounds.
+    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    measure(&one, 5);
+    let (short, long) = (measure(&one, 30), measure(&one, 3000));
+    assert_eq!(short, long, "allocations grow with the number of rounds");
+    assert_eq!(short.0, 1, "one allocation (the reports) per lockstep solve");
+    // On two threads, rayon's work stealing allocates now and then inside the pool, but
+    // nothing accumulates: the peak stays within a few KiB and nothing is left over.
+    let two = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    measure(&two, 5);
+    let long = measure(&two, 3000);
+    assert!(long.1 < 16 << 10, "peak {} bytes above the start", long.1);
+    assert_eq!(long.2, 0, "bytes left over");
 }

@@ -1,0 +1,66 @@
+//! Resumable solves ("reverse communication"): the solver hands back control each time
+//! it needs `f` evaluated, so a caller can evaluate many solves' points together.
+//!
+//! Every solver runs as a small state machine over its work buffers:
+//!
+//! ```text
+//!     let mut state = work.start(&settings, &z, &opts)?;   // copies z, asks for f(z)
+//!     loop {
+//!         let (x, out) = work.request(&state);            // the point and where f(x) goes
+//!         f(x, out);
+//!         if let Step::Done(report) = work.resume(&mut state, &mut z) { break report; }
+//!     }
+//! ```
+//!
+//! The closure-based `solve` methods are exactly this loop ([`drive`]). The lockstep
+//! batched solver of `solver-host` keeps one state per sample and evaluates the points
+//! of all the samples still running with one batched call of `f` per round; a sample
+//! whose `resume` returned [`Step::Done`] is no longer evaluated or advanced. The math
+//! is therefore the same code whether a solve runs alone or in a batch.
+
+use crate::options::Report;
+
+/// What a resumed solve needs next.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Step {
+    /// Evaluate `f` at the point given by `request` into its output buffer, then call
+    /// `resume` again.
+    Evaluate,
+    /// The solve has ended; the caller's `z` holds the iterate the report describes.
+    Done(Report),
+}
+
+/// A solver's work buffers driven one evaluation at a time. The state (`S`) is a small
+/// plain value kept by the caller between calls; the buffers are borrowed anew for each
+/// call, so the state can outlive any one borrow of them.
+pub trait Resume {
+    /// Scalars of one solve in progress.
+    type State;
+
+    /// The point at which `f` must be evaluated, and the buffer that receives `f` of it
+    /// (both of the solver's dimension).
+    fn request(&mut self, state: &Self::State) -> (&[f32], &mut [f32]);
+
+    /// Continues the solve once the output buffer holds `f` of the requested point.
+    /// `z` is the caller's iterate: it receives every new best point, so that when the
+    /// solve ends it holds the iterate the report describes. Calling `resume` after
+    /// [`Step::Done`] returns the same report again.
+    fn resume(&mut self, state: &mut Self::State, z: &mut [f32]) -> Step;
+}
+
+/// Runs a started solve to its end with the closure `f`: the loop every `solve` method
+/// is made of.
+pub fn drive<W: Resume + ?Sized>(
+    work: &mut W,
+    state: &mut W::State,
+    f: &mut dyn FnMut(&[f32], &mut [f32]),
+    z: &mut [f32],
+) -> Report {
+    loop {
+        let (x, out) = work.request(state);
+        f(x, out);
+        if let Step::Done(report) = work.resume(state, z) {
+            return report;
+        }
+    }
+}

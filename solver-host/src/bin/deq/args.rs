@@ -1,0 +1,169 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Deep equilibrium layers: find z* = f(z*; x) with bounded-memory root solvers.
+#[derive(Parser, Debug)]
+#[command(name = "deq", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do; without one, `deq` solves the built-in demonstration model.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Solve a batch of inputs and write the fixed points.
+    Solve(SolveArgs),
+    /// Run every solver on the same problem and print a table.
+    Compare(CompareArgs),
+    /// Write a Rust module (weights as consts, a solver type) for firmware.
+    Export(ExportArgs),
+    /// Write the built-in demonstration model and a random input as safetensors files.
+    Demo(DemoArgs),
+}
+
+/// The solver.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SolverKind {
+    /// "Good" Broyden with a bounded low-rank inverse Jacobian.
+    #[default]
+    Broyden,
+    /// Anderson acceleration (type II).
+    Anderson,
+    /// Plain fixed-point iteration.
+    Picard,
+}
+
+impl SolverKind {
+    /// Every solver, in table order.
+    pub const ALL: [SolverKind; 3] = [SolverKind::Broyden, SolverKind::Anderson, SolverKind::Picard];
+
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            SolverKind::Broyden => "broyden",
+            SolverKind::Anderson => "anderson",
+            SolverKind::Picard => "picard",
+        }
+    }
+}
+
+/// The model, the inputs and the stopping rule: shared by `solve` and `compare`.
+#[derive(Args, Debug, Clone)]
+pub struct ProblemArgs {
+    /// Model file (safetensors with W: h×h, U: h×p, b: h); default: the built-in model.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Input file (safetensors with x: B×p or B×L×p, optional z0); required with --model.
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// History depth: Broyden pairs or Anderson differences kept (memory ∝ this).
+    #[arg(long, default_value_t = 8)]
+    pub memory: usize,
+    /// Relative tolerance on ‖f(z) − z‖ / ‖f(z)‖.
+    #[arg(long, default_value_t = 1e-6)]
+    pub tol_rel: f32,
+    /// Absolute tolerance on ‖f(z) − z‖.
+    #[arg(long, default_value_t = 0.0)]
+    pub tol_abs: f32,
+    /// Most iterations per sample (sizes nothing: memory does not depend on it).
+    #[arg(long, default_value_t = 200)]
+    pub max_iters: u32,
+    /// Stop a sample after this many iterations without a new best residual (0: never).
+    #[arg(long, default_value_t = 50)]
+    pub stall_iters: u32,
+    /// Worker threads (default: every core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+impl Default for ProblemArgs {
+    fn default() -> Self {
+        ProblemArgs {
+            model: None,
+            input: None,
+            memory: 8,
+            tol_rel: 1e-6,
+            tol_abs: 0.0,
+            max_iters: 200,
+            stall_iters: 50,
+            threads: None,
+        }
+    }
+}
+
+/// `deq solve`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SolveArgs {
+    #[command(flatten)]
+    pub problem: ProblemArgs,
+    /// Where to write the fixed points (safetensors, tensor z shaped like the state).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// The solver.
+    #[arg(long, value_enum, default_value_t = SolverKind::Broyden)]
+    pub solver: SolverKind,
+    /// Where to write the JSON report (per-sample status, iterations, residuals).
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+}
+
+/// `deq compare`.
+#[derive(Args, Debug, Clone)]
+pub struct CompareArgs {
+    #[command(flatten)]
+    pub problem: ProblemArgs,
+    /// Write the residual of every evaluation of one sample, per solver, as CSV.
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+    /// Plot the same traces as SVG.
+    #[arg(long)]
+    pub svg: Option<PathBuf>,
+    /// The sample whose traces are written.
+    #[arg(long, default_value_t = 0)]
+    pub sample: usize,
+}
+
+/// `deq export`.
+#[derive(Args, Debug, Clone)]
+pub struct ExportArgs {
+    /// Model file; default: the built-in model.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// The solver whose type the module names.
+    #[arg(long, value_enum, default_value_t = SolverKind::Broyden)]
+    pub solver: SolverKind,
+    /// History depth of that solver.
+    #[arg(long, default_value_t = 8)]
+    pub memory: usize,
+    /// The Rust file to write.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// `deq demo`.
+#[derive(Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// Where to write the model.
+    #[arg(long)]
+    pub model_out: PathBuf,
+    /// Where to write the input.
+    #[arg(long)]
+    pub input_out: PathBuf,
+    /// Hidden width h.
+    #[arg(long, default_value_t = 256)]
+    pub hidden: usize,
+    /// Input width p.
+    #[arg(long, default_value_t = 64)]
+    pub input_width: usize,
+    /// Samples B.
+    #[arg(long, default_value_t = 64)]
+    pub samples: usize,
+    /// Tokens L per sample (1 writes x as B×p, more as B×L×p).
+    #[arg(long, default_value_t = 1)]
+    pub tokens: usize,
+}

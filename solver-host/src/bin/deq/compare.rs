@@ -1,0 +1,119 @@
+//! `deq compare`: every solver on the same problem, a table, and the residual traces of
+//! one sample as CSV and SVG.
+
+use std::fmt::Write as _;
+
+use solver_host::model::DeqLayer;
+use solver_host::solver_core::{Options, Status, kernels};
+
+use crate::args::{CompareArgs, SolverKind};
+use crate::problem::{self, Problem};
+use crate::solve::solve_problem;
+use crate::{files, svg};
+
+/// `deq compare`.
+pub fn run(a: &CompareArgs) -> Result<(), String> {
+    let opts = problem::options(&a.problem)?;
+    for path in [&a.csv, &a.svg].into_iter().flatten() {
+        files::check_writable(path)?;
+    }
+    let p = problem::load(&a.problem)?;
+    if a.sample >= p.samples() {
+        return Err(format!("--sample {} is out of range: the input has {} samples", a.sample, p.samples()));
+    }
+    let pool = problem::pool(a.problem.threads)?;
+    println!(
+        "deq compare: {} samples, state {:?}, {}; memory {}, tol_rel {:e}, max_iters {}, {} threads",
+        p.samples(),
+        p.state_shape(),
+        p.source,
+        a.problem.memory,
+        opts.tol_rel,
+        opts.max_iters,
+        pool.current_num_threads()
+    );
+    println!(
+        "{:<9} {:>10} {:>14} {:>10} {:>10} {:>17} {:>13}",
+        "solver", "converged", "f-evals/sample", "max", "time ms", "worst resid_rel", "memory bytes"
+    );
+    for kind in SolverKind::ALL {
+        let out = pool.install(|| solve_problem(&p, kind, a.problem.memory, &opts, false))?;
+        let r = &out.reports;
+        let conv = r.iter().filter(|r| r.status == Status::Converged).count();
+        let evals = r.iter().map(|r| f64::from(r.f_evals)).sum::<f64>() / r.len().max(1) as f64;
+        let max = r.iter().map(|r| r.f_evals).max().unwrap_or(0);
+        let worst =
+            r.iter().map(|r| r.residual_rel).fold(0.0f32, |m, v| if v.is_nan() || v > m { v } else { m });
+        println!(
+            "{:<9} {:>10} {:>14.1} {:>10} {:>10.1} {:>17.2e} {:>13}",
+            kind.name(),
+            format!("{conv}/{}", r.len()),
+            evals,
+            max,
+            out.seconds * 1e3,
+            worst,
+            out.solver_bytes
+        );
+    }
+    if a.csv.is_some() || a.svg.is_some() {
+        let traces: Vec<(SolverKind, Vec<f32>)> = SolverKind::ALL
+            .into_iter()
+            .map(|k| trace(&p, a.sample, k, a.problem.memory, &opts).map(|t| (k, t)))
+            .collect::<Result<_, _>>()?;
+        if let Some(path) = &a.csv {
+            files::write_atomic(path, csv(&traces).as_bytes())?;
+            println!("wrote {}", path.display());
+        }
+        if let Some(path) = &a.svg {
+            let series: Vec<(&str, &[f32])> = traces.iter().map(|(k, t)| (k.name(), t.as_slice())).collect();
+            let title = format!("sample {} of {}: ‖f(z) − z‖ / ‖f(z)‖ per evaluation", a.sample, p.source);
+            files::write_atomic(path, svg::plot(&title, &series).as_bytes())?;
+            println!("wrote {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+/// The relative residual `‖f(x) − x‖ / ‖f(x)‖` of every evaluation when `kind` solves
+/// sample `b` alone.
+fn trace(p: &Problem, b: usize, kind: SolverKind, memory: usize, opts: &Options) -> Result<Vec<f32>, String> {
+    let layer: &DeqLayer = &p.layer;
+    let (h, pw, d) = (layer.hidden(), layer.input_width(), p.dim());
+    let x = p.input.x.get(b * p.tokens() * pw..(b + 1) * p.tokens() * pw).unwrap_or(&[]);
+    let mut c = vec![0.0f32; d];
+    layer.injection(x, &mut c);
+    let mut z = p.start().get(b * d..(b + 1) * d).map(<[f32]>::to_vec).unwrap_or_else(|| vec![0.0; d]);
+    let mut solver =
+        problem::make_solver(kind, d, memory).map_err(|e| format!("cannot build the solver: {e}"))?;
+    let mut rel = Vec::new();
+    let mut f = |x: &[f32], out: &mut [f32]| {
+        layer.apply(x, &c, out);
+        rel.push(kernels::dist(out, x) / kernels::norm(out));
+    };
+    solver.solve(&mut f, &mut z, opts).map_err(|e| e.to_string())?;
+    debug_assert_eq!(h * p.tokens(), d);
+    Ok(rel)
+}
+
+/// One row per evaluation, one column per solver (empty once a solver has stopped).
+fn csv(traces: &[(SolverKind, Vec<f32>)]) -> String {
+    let mut s = String::from("evaluation");
+    for (k, _) in traces {
+        let _ = write!(s, ",{}", k.name());
+    }
+    s.push('\n');
+    let rows = traces.iter().map(|(_, t)| t.len()).max().unwrap_or(0);
+    for i in 0..rows {
+        let _ = write!(s, "{}", i + 1);
+        for (_, t) in traces {
+            match t.get(i) {
+                Some(v) => {
+                    let _ = write!(s, ",{v:e}");
+                }
+                None => s.push(','),
+            }
+        }
+        s.push('\n');
+    }
+    s
+}

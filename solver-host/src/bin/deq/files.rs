@@ -1,0 +1,42 @@
+//! Output files: checked before any work, written whole or not at all.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Checks, before a long solve, that `path` can be written: its directory exists and
+/// it is not itself a directory.
+pub fn check_writable(path: &Path) -> Result<(), String> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !dir.is_dir() {
+        return Err(format!("cannot write {}: directory {} does not exist", path.display(), dir.display()));
+    }
+    if path.is_dir() {
+        return Err(format!("cannot write {}: it is a directory", path.display()));
+    }
+    let meta = fs::metadata(&dir).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    if meta.permissions().readonly() {
+        return Err(format!("cannot write {}: directory {} is read-only", path.display(), dir.display()));
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory, renamed
+/// over `path` once complete: a failure leaves no partial file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    result.map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        format!("cannot write {}: {e}", path.display())
+    })
+}

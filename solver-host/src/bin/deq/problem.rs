@@ -1,0 +1,153 @@
+//! The problem a command works on: a model and a batch of inputs, from files or built
+//! in, and the solvers and thread pool that solve it.
+
+use solver_host::model::{DeqLayer, InputBatch};
+use solver_host::solver_core::Options;
+use solver_host::{DynAnderson, DynBroyden, DynPicard, HostSolver, SizeError};
+
+use crate::args::{DemoArgs, ProblemArgs, SolverKind};
+use crate::files;
+
+/// Shape of the built-in demonstration problem: a d = 256 tanh layer, 64 samples.
+pub const DEMO: (usize, usize, usize) = (256, 64, 64);
+
+/// A model and its inputs.
+pub struct Problem {
+    /// The layer.
+    pub layer: DeqLayer,
+    /// The inputs (and optional starting states).
+    pub input: InputBatch,
+    /// Where the model came from, for messages.
+    pub source: String,
+}
+
+impl Problem {
+    /// Samples `B`.
+    pub fn samples(&self) -> usize {
+        self.input.samples()
+    }
+
+    /// Tokens `L` per sample.
+    pub fn tokens(&self) -> usize {
+        self.input.tokens()
+    }
+
+    /// Unknowns per sample: `L·h`.
+    pub fn dim(&self) -> usize {
+        self.tokens() * self.layer.hidden()
+    }
+
+    /// The state's shape: `[B, h]` or `[B, L, h]`.
+    pub fn state_shape(&self) -> Vec<usize> {
+        self.input.state_shape(self.layer.hidden())
+    }
+
+    /// The starting state: `z0` from the input file, or zeros.
+    pub fn start(&self) -> Vec<f32> {
+        self.input.z0.clone().unwrap_or_else(|| vec![0.0; self.samples() * self.dim()])
+    }
+}
+
+/// Loads the model and input named by `args`, or the built-in problem when no model is
+/// given.
+pub fn load(args: &ProblemArgs) -> Result<Problem, String> {
+    match (&args.model, &args.input) {
+        (None, None) => Ok(demo()),
+        (None, Some(_)) => Err("--input needs --model (the built-in model brings its own input)".into()),
+        (Some(m), None) => Err(format!("--model {} needs --input (a safetensors file with x)", m.display())),
+        (Some(m), Some(x)) => {
+            let layer = DeqLayer::load(m).map_err(|e| e.to_string())?;
+            let input = InputBatch::load(x, &layer).map_err(|e| e.to_string())?;
+            Ok(Problem { layer, input, source: m.display().to_string() })
+        }
+    }
+}
+
+/// The built-in problem: [`DeqLayer::demo`] and a deterministic input.
+pub fn demo() -> Problem {
+    let (h, p, b) = DEMO;
+    let layer = DeqLayer::demo(h, p);
+    let input = demo_input(b, 1, p);
+    Problem { layer, input, source: "built-in demonstration model".into() }
+}
+
+/// A deterministic input `x` of `samples × tokens × p` values in `[−1, 1)`.
+fn demo_input(samples: usize, tokens: usize, p: usize) -> InputBatch {
+    let mut s = 0x9E37_79B9_7F4A_7C15u64;
+    let x = (0..samples * tokens * p)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect();
+    let shape = if tokens == 1 { vec![samples, p] } else { vec![samples, tokens, p] };
+    InputBatch { shape, x, z0: None }
+}
+
+/// `deq demo`: writes the built-in model and an input of the requested shape.
+pub fn write_demo(a: &DemoArgs) -> Result<(), String> {
+    for (what, v) in [
+        ("--hidden", a.hidden),
+        ("--input-width", a.input_width),
+        ("--samples", a.samples),
+        ("--tokens", a.tokens),
+    ] {
+        if v == 0 {
+            return Err(format!("{what} must be at least 1"));
+        }
+    }
+    files::check_writable(&a.model_out)?;
+    files::check_writable(&a.input_out)?;
+    let layer = DeqLayer::demo(a.hidden, a.input_width);
+    let input = demo_input(a.samples, a.tokens, a.input_width);
+    layer.save(&a.model_out).map_err(|e| e.to_string())?;
+    input.save(&a.input_out).map_err(|e| e.to_string())?;
+    println!(
+        "wrote {} (tanh, h = {}, p = {}) and {} (x {:?})",
+        a.model_out.display(),
+        a.hidden,
+        a.input_width,
+        a.input_out.display(),
+        input.shape
+    );
+    Ok(())
+}
+
+/// The solver for one sample of dimension `dim`.
+pub fn make_solver(kind: SolverKind, dim: usize, memory: usize) -> Result<Box<dyn HostSolver>, SizeError> {
+    Ok(match kind {
+        SolverKind::Broyden => Box::new(DynBroyden::new(dim, memory)?),
+        SolverKind::Anderson => Box::new(DynAnderson::new(dim, memory)?),
+        SolverKind::Picard => Box::new(DynPicard::new(dim)?),
+    })
+}
+
+/// The stopping rule given on the command line.
+pub fn options(args: &ProblemArgs) -> Result<Options, String> {
+    for (what, v) in [("--tol-rel", args.tol_rel), ("--tol-abs", args.tol_abs)] {
+        if !(v >= 0.0 && v.is_finite()) {
+            return Err(format!("{what} must be a finite number ≥ 0, got {v}"));
+        }
+    }
+    if args.memory == 0 {
+        return Err("--memory must be at least 1".into());
+    }
+    Ok(Options {
+        max_iters: args.max_iters,
+        tol_rel: args.tol_rel,
+        tol_abs: args.tol_abs,
+        stall_iters: args.stall_iters,
+        ..Options::DEFAULT
+    })
+}
+
+/// A thread pool of `threads` workers (default: one per core).
+pub fn pool(threads: Option<usize>) -> Result<rayon::ThreadPool, String> {
+    if threads == Some(0) {
+        return Err("--threads must be at least 1".into());
+    }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.unwrap_or(0))
+        .build()
+        .map_err(|e| format!("cannot start the worker threads: {e}"))
+}

@@ -1,0 +1,179 @@
+//! `deq solve`: the lockstep solver over the whole batch, a progress bar, the fixed
+//! points and a JSON report.
+
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+use solver_host::model::write_state;
+use solver_host::solver_core::{Report, Status};
+use solver_host::{LayerBackend, Lockstep};
+
+use crate::args::{SolveArgs, SolverKind};
+use crate::files;
+use crate::problem::{self, Problem};
+
+/// What one lockstep solve of a problem gave.
+pub struct Outcome {
+    /// The fixed points, `[B × d]`.
+    pub z: Vec<f32>,
+    /// One report per sample.
+    pub reports: Vec<Report>,
+    /// Wall time of the solve (not of loading), seconds.
+    pub seconds: f64,
+    /// Bytes held by the solvers and the batch buffers.
+    pub solver_bytes: usize,
+}
+
+/// Solves every sample of `p` with `kind` in lockstep on the current thread pool.
+pub fn solve_problem(
+    p: &Problem,
+    kind: SolverKind,
+    memory: usize,
+    opts: &solver_host::solver_core::Options,
+    progress: bool,
+) -> Result<Outcome, String> {
+    let (b, d) = (p.samples(), p.dim());
+    let mut lock = Lockstep::new(b, || problem::make_solver(kind, d, memory))
+        .map_err(|e| format!("cannot build the solvers: {e}"))?;
+    let mut backend = LayerBackend::new(&p.layer, &p.input.x, b, p.tokens()).map_err(|e| e.to_string())?;
+    let mut z = p.start();
+    let bar = if progress { ProgressBar::new(b as u64) } else { ProgressBar::hidden() };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{bar:30}] {pos}/{len} samples done, round {msg} ({elapsed})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let t0 = Instant::now();
+    let reports = lock
+        .solve(&mut backend, &mut z, opts, &mut |pr| {
+            bar.set_position((pr.samples - pr.active) as u64);
+            bar.set_message(pr.rounds.to_string());
+        })
+        .map_err(|e| e.to_string())?;
+    let seconds = t0.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    Ok(Outcome { z, reports, seconds, solver_bytes: lock.memory_bytes() })
+}
+
+/// `deq solve` (and `deq` alone).
+pub fn run(a: &SolveArgs) -> Result<(), String> {
+    let opts = problem::options(&a.problem)?;
+    for path in [&a.output, &a.report].into_iter().flatten() {
+        files::check_writable(path)?;
+    }
+    let p = problem::load(&a.problem)?;
+    let pool = problem::pool(a.problem.threads)?;
+    let threads = pool.current_num_threads();
+    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr()) && p.samples() > 1;
+    let out = pool.install(|| solve_problem(&p, a.solver, a.problem.memory, &opts, progress))?;
+    let peak_rss = peak_rss_bytes();
+
+    if let Some(path) = &a.output {
+        write_state(path, &p.state_shape(), &out.z).map_err(|e| e.to_string())?;
+    }
+    if let Some(path) = &a.report {
+        let report = json_report(a, &p, &out, threads, peak_rss);
+        let text =
+            serde_json::to_string_pretty(&report).map_err(|e| format!("cannot encode the report: {e}"))?;
+        files::write_atomic(path, text.as_bytes())?;
+    }
+    print_summary(a, &p, &out, threads, peak_rss);
+    Ok(())
+}
+
+fn json_report(
+    a: &SolveArgs,
+    p: &Problem,
+    out: &Outcome,
+    threads: usize,
+    peak_rss: Option<u64>,
+) -> serde_json::Value {
+    let samples: Vec<_> = out
+        .reports
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            json!({
+                "sample": i,
+                "status": r.status.to_string(),
+                "iterations": r.iterations,
+                "f_evals": r.f_evals,
+                "residual_abs": r.residual_abs,
+                "residual_rel": r.residual_rel,
+                "restarts": r.restarts,
+            })
+        })
+        .collect();
+    json!({
+        "model": p.source,
+        "state_shape": p.state_shape(),
+        "solver": a.solver.name(),
+        "memory": a.problem.memory,
+        "tol_rel": a.problem.tol_rel,
+        "tol_abs": a.problem.tol_abs,
+        "max_iters": a.problem.max_iters,
+        "threads": threads,
+        "wall_time_s": out.seconds,
+        "solver_memory_bytes": out.solver_bytes,
+        "peak_rss_bytes": peak_rss,
+        "converged": out.reports.iter().filter(|r| r.status == Status::Converged).count(),
+        "samples": samples,
+    })
+}
+
+fn print_summary(a: &SolveArgs, p: &Problem, out: &Outcome, threads: usize, peak_rss: Option<u64>) {
+    let r = &out.reports;
+    let converged = r.iter().filter(|r| r.status == Status::Converged).count();
+    let mut iters: Vec<u32> = r.iter().map(|r| r.iterations).collect();
+    iters.sort_unstable();
+    let median = iters.get(iters.len() / 2).copied().unwrap_or(0);
+    let evals: u64 = r.iter().map(|r| u64::from(r.f_evals)).sum();
+    let worst = r.iter().map(|r| r.residual_rel).fold(0.0f32, |m, v| if v.is_nan() || v > m { v } else { m });
+    println!(
+        "deq solve: {} samples, state {:?}, {} ({}, h = {}, p = {}), {} with memory {}",
+        p.samples(),
+        p.state_shape(),
+        p.source,
+        p.layer.activation(),
+        p.layer.hidden(),
+        p.layer.input_width(),
+        a.solver.name(),
+        a.problem.memory
+    );
+    println!(
+        "  converged {converged}/{} · iterations median {median}, max {} · {evals} f-evaluations · worst residual_rel {worst:.2e}",
+        r.len(),
+        iters.last().copied().unwrap_or(0),
+    );
+    let others: Vec<String> = [Status::MaxIterations, Status::Stalled, Status::Diverged, Status::NonFinite]
+        .into_iter()
+        .filter_map(|s| {
+            let n = r.iter().filter(|r| r.status == s).count();
+            (n > 0).then(|| format!("{n} {s}"))
+        })
+        .collect();
+    if !others.is_empty() {
+        println!("  not converged: {}", others.join(", "));
+    }
+    let rss =
+        peak_rss.map_or(String::new(), |b| format!(" · peak RSS {:.1} MiB", b as f64 / (1 << 20) as f64));
+    println!(
+        "  {:.1} ms on {threads} threads · solver memory {:.2} MiB{rss}",
+        out.seconds * 1e3,
+        out.solver_bytes as f64 / (1 << 20) as f64
+    );
+    if let Some(path) = &a.output {
+        println!("  wrote {}", path.display());
+    }
+}
+
+/// The process's peak resident set (`VmHWM` of /proc/self/status), where available.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}

@@ -1,0 +1,87 @@
+//! The CPU backend of the lockstep solver for a [`DeqLayer`]: `f` of every running
+//! sample through the layer's matrix product, in parallel over blocks of rows.
+//!
+//! A sample's state is `[L, h]` (`L = 1` for a `[B, h]` state), so the batch is
+//! `B·L` rows of width `h`, and `f` of the batch is one product `Z Wᵀ` (plus the
+//! injection and the activation). The rows are cut into about two blocks per thread
+//! of the current rayon pool; within a block, the rows of stopped samples are skipped,
+//! so a stopped sample costs nothing.
+
+use rayon::prelude::*;
+
+use crate::BatchBackend;
+use crate::model::{DeqLayer, ModelError};
+
+/// [`BatchBackend`] for a [`DeqLayer`] and a batch of inputs. Holds the injection
+/// `c = x Uᵀ + b` of every token, computed once.
+pub struct LayerBackend<'l> {
+    layer: &'l DeqLayer,
+    c: Vec<f32>,
+    samples: usize,
+    tokens: usize,
+}
+
+impl<'l> LayerBackend<'l> {
+    /// The backend for `samples` samples of `tokens` tokens each, with inputs `x`
+    /// (`[samples × tokens × p]`, row-major).
+    pub fn new(layer: &'l DeqLayer, x: &[f32], samples: usize, tokens: usize) -> Result<Self, ModelError> {
+        let (h, p) = (layer.hidden(), layer.input_width());
+        let rows = samples.checked_mul(tokens).filter(|&r| r > 0).ok_or(ModelError::TooLarge {
+            path: None,
+            what: format!("a batch of {samples} samples of {tokens} tokens"),
+        })?;
+        let expected = rows.saturating_mul(p);
+        if x.len() != expected {
+            return Err(ModelError::WrongLength { name: "x".into(), expected, got: x.len() });
+        }
+        let len = rows.checked_mul(h).ok_or(ModelError::TooLarge { path: None, what: "the state".into() })?;
+        let mut c = vec![0.0f32; len];
+        let block = rows.div_ceil(2 * rayon::current_num_threads()).max(1);
+        c.par_chunks_mut(block * h).zip(x.par_chunks(block * p)).for_each(|(cb, xb)| layer.injection(xb, cb));
+        Ok(LayerBackend { layer, c, samples, tokens })
+    }
+
+    /// Bytes held (the injection, `[B × L × h]` floats).
+    pub fn memory_bytes(&self) -> usize {
+        4 * self.c.len()
+    }
+}
+
+impl BatchBackend for LayerBackend<'_> {
+    fn samples(&self) -> usize {
+        self.samples
+    }
+
+    fn dim(&self) -> usize {
+        self.tokens * self.layer.hidden()
+    }
+
+    fn eval(&mut self, active: &[bool], z: &[f32], out: &mut [f32]) {
+        let (h, l) = (self.layer.hidden(), self.tokens);
+        let rows = self.samples * l;
+        let block = rows.div_ceil(2 * rayon::current_num_threads()).max(1);
+        let (layer, c) = (self.layer, &self.c);
+        out.par_chunks_mut(block * h).enumerate().for_each(|(k, ob)| {
+            let first = k * block;
+            let n = ob.len() / h;
+            // Runs of rows [r, e) within this block that belong to running samples.
+            let mut r = first;
+            while r < first + n {
+                let run = |row: usize| active.get(row / l).copied().unwrap_or(false);
+                if !run(r) {
+                    r += 1;
+                    continue;
+                }
+                let mut e = r + 1;
+                while e < first + n && run(e) {
+                    e += 1;
+                }
+                let (lo, hi) = (r * h, e * h);
+                if let (Some(zr), Some(cr)) = (z.get(lo..hi), c.get(lo..hi)) {
+                    layer.apply(zr, cr, &mut ob[(lo - first * h)..(hi - first * h)]);
+                }
+                r = e;
+            }
+        });
+    }
+}

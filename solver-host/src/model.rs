@@ -1,0 +1,316 @@
+//! DEQ layer models and their files.
+//!
+//! A [`DeqLayer`] is the map `f(z; x) = act(W z + U x + b)` whose fixed point
+//! `z* = f(z*; x)` a DEQ solve finds. It acts on the last axis of the state: a `[B, h]`
+//! state is `B` rows, a `[B, L, h]` state (a sequence model) is `B·L` rows, one per
+//! token, all through the same weights. Weights and data are `f32`, row-major.
+//!
+//! # Layout
+//!
+//! `W` is `[h, h]`, `U` is `[h, p]` and `b` is `[h]`, stored row-major exactly as
+//! PyTorch's `nn.Linear` stores its `weight` (`[out_features, in_features]`):
+//! `W[i·h + j]` multiplies `z_j` into output `i`. For row vectors, as in the code,
+//! `f(z; x) = act(z Wᵀ + x Uᵀ + b)`. The injection `c = x Uᵀ + b` does not change
+//! during a solve, so it is computed once ([`DeqLayer::injection`]) and each iteration
+//! costs one product `z Wᵀ` plus the activation ([`DeqLayer::apply`]).
+//!
+//! # Files
+//!
+//! Models are [safetensors](https://huggingface.co/docs/safetensors) files holding the
+//! F32 tensors `"W"` `[h, h]`, `"U"` `[h, p]` and `"b"` `[h]`, with optional metadata
+//! `"activation"` = `"tanh"` (the default) or `"relu"` ([`DeqLayer::load`],
+//! [`DeqLayer::save`]). Other dtypes are rejected, not converted. From PyTorch:
+//!
+//! ```python
+//! import torch
+//! from safetensors.torch import save_file
+//!
+//! h, p = 64, 16
+//! layer = torch.nn.Linear(h, h, bias=False)  # W, weight [h, h]
+//! inj = torch.nn.Linear(p, h)                # U (weight [h, p]) and b (bias [h])
+//! save_file(
+//!     {
+//!         "W": layer.weight.detach().float().contiguous(),
+//!         "U": inj.weight.detach().float().contiguous(),
+//!         "b": inj.bias.detach().float().contiguous(),
+//!     },
+//!     "layer.safetensors",
+//!     metadata={"activation": "tanh"},
+//! )
+//! ```
+//!
+//! Inputs ([`InputBatch`]) hold `"x"` `[B, p]` or `[B, L, p]` and optionally a starting
+//! state `"z0"` of the state's shape; outputs ([`write_state`]) hold `"z"`. Every write
+//! goes to a temporary file in the target's directory, renamed over the target once
+//! complete, so a failed write leaves no partial file. Loading never panics: truncated
+//! or foreign files, missing tensors, wrong shapes or dtypes, sizes that overflow and
+//! NaN weights are all reported as a [`ModelError`] whose message names the file.
+//!
+//! # Matrix products
+//!
+//! The products use [faer](https://crates.io/crates/faer) (`matmul`, `Par::Seq`),
+//! chosen by measurement (`cargo bench -p deq-benches --bench gemm -- --warm-up-time 1
+//! --measurement-time 3`; AMD EPYC, 2 cores, shared with other builds, so ±20%).
+//! Criterion medians of `C = A·Wᵀ`, f32, one thread:
+//!
+//! | rows × k × n    | faer    | gemm    | matrixmultiply |
+//! |-----------------|---------|---------|----------------|
+//! | 2250 × 700 × 700 | 25.0 ms | 30.2 ms | 27.3 ms       |
+//! | 64 × 256 × 256  | 98 µs   | 131 µs  | 138 µs         |
+//! | 1 × 256 × 256   | 3.4 µs  | 3.0 µs  | 81 µs          |
+//!
+//! Split over row blocks on a 2-thread rayon pool (how the solver parallelises), faer
+//! took 13.3 ms and 61 µs (1.9× and 1.6×); the crates' own threading did worse. The
+//! deciding point: after a warm-up call on a thread, faer's single-threaded product
+//! allocates nothing (its x86-64 AVX2/AVX-512 kernels pack into thread-local buffers),
+//! while `gemm` and `matrixmultiply` allocate on every call, and [`DeqLayer::apply`]
+//! runs inside the allocation-free solve loop. The price is build weight: faer (with
+//! `default-features = false, features = ["std", "rayon"]`) builds in about 110 s and
+//! 69 crates, against 17 s and 32 crates for `gemm` and 2 s and 3 crates for
+//! `matrixmultiply`. On targets without AVX2+FMA (or on AArch64) faer falls back to the
+//! `gemm` crate, which allocates per call. Threads: `Par::Seq` inside each row block, so
+//! the only pool is the caller's rayon pool (`--threads N`).
+//!
+//! # Example
+//!
+//! ```
+//! use solver_host::model::{Activation, DeqLayer};
+//!
+//! let (h, p, rows) = (32, 8, 3);
+//! let layer = DeqLayer::demo(h, p);
+//! assert_eq!(layer.activation(), Activation::Tanh);
+//! let x = vec![0.5f32; rows * p];
+//! let mut c = vec![0.0f32; rows * h];
+//! layer.injection(&x, &mut c); // c = x Uᵀ + b, once per solve
+//! // Picard iteration z ← f(z; x): the demonstration layer is a contraction.
+//! let mut z = vec![0.0f32; rows * h];
+//! let mut next = vec![0.0f32; rows * h];
+//! for _ in 0..200 {
+//!     layer.apply(&z, &c, &mut next);
+//!     std::mem::swap(&mut z, &mut next);
+//! }
+//! layer.apply(&z, &c, &mut next);
+//! let residual = z.iter().zip(&next).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+//! assert!(residual < 1e-5, "{residual}");
+//! ```
+
+mod error;
+mod io;
+mod kernel;
+
+use std::fmt;
+use std::str::FromStr;
+
+pub use error::ModelError;
+pub use io::{InputBatch, write_state};
+
+/// Activation of the layer, applied elementwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    /// Hyperbolic tangent.
+    Tanh,
+    /// `max(0, x)`.
+    Relu,
+}
+
+impl Activation {
+    /// The name used in files and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Tanh => "tanh",
+            Activation::Relu => "relu",
+        }
+    }
+}
+
+impl fmt::Display for Activation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An activation name that is neither `tanh` nor `relu`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseActivationError(pub String);
+
+impl fmt::Display for ParseActivationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown activation \"{}\", expected \"tanh\" or \"relu\"", self.0.escape_debug())
+    }
+}
+
+impl std::error::Error for ParseActivationError {}
+
+impl FromStr for Activation {
+    type Err = ParseActivationError;
+
+    /// `tanh` or `relu`, in any case.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.eq_ignore_ascii_case("tanh") {
+            Ok(Activation::Tanh)
+        } else if s.eq_ignore_ascii_case("relu") {
+            Ok(Activation::Relu)
+        } else {
+            Err(ParseActivationError(s.to_owned()))
+        }
+    }
+}
+
+/// The DEQ layer `f(z; x) = act(W z + U x + b)`, applied to the last axis of the state
+/// (per token for a `[B, L, h]` state). See the [module docs](self) for the layout.
+#[derive(Clone, Debug)]
+pub struct DeqLayer {
+    hidden: usize,
+    input: usize,
+    w: Vec<f32>,
+    u: Vec<f32>,
+    b: Vec<f32>,
+    act: Activation,
+}
+
+/// `a·b`, or `TooLarge` naming `what`.
+fn product(a: usize, b: usize, what: &str) -> Result<usize, ModelError> {
+    a.checked_mul(b)
+        .filter(|n| n.checked_mul(4).is_some_and(|bytes| bytes <= isize::MAX as usize))
+        .ok_or_else(|| ModelError::TooLarge { path: None, what: what.to_owned() })
+}
+
+/// Checks a weight vector's length and finiteness.
+fn check_tensor(name: &str, data: &[f32], expected: usize) -> Result<(), ModelError> {
+    if data.len() != expected {
+        return Err(ModelError::WrongLength { name: name.to_owned(), expected, got: data.len() });
+    }
+    match data.iter().position(|v| !v.is_finite()) {
+        Some(index) => Err(ModelError::NonFinite { path: None, name: name.to_owned(), index }),
+        None => Ok(()),
+    }
+}
+
+impl DeqLayer {
+    /// A layer of hidden width `hidden` (`h`) and input width `input` (`p`) from `W`
+    /// `[h, h]`, `U` `[h, p]` and `b` `[h]`, row-major (PyTorch `nn.Linear` weight
+    /// layout: `w[i·h + j]` multiplies `z_j` into output `i`).
+    ///
+    /// # Errors
+    ///
+    /// [`ModelError::Empty`] if `hidden` or `input` is zero, [`ModelError::WrongLength`]
+    /// if a vector's length does not match, [`ModelError::NonFinite`] naming the tensor
+    /// and the first NaN or infinite entry, [`ModelError::TooLarge`] if `h·h` overflows.
+    pub fn new(
+        hidden: usize,
+        input: usize,
+        w: Vec<f32>,
+        u: Vec<f32>,
+        b: Vec<f32>,
+        act: Activation,
+    ) -> Result<Self, ModelError> {
+        if hidden == 0 {
+            return Err(ModelError::Empty { path: None, name: "W".into() });
+        }
+        if input == 0 {
+            return Err(ModelError::Empty { path: None, name: "U".into() });
+        }
+        check_tensor("W", &w, product(hidden, hidden, "W")?)?;
+        check_tensor("U", &u, product(hidden, input, "U")?)?;
+        check_tensor("b", &b, hidden)?;
+        Ok(DeqLayer { hidden, input, w, u, b, act })
+    }
+
+    /// Hidden width `h`: the state's last axis.
+    pub fn hidden(&self) -> usize {
+        self.hidden
+    }
+
+    /// Input width `p`: the input's last axis.
+    pub fn input_width(&self) -> usize {
+        self.input
+    }
+
+    /// The activation.
+    pub fn activation(&self) -> Activation {
+        self.act
+    }
+
+    /// `W`, `[h, h]` row-major.
+    pub fn w(&self) -> &[f32] {
+        &self.w
+    }
+
+    /// `U`, `[h, p]` row-major.
+    pub fn u(&self) -> &[f32] {
+        &self.u
+    }
+
+    /// `b`, `[h]`.
+    pub fn b(&self) -> &[f32] {
+        &self.b
+    }
+
+    /// Bytes of the weights: `4·(h² + h·p + h)`.
+    pub fn weight_bytes(&self) -> usize {
+        4 * (self.w.len() + self.u.len() + self.b.len())
+    }
+
+    /// `c = x Uᵀ + b` for `rows` rows: `x` is `[rows × p]`, `c` is `[rows × h]`. It does
+    /// not depend on the state, so a solve computes it once. Single-threaded.
+    ///
+    /// # Panics
+    ///
+    /// If `x.len()` is not a multiple of `p` or `c.len() != rows·h`.
+    pub fn injection(&self, x: &[f32], c: &mut [f32]) {
+        let (h, p) = (self.hidden, self.input);
+        assert!(x.len().is_multiple_of(p), "x has {} values, not a multiple of the input width {p}", x.len());
+        let rows = x.len() / p;
+        assert!(c.len() == rows * h, "c has {} values, expected {rows}×{h}", c.len());
+        for row in c.chunks_exact_mut(h) {
+            row.copy_from_slice(&self.b);
+        }
+        kernel::matmul_nt_acc(x, &self.u, c, p, h);
+    }
+
+    /// `out = act(z Wᵀ + c)` row by row: `z`, `c` and `out` are all `[rows × h]`.
+    ///
+    /// Allocates nothing and runs on the calling thread: the solve loop calls it every
+    /// iteration, and callers parallelise over blocks of rows.
+    ///
+    /// # Panics
+    ///
+    /// If the lengths differ or are not a multiple of `h`.
+    pub fn apply(&self, z: &[f32], c: &[f32], out: &mut [f32]) {
+        let h = self.hidden;
+        assert!(
+            z.len() == out.len() && c.len() == out.len() && out.len().is_multiple_of(h),
+            "apply: z, c and out must all be rows × {h} (got {}, {}, {})",
+            z.len(),
+            c.len(),
+            out.len()
+        );
+        out.copy_from_slice(c);
+        kernel::matmul_nt_acc(z, &self.w, out, h, h);
+        match self.act {
+            Activation::Tanh => kernel::tanh_in_place(out),
+            Activation::Relu => out.iter_mut().for_each(|v| *v = v.max(0.0)),
+        }
+    }
+
+    /// The built-in demonstration layer: deterministic (fixed seed), tanh, `W` with
+    /// entries drawn from a normal distribution and scaled so that its spectral norm
+    /// (estimated by power iteration) is 0.9, which makes `f` a contraction in `z`;
+    /// `U` has entries of standard deviation `1/√p`, `b` of 0.1.
+    ///
+    /// # Panics
+    ///
+    /// If `hidden` or `input` is zero or the weights would not fit in memory.
+    pub fn demo(hidden: usize, input: usize) -> Self {
+        assert!(hidden > 0 && input > 0, "the demonstration layer needs h ≥ 1 and p ≥ 1");
+        let mut rng = kernel::Normal::new(0x5EED_0DE0_1A7E);
+        let mut w: Vec<f32> = (0..hidden * hidden).map(|_| rng.sample() as f32).collect();
+        let norm = kernel::spectral_norm(&w, hidden);
+        let scale = if norm > 0.0 { (0.9 / norm) as f32 } else { 0.0 };
+        w.iter_mut().for_each(|v| *v *= scale);
+        let su = 1.0 / (input as f64).sqrt();
+        let u = (0..hidden * input).map(|_| (rng.sample() * su) as f32).collect();
+        let b = (0..hidden).map(|_| (rng.sample() * 0.1) as f32).collect();
+        DeqLayer::new(hidden, input, w, u, b, Activation::Tanh).expect("finite demonstration weights")
+    }
+}

@@ -1,0 +1,298 @@
+//! Safetensors files: [`DeqLayer::load`]/[`DeqLayer::save`], [`InputBatch`] and
+//! [`write_state`]. Every write is atomic (temporary file in the same directory, then
+//! rename).
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+
+use super::error::ShapeFmt;
+use super::{Activation, DeqLayer, ModelError};
+
+/// A tensor read from a file: shape and F32 values.
+type Tensor = (Vec<usize>, Vec<f32>);
+
+/// Metadata key naming the activation.
+const ACTIVATION_KEY: &str = "activation";
+
+fn read(path: &Path) -> Result<Vec<u8>, ModelError> {
+    fs::read(path).map_err(|e| ModelError::io(path, &e))
+}
+
+fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<SafeTensors<'a>, ModelError> {
+    SafeTensors::deserialize(bytes)
+        .map_err(|e| ModelError::NotSafetensors { path: path.to_path_buf(), msg: e.to_string() })
+}
+
+/// Tensor `name` as F32 values with its shape; `None` if absent.
+fn tensor(path: &Path, st: &SafeTensors<'_>, name: &str) -> Result<Option<Tensor>, ModelError> {
+    let Ok(view) = st.tensor(name) else { return Ok(None) };
+    if view.dtype() != Dtype::F32 {
+        return Err(ModelError::WrongDtype {
+            path: path.to_path_buf(),
+            name: name.to_owned(),
+            dtype: format!("{:?}", view.dtype()),
+        });
+    }
+    // The parser has checked that the byte length is 4 × the shape's product.
+    let data = view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    Ok(Some((view.shape().to_vec(), data)))
+}
+
+/// Tensor `name`, which must be present.
+fn required(path: &Path, st: &SafeTensors<'_>, name: &str) -> Result<Tensor, ModelError> {
+    tensor(path, st, name)?
+        .ok_or_else(|| ModelError::MissingTensor { path: path.to_path_buf(), name: name.to_owned() })
+}
+
+fn wrong_shape(path: &Path, name: &str, expected: String, got: Vec<usize>) -> ModelError {
+    ModelError::WrongShape { path: path.to_path_buf(), name: name.to_owned(), expected, got }
+}
+
+/// Checks that a tensor is not empty and holds only finite values.
+fn check_values(path: &Path, name: &str, shape: &[usize], data: &[f32]) -> Result<(), ModelError> {
+    if shape.contains(&0) {
+        return Err(ModelError::Empty { path: Some(path.to_path_buf()), name: name.to_owned() });
+    }
+    match data.iter().position(|v| !v.is_finite()) {
+        Some(index) => {
+            Err(ModelError::NonFinite { path: Some(path.to_path_buf()), name: name.to_owned(), index })
+        }
+        None => Ok(()),
+    }
+}
+
+/// Little-endian bytes of `data`.
+fn bytes(data: &[f32]) -> Vec<u8> {
+    data.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Serialises F32 tensors `(name, shape, data)` and writes them atomically to `path`.
+/// The shapes' products must equal the data lengths (checked by the callers).
+fn write_tensors(
+    path: &Path,
+    tensors: &[(&str, &[usize], &[f32])],
+    metadata: Option<HashMap<String, String>>,
+) -> Result<(), ModelError> {
+    let raw: Vec<Vec<u8>> = tensors.iter().map(|(_, _, data)| bytes(data)).collect();
+    let mut views = Vec::with_capacity(tensors.len());
+    for ((name, shape, _), raw) in tensors.iter().zip(&raw) {
+        let view = TensorView::new(Dtype::F32, shape.to_vec(), raw)
+            .map_err(|e| ModelError::Io { path: path.to_path_buf(), msg: e.to_string() })?;
+        views.push((*name, view));
+    }
+    let file = safetensors::serialize(views, metadata)
+        .map_err(|e| ModelError::Io { path: path.to_path_buf(), msg: e.to_string() })?;
+    write_atomic(path, &file)
+}
+
+/// Writes `contents` to a temporary file next to `path`, then renames it over `path`;
+/// on any failure the temporary file is removed and `path` is left as it was.
+pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), ModelError> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let Some(name) = path.file_name() else {
+        return Err(ModelError::Io { path: path.to_path_buf(), msg: "not a file name".into() });
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let tmp: PathBuf = dir.join(format!(
+        ".{}.tmp-{}-{}",
+        name.to_string_lossy(),
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = (|| {
+        let mut f = fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, path)
+    })();
+    result.map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        ModelError::io(path, &e)
+    })
+}
+
+impl DeqLayer {
+    /// Loads a layer from a safetensors file: F32 tensors `"W"` `[h, h]`, `"U"` `[h, p]`
+    /// and `"b"` `[h]`, and optional metadata `"activation"` = `"tanh"` (default) or
+    /// `"relu"`.
+    ///
+    /// # Errors
+    ///
+    /// A [`ModelError`] naming the file and the problem: unreadable file, not
+    /// safetensors (garbage, truncated), missing tensor, wrong shape or dtype (only F32
+    /// is accepted), empty or non-finite weights, unknown activation.
+    pub fn load(path: &Path) -> Result<Self, ModelError> {
+        let file = read(path)?;
+        let st = parse(path, &file)?;
+        let (b_shape, b) = required(path, &st, "b")?;
+        let (w_shape, w) = required(path, &st, "W")?;
+        let (u_shape, u) = required(path, &st, "U")?;
+        let &[h] = b_shape.as_slice() else {
+            return Err(wrong_shape(path, "b", "[h] (rank 1)".into(), b_shape));
+        };
+        if h == 0 {
+            return Err(ModelError::Empty { path: Some(path.to_path_buf()), name: "b".into() });
+        }
+        if w_shape != [h, h] {
+            return Err(wrong_shape(path, "W", format!("[{h}, {h}]"), w_shape));
+        }
+        let p = match u_shape.as_slice() {
+            &[rows, p] if rows == h => p,
+            _ => return Err(wrong_shape(path, "U", format!("[{h}, p]"), u_shape)),
+        };
+        let act = match SafeTensors::read_metadata(&file).ok().and_then(|(_, m)| m.metadata().clone()) {
+            Some(meta) => match meta.get(ACTIVATION_KEY) {
+                Some(value) => value.parse::<Activation>().map_err(|_| ModelError::BadActivation {
+                    path: path.to_path_buf(),
+                    value: value.clone(),
+                })?,
+                None => Activation::Tanh,
+            },
+            None => Activation::Tanh,
+        };
+        DeqLayer::new(h, p, w, u, b, act).map_err(|e| e.in_file(path))
+    }
+
+    /// Writes the layer as a safetensors file (`"W"`, `"U"`, `"b"`, metadata
+    /// `"activation"`), atomically: a failed write leaves no file (and an existing file
+    /// unchanged).
+    ///
+    /// # Errors
+    ///
+    /// [`ModelError::Io`] if the file cannot be written.
+    pub fn save(&self, path: &Path) -> Result<(), ModelError> {
+        let (h, p) = (self.hidden, self.input);
+        let meta = HashMap::from([(ACTIVATION_KEY.to_owned(), self.act.name().to_owned())]);
+        write_tensors(
+            path,
+            &[("W", &[h, h], &self.w), ("U", &[h, p], &self.u), ("b", &[h], &self.b)],
+            Some(meta),
+        )
+    }
+}
+
+/// A batch of inputs read from a safetensors file: tensor `"x"` `[B, p]` or `[B, L, p]`
+/// (F32) and optionally `"z0"`, the starting state, of the state's shape `[B, h]` or
+/// `[B, L, h]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InputBatch {
+    /// Shape of `x`: `[B, p]` or `[B, L, p]`.
+    pub shape: Vec<usize>,
+    /// The inputs, row-major.
+    pub x: Vec<f32>,
+    /// The starting state, row-major, of shape [`state_shape`](Self::state_shape).
+    pub z0: Option<Vec<f32>>,
+}
+
+impl InputBatch {
+    /// Reads a batch for `layer`.
+    ///
+    /// # Errors
+    ///
+    /// A [`ModelError`] naming the file: unreadable or not safetensors, `"x"` missing,
+    /// not F32, not of rank 2 or 3, empty, its last axis not the layer's input width
+    /// ([`ModelError::InputWidth`]), `"z0"` not of the state's shape, non-finite values.
+    pub fn load(path: &Path, layer: &DeqLayer) -> Result<Self, ModelError> {
+        let file = read(path)?;
+        let st = parse(path, &file)?;
+        let (shape, x) = required(path, &st, "x")?;
+        let p = layer.input_width();
+        if !(2..=3).contains(&shape.len()) {
+            return Err(wrong_shape(path, "x", format!("[B, {p}] or [B, L, {p}]"), shape));
+        }
+        check_values(path, "x", &shape, &x)?;
+        let width = shape[shape.len() - 1];
+        if width != p {
+            return Err(ModelError::InputWidth { path: path.to_path_buf(), got: width, expected: p });
+        }
+        let batch = InputBatch { shape, x, z0: None };
+        let z0 = match tensor(path, &st, "z0")? {
+            None => None,
+            Some((z_shape, z0)) => {
+                let state = batch.state_shape(layer.hidden());
+                if z_shape != state {
+                    return Err(wrong_shape(path, "z0", ShapeFmt(&state).to_string(), z_shape));
+                }
+                check_values(path, "z0", &z_shape, &z0)?;
+                Some(z0)
+            }
+        };
+        Ok(InputBatch { z0, ..batch })
+    }
+
+    /// `B`, the number of independent samples.
+    pub fn samples(&self) -> usize {
+        self.shape.first().copied().unwrap_or(0)
+    }
+
+    /// `L`, tokens per sample: 1 for a `[B, p]` input.
+    pub fn tokens(&self) -> usize {
+        if self.shape.len() == 3 { self.shape[1] } else { 1 }
+    }
+
+    /// The state's shape for hidden width `h`: `x`'s shape with the last axis `h`.
+    pub fn state_shape(&self, h: usize) -> Vec<usize> {
+        let mut s = self.shape.clone();
+        if let Some(last) = s.last_mut() {
+            *last = h;
+        }
+        s
+    }
+
+    /// Writes the batch (`"x"`, and `"z0"` if present) as a safetensors file,
+    /// atomically. `z0`'s hidden width is its length divided by `B·L`.
+    ///
+    /// # Errors
+    ///
+    /// [`ModelError::WrongLength`] if `x` does not match `shape` or `z0` is not a
+    /// positive multiple of `B·L` long, [`ModelError::Io`] if the file cannot be written.
+    pub fn save(&self, path: &Path) -> Result<(), ModelError> {
+        let expected = checked_len(&self.shape)
+            .ok_or_else(|| ModelError::TooLarge { path: Some(path.to_path_buf()), what: "x".into() })?;
+        if self.x.len() != expected {
+            return Err(ModelError::WrongLength { name: "x".into(), expected, got: self.x.len() });
+        }
+        let rows = self.samples() * self.tokens();
+        let mut tensors: Vec<(&str, &[usize], &[f32])> = vec![("x", &self.shape, &self.x)];
+        let state;
+        if let Some(z0) = &self.z0 {
+            if rows == 0 || z0.is_empty() || !z0.len().is_multiple_of(rows) {
+                let expected = rows * z0.len().div_ceil(rows.max(1)).max(1);
+                return Err(ModelError::WrongLength { name: "z0".into(), expected, got: z0.len() });
+            }
+            state = self.state_shape(z0.len() / rows);
+            tensors.push(("z0", &state, z0));
+        }
+        write_tensors(path, &tensors, None)
+    }
+}
+
+/// The product of `shape`, or `None` on overflow.
+fn checked_len(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
+}
+
+/// Writes the state `z` as tensor `"z"` (F32) of shape `shape` to a safetensors file,
+/// atomically: a failed write leaves no partial file.
+///
+/// # Errors
+///
+/// [`ModelError::WrongLength`] if `z.len()` is not the product of `shape`,
+/// [`ModelError::Io`] if the file cannot be written.
+pub fn write_state(path: &Path, shape: &[usize], z: &[f32]) -> Result<(), ModelError> {
+    let expected = checked_len(shape)
+        .ok_or_else(|| ModelError::TooLarge { path: Some(path.to_path_buf()), what: "z".into() })?;
+    if z.len() != expected {
+        return Err(ModelError::WrongLength { name: "z".into(), expected, got: z.len() });
+    }
+    write_tensors(path, &[("z", shape, z)], None)
+}

@@ -1,0 +1,154 @@
+//! The lockstep batched solver: each sample's result is bit-identical to solving it
+//! alone, stopped samples are never evaluated again, one sample's NaN touches no other,
+//! and shape errors are reported.
+
+use deq_problems::{FixedPointProblem, TanhLayer};
+use solver_core::{Options, Report, Status};
+use solver_host::{BatchBackend, DynAnderson, DynBroyden, DynPicard, HostSolver, Lockstep, LockstepError};
+
+const D: usize = 48;
+
+/// A batch of different tanh layers, one per sample, counting evaluations per sample.
+struct Layers {
+    layers: Vec<TanhLayer>,
+    evals: Vec<u32>,
+    /// `(sample, call)`: that sample's `call`-th evaluation returns NaN.
+    nan_at: Option<(usize, u32)>,
+}
+
+impl Layers {
+    fn new(samples: usize) -> Self {
+        let layers =
+            (0..samples).map(|b| TanhLayer::new(D, [0.5, 0.9, 0.99, 1.2][b % 4], 100 + b as u64)).collect();
+        Layers { layers, evals: vec![0; samples], nan_at: None }
+    }
+
+    fn f(&self, b: usize, x: &[f32], out: &mut [f32]) {
+        self.layers[b].f(x, out)
+    }
+}
+
+impl BatchBackend for Layers {
+    fn samples(&self) -> usize {
+        self.layers.len()
+    }
+
+    fn dim(&self) -> usize {
+        D
+    }
+
+    fn eval(&mut self, active: &[bool], z: &[f32], out: &mut [f32]) {
+        for (b, ((&on, zb), ob)) in active.iter().zip(z.chunks(D)).zip(out.chunks_mut(D)).enumerate() {
+            if on {
+                self.evals[b] += 1;
+                self.f(b, zb, ob);
+                if self.nan_at == Some((b, self.evals[b])) {
+                    ob[D / 2] = f32::NAN;
+                }
+            }
+        }
+    }
+}
+
+fn starts(samples: usize) -> Vec<f32> {
+    (0..samples * D).map(|i| ((i * 37 % 101) as f32 / 101.0 - 0.5) * 0.2).collect()
+}
+
+/// Reports and final states of a whole batch.
+type Batch = (Vec<Report>, Vec<f32>);
+
+/// Solves the batch in lockstep and each sample alone with a fresh solver; returns
+/// both, plus the backend's evaluation counts.
+fn both<S: HostSolver>(
+    make: impl Fn() -> S,
+    samples: usize,
+    opts: &Options,
+    nan_at: Option<(usize, u32)>,
+) -> (Batch, Batch, Vec<u32>) {
+    let mut backend = Layers::new(samples);
+    backend.nan_at = nan_at;
+    let mut lock = Lockstep::new(samples, || Ok(make())).unwrap();
+    let mut z = starts(samples);
+    let mut rounds = 0;
+    let reports = lock
+        .solve(&mut backend, &mut z, opts, &mut |p| {
+            rounds = p.rounds;
+            assert_eq!(p.samples, samples);
+        })
+        .unwrap();
+    assert_eq!(rounds, reports.iter().map(|r| r.f_evals).max().unwrap());
+
+    let mut alone_z = starts(samples);
+    let alone = Layers::new(samples);
+    let alone_reports = alone_z
+        .chunks_mut(D)
+        .enumerate()
+        .map(|(b, zb)| {
+            let mut calls = 0;
+            let mut f = |x: &[f32], o: &mut [f32]| {
+                calls += 1;
+                alone.f(b, x, o);
+                if nan_at == Some((b, calls)) {
+                    o[D / 2] = f32::NAN;
+                }
+            };
+            make().solve(&mut f, zb, opts).unwrap()
+        })
+        .collect();
+    ((reports, z), (alone_reports, alone_z), backend.evals)
+}
+
+#[test]
+fn every_sample_matches_its_solo_solve_bit_for_bit() {
+    let opts = Options { max_iters: 200, ..Options::DEFAULT };
+    let samples = 9;
+    let check = |(lock, alone, evals): (Batch, Batch, Vec<u32>)| {
+        assert_eq!(lock, alone);
+        // A stopped sample is never evaluated again: the backend saw exactly the
+        // evaluations each report counts.
+        assert_eq!(evals, lock.0.iter().map(|r| r.f_evals).collect::<Vec<_>>());
+        // The samples do not all stop together, so masking saved real work.
+        let (lo, hi) = (evals.iter().min().unwrap(), evals.iter().max().unwrap());
+        assert!(lo < hi, "{evals:?}");
+        assert!(lock.0.iter().all(|r| r.status == Status::Converged), "{:?}", lock.0);
+    };
+    check(both(|| DynBroyden::new(D, 8).unwrap(), samples, &opts, None));
+    check(both(|| DynAnderson::new(D, 5).unwrap(), samples, &opts, None));
+    // Plain iteration only for the contractive layers (ρ < 1, every 4th is ρ = 1.2).
+    let (lock, alone, _) = both(|| DynPicard::new(D).unwrap(), samples, &opts, None);
+    assert_eq!(lock, alone);
+}
+
+#[test]
+fn one_samples_nan_ends_that_sample_only() {
+    let opts = Options::DEFAULT;
+    for (sick, call) in [(0usize, 1u32), (3, 4), (5, 9)] {
+        let ((reports, z), (alone, alone_z), evals) =
+            both(|| DynBroyden::new(D, 8).unwrap(), 6, &opts, Some((sick, call)));
+        assert_eq!((&reports, &z), (&alone, &alone_z));
+        for (b, r) in reports.iter().enumerate() {
+            if b == sick {
+                assert_eq!(r.status, Status::NonFinite, "{r:?}");
+                assert_eq!((r.f_evals, evals[b]), (call, call));
+            } else {
+                assert_eq!(r.status, Status::Converged, "sample {b}: {r:?}");
+            }
+        }
+        assert!(z.iter().all(|v| v.is_finite()));
+    }
+}
+
+#[test]
+fn shape_errors_are_reported() {
+    let mut lock = Lockstep::new(3, || DynBroyden::new(D, 4)).unwrap();
+    assert_eq!(lock.memory_bytes(), 3 * 4 * D * (2 * 4 + 5) + 2 * 4 * 3 * D);
+    let mut backend = Layers::new(4);
+    let mut z = vec![0.0; 3 * D];
+    let err = lock.solve(&mut backend, &mut z, &Options::DEFAULT, &mut |_| {}).unwrap_err();
+    assert_eq!(err, LockstepError::BackendShape { solver: (3, D), backend: (4, D) });
+    let mut backend = Layers::new(3);
+    let mut short = vec![0.0; 3 * D - 1];
+    let err = lock.solve(&mut backend, &mut short, &Options::DEFAULT, &mut |_| {}).unwrap_err();
+    assert_eq!(err, LockstepError::StateLength { expected: 3 * D, got: 3 * D - 1 });
+    assert!(err.to_string().contains("expected 144"));
+}

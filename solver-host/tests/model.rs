@@ -1,0 +1,376 @@
+//! The DEQ layer (`solver_host::model`): products against naive loops, file round trips,
+//! and one test per kind of bad file, each checking that the error is one line naming
+//! the file and the problem.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use safetensors::{Dtype, tensor::TensorView};
+use solver_host::model::{Activation, DeqLayer, InputBatch, ModelError, write_state};
+
+/// Deterministic values in `[-1, 1)` (64-bit LCG, top 24 bits).
+fn data(len: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// A temporary file path unique to this process and test, removed on drop.
+struct Temp(PathBuf);
+
+impl Temp {
+    fn new(test: &str) -> Self {
+        Temp(std::env::temp_dir().join(format!("deq-model-{}-{test}.safetensors", std::process::id())))
+    }
+
+    fn name(&self) -> String {
+        self.0.file_name().unwrap().to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn layer(h: usize, p: usize, act: Activation, seed: u64) -> DeqLayer {
+    let w = data(h * h, seed).iter().map(|v| v / (h as f32).sqrt()).collect();
+    DeqLayer::new(h, p, w, data(h * p, seed + 1), data(h, seed + 2), act).unwrap()
+}
+
+/// Compares `got` with `want` to 1e-5 of the magnitude `scale` of the summed terms.
+fn assert_close(got: &[f32], want: &[f64], scale: &[f64], what: &str) {
+    assert_eq!(got.len(), want.len());
+    for (i, ((&g, &w), &s)) in got.iter().zip(want).zip(scale).enumerate() {
+        let err = (g as f64 - w).abs();
+        assert!(err <= 1e-5 * s.max(1e-3), "{what}[{i}]: {g} vs {w} (scale {s})");
+    }
+}
+
+fn check_apply(act: Activation, h: usize, p: usize, rows: usize) {
+    let l = layer(h, p, act, 7);
+    let z = data(rows * h, 11);
+    let c: Vec<f32> = data(rows * h, 12).iter().map(|v| 3.0 * v).collect();
+    let mut out = vec![f32::NAN; rows * h];
+    l.apply(&z, &c, &mut out);
+    let (mut want, mut scale) = (vec![0.0f64; rows * h], vec![0.0f64; rows * h]);
+    for r in 0..rows {
+        for i in 0..h {
+            let mut s = c[r * h + i] as f64;
+            let mut mag = s.abs();
+            for j in 0..h {
+                let t = l.w()[i * h + j] as f64 * z[r * h + j] as f64;
+                s += t;
+                mag += t.abs();
+            }
+            want[r * h + i] = match act {
+                Activation::Tanh => s.tanh(),
+                Activation::Relu => s.max(0.0),
+            };
+            scale[r * h + i] = mag;
+        }
+    }
+    assert_close(&out, &want, &scale, &format!("apply {act} h={h} rows={rows}"));
+}
+
+#[test]
+fn apply_matches_naive_loop() {
+    for act in [Activation::Tanh, Activation::Relu] {
+        for (h, p, rows) in [(1, 1, 1), (37, 11, 7), (130, 20, 70), (64, 8, 1)] {
+            check_apply(act, h, p, rows);
+        }
+    }
+}
+
+#[test]
+fn injection_matches_naive_loop() {
+    for (h, p, rows) in [(1, 1, 1), (37, 11, 7), (130, 200, 33)] {
+        let l = layer(h, p, Activation::Tanh, 3);
+        let x = data(rows * p, 5);
+        let mut c = vec![f32::NAN; rows * h];
+        l.injection(&x, &mut c);
+        let (mut want, mut scale) = (vec![0.0f64; rows * h], vec![0.0f64; rows * h]);
+        for r in 0..rows {
+            for i in 0..h {
+                let mut s = l.b()[i] as f64;
+                let mut mag = s.abs();
+                for j in 0..p {
+                    let t = l.u()[i * p + j] as f64 * x[r * p + j] as f64;
+                    s += t;
+                    mag += t.abs();
+                }
+                want[r * h + i] = s;
+                scale[r * h + i] = mag;
+            }
+        }
+        assert_close(&c, &want, &scale, &format!("injection h={h} p={p}"));
+    }
+}
+
+#[test]
+fn demo_is_deterministic_and_contractive() {
+    let (a, b) = (DeqLayer::demo(50, 7), DeqLayer::demo(50, 7));
+    assert_eq!(a.w(), b.w());
+    assert_eq!(a.u(), b.u());
+    assert_eq!(a.b(), b.b());
+    assert_eq!(a.weight_bytes(), 4 * (50 * 50 + 50 * 7 + 50));
+    // ‖W‖₂ ≤ ‖W‖_F bound is loose; check the contraction directly on random pairs.
+    let c = vec![0.0f32; 50];
+    let (mut fa, mut fb) = (vec![0.0f32; 50], vec![0.0f32; 50]);
+    for seed in 0..20 {
+        let (za, zb) = (data(50, 100 + seed), data(50, 200 + seed));
+        a.apply(&za, &c, &mut fa);
+        a.apply(&zb, &c, &mut fb);
+        let d = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(p, q)| (p - q).powi(2)).sum::<f32>().sqrt();
+        assert!(d(&fa, &fb) <= 0.91 * d(&za, &zb));
+    }
+}
+
+#[test]
+fn activation_names() {
+    assert_eq!(Activation::Tanh.to_string(), "tanh");
+    assert_eq!("relu".parse::<Activation>(), Ok(Activation::Relu));
+    assert_eq!("TANH".parse::<Activation>(), Ok(Activation::Tanh));
+    assert!("sigmoid".parse::<Activation>().unwrap_err().to_string().contains("sigmoid"));
+}
+
+#[test]
+fn new_rejects_bad_weights() {
+    let e = DeqLayer::new(2, 1, vec![0.0; 3], vec![0.0; 2], vec![0.0; 2], Activation::Tanh).unwrap_err();
+    assert!(matches!(e, ModelError::WrongLength { expected: 4, got: 3, .. }), "{e}");
+    let mut u = vec![0.0; 2];
+    u[1] = f32::INFINITY;
+    let e = DeqLayer::new(2, 1, vec![0.0; 4], u, vec![0.0; 2], Activation::Tanh).unwrap_err();
+    assert_eq!(e.to_string(), "tensor \"U\" holds a non-finite value (NaN or infinity) at flat index 1");
+    assert!(DeqLayer::new(usize::MAX, 1, vec![], vec![], vec![], Activation::Tanh).is_err());
+}
+
+#[test]
+fn save_load_round_trip_is_bit_identical() {
+    let t = Temp::new("round_trip");
+    let l = layer(23, 9, Activation::Relu, 21);
+    l.save(&t.0).unwrap();
+    let back = DeqLayer::load(&t.0).unwrap();
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(back.w()), bits(l.w()));
+    assert_eq!(bits(back.u()), bits(l.u()));
+    assert_eq!(bits(back.b()), bits(l.b()));
+    assert_eq!((back.hidden(), back.input_width(), back.activation()), (23, 9, Activation::Relu));
+    // No temporary file is left beside it.
+    let dir = t.0.parent().unwrap();
+    let stem = format!(".{}.tmp", t.name());
+    assert!(
+        std::fs::read_dir(dir).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().starts_with(&stem))
+    );
+}
+
+#[test]
+fn input_batch_and_state_round_trip() {
+    let l = layer(6, 4, Activation::Tanh, 1);
+    let t = Temp::new("inputs");
+    let batch = InputBatch { shape: vec![2, 3, 4], x: data(24, 2), z0: Some(data(36, 3)) };
+    batch.save(&t.0).unwrap();
+    let back = InputBatch::load(&t.0, &l).unwrap();
+    assert_eq!(back, batch);
+    assert_eq!((back.samples(), back.tokens(), back.state_shape(6)), (2, 3, vec![2, 3, 6]));
+    let flat = InputBatch { shape: vec![5, 4], x: data(20, 4), z0: None };
+    flat.save(&t.0).unwrap();
+    let back = InputBatch::load(&t.0, &l).unwrap();
+    assert_eq!((back.samples(), back.tokens(), back.z0), (5, 1, None));
+
+    let s = Temp::new("state");
+    let z = data(2 * 3 * 6, 9);
+    write_state(&s.0, &[2, 3, 6], &z).unwrap();
+    let bytes = std::fs::read(&s.0).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let view = st.tensor("z").unwrap();
+    assert_eq!((view.dtype(), view.shape()), (Dtype::F32, &[2, 3, 6][..]));
+    assert_eq!(view.data(), z.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>());
+    assert!(matches!(write_state(&s.0, &[2, 3], &z), Err(ModelError::WrongLength { .. })));
+}
+
+#[test]
+fn failed_write_leaves_no_file() {
+    let dir = std::env::temp_dir().join(format!("deq-model-{}-no-such-dir", std::process::id()));
+    let path = dir.join("layer.safetensors");
+    let e = DeqLayer::demo(4, 2).save(&path).unwrap_err();
+    assert_one_line(&e, "layer.safetensors", "No such file");
+    assert!(!dir.exists());
+}
+
+// ---- bad files ----
+
+/// Asserts that `e` displays as one line containing the file name and `problem`.
+fn assert_one_line(e: &ModelError, file: &str, problem: &str) {
+    let msg = e.to_string();
+    assert!(!msg.contains('\n'), "not one line: {msg}");
+    assert!(msg.contains(file), "no file name {file} in: {msg}");
+    assert!(msg.contains(problem), "no \"{problem}\" in: {msg}");
+}
+
+/// Writes raw tensors `(name, dtype, shape, bytes)` with the safetensors crate.
+fn write_raw(path: &Path, tensors: &[(&str, Dtype, Vec<usize>, Vec<u8>)], meta: Option<(&str, &str)>) {
+    let views: Vec<(&str, TensorView<'_>)> =
+        tensors.iter().map(|(n, d, s, b)| (*n, TensorView::new(*d, s.clone(), b).unwrap())).collect();
+    let meta = meta.map(|(k, v)| HashMap::from([(k.to_owned(), v.to_owned())]));
+    std::fs::write(path, safetensors::serialize(views, meta).unwrap()).unwrap();
+}
+
+fn f32_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// A layer file with `h = 4`, `p = 3`, optionally replacing one tensor.
+fn write_layer(path: &Path, replace: Option<(&str, Dtype, Vec<usize>, Vec<u8>)>, meta: Option<(&str, &str)>) {
+    let mut tensors = vec![
+        ("W", Dtype::F32, vec![4, 4], f32_bytes(&data(16, 1))),
+        ("U", Dtype::F32, vec![4, 3], f32_bytes(&data(12, 2))),
+        ("b", Dtype::F32, vec![4], f32_bytes(&data(4, 3))),
+    ];
+    if let Some(r) = replace {
+        tensors.retain(|t| t.0 != r.0);
+        if !r.3.is_empty() {
+            tensors.push(r);
+        }
+    }
+    write_raw(path, &tensors, meta);
+}
+
+#[test]
+fn missing_file() {
+    let t = Temp::new("missing");
+    let e = DeqLayer::load(&t.0).unwrap_err();
+    assert!(matches!(e, ModelError::Io { .. }));
+    assert_one_line(&e, &t.name(), "No such file");
+}
+
+#[test]
+fn truncated_file() {
+    let t = Temp::new("truncated");
+    DeqLayer::demo(8, 3).save(&t.0).unwrap();
+    let bytes = std::fs::read(&t.0).unwrap();
+    std::fs::write(&t.0, &bytes[..bytes.len() / 2]).unwrap();
+    let e = DeqLayer::load(&t.0).unwrap_err();
+    assert!(matches!(e, ModelError::NotSafetensors { .. }), "{e}");
+    assert_one_line(&e, &t.name(), "not a valid safetensors file");
+    // Every shorter prefix fails cleanly too (no panic).
+    for cut in (0..bytes.len()).step_by(7) {
+        std::fs::write(&t.0, &bytes[..cut]).unwrap();
+        assert!(DeqLayer::load(&t.0).is_err());
+    }
+}
+
+#[test]
+fn text_file() {
+    let t = Temp::new("text");
+    std::fs::write(&t.0, "W = [[1, 2], [3, 4]]\nthis is not a safetensors file\n").unwrap();
+    let e = DeqLayer::load(&t.0).unwrap_err();
+    assert_one_line(&e, &t.name(), "not a valid safetensors file");
+}
+
+#[test]
+fn huge_declared_shape() {
+    let t = Temp::new("huge");
+    let header = r#"{"W":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,16]}}"#;
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend_from_slice(&[0; 16]);
+    std::fs::write(&t.0, bytes).unwrap();
+    let e = DeqLayer::load(&t.0).unwrap_err();
+    assert_one_line(&e, &t.name(), "not a valid safetensors file");
+}
+
+#[test]
+fn missing_tensor_u() {
+    let t = Temp::new("missing_u");
+    write_layer(&t.0, Some(("U", Dtype::F32, vec![], vec![])), None);
+    let e = DeqLayer::load(&t.0).unwrap_err();
+    assert_one_line(&e, &t.name(), "no tensor named \"U\"");
+}
+
+#[test]
+fn wrong_shape_of_w() {
+    let t = Temp::new("wrong_shape");
+    write_layer(&t.0, Some(("W", Dtype::F32, vec![4, 5], f32_bytes(&data(20, 1)))), None);
+    let e = DeqLayer::load(&t.0).unwrap_err();
+    assert_one_line(&e, &t.name(), "tensor \"W\" has shape [4, 5], expected [4, 4]");
+}
+
+#[test]
+fn wrong_dtype() {
+    let t = Temp::new("wrong_dtype");
+    let w: Vec<u8> = (0..16).flat_map(|i| (i as f64 * 0.1).to_le_bytes()).collect();
+    write_layer(&t.0, Some(("W", Dtype::F64, vec![4, 4], w)), None);
+    let e = DeqLayer::load(&t.0).unwrap_err();
+    assert_one_line(&e, &t.name(), "tensor \"W\" has dtype F64, only F32 is supported");
+}
+
+#[test]
+fn nan_in_w() {
+    let t = Temp::new("nan");
+    let mut w = data(16, 1);
+    w[6] = f32::NAN;
+    write_layer(&t.0, Some(("W", Dtype::F32, vec![4, 4], f32_bytes(&w))), None);
+    let e = DeqLayer::load(&t.0).unwrap_err();
+    assert_one_line(&e, &t.name(), "tensor \"W\" holds a non-finite value (NaN or infinity) at flat index 6");
+}
+
+#[test]
+fn bad_activation_metadata() {
+    let t = Temp::new("bad_activation");
+    write_layer(&t.0, None, Some(("activation", "gelu")));
+    let e = DeqLayer::load(&t.0).unwrap_err();
+    assert_one_line(&e, &t.name(), "metadata \"activation\" is \"gelu\", expected \"tanh\" or \"relu\"");
+    write_layer(&t.0, None, Some(("activation", "relu")));
+    assert_eq!(DeqLayer::load(&t.0).unwrap().activation(), Activation::Relu);
+    write_layer(&t.0, None, None);
+    assert_eq!(DeqLayer::load(&t.0).unwrap().activation(), Activation::Tanh);
+}
+
+#[test]
+fn input_width_mismatch() {
+    let t = Temp::new("input_width");
+    write_raw(&t.0, &[("x", Dtype::F32, vec![2, 5], f32_bytes(&data(10, 1)))], None);
+    let e = InputBatch::load(&t.0, &DeqLayer::demo(6, 4)).unwrap_err();
+    assert_one_line(&e, &t.name(), "input width 5 does not match the model's 4");
+}
+
+#[test]
+fn input_rank_and_values() {
+    let l = DeqLayer::demo(6, 4);
+    let t = Temp::new("input_rank");
+    write_raw(&t.0, &[("x", Dtype::F32, vec![8], f32_bytes(&data(8, 1)))], None);
+    let e = InputBatch::load(&t.0, &l).unwrap_err();
+    assert_one_line(&e, &t.name(), "tensor \"x\" has shape [8], expected [B, 4] or [B, L, 4]");
+    write_raw(&t.0, &[("x", Dtype::F32, vec![0, 4], vec![])], None);
+    let e = InputBatch::load(&t.0, &l).unwrap_err();
+    assert_one_line(&e, &t.name(), "tensor \"x\" is empty");
+    let mut x = data(8, 1);
+    x[5] = f32::NEG_INFINITY;
+    write_raw(&t.0, &[("x", Dtype::F32, vec![2, 4], f32_bytes(&x))], None);
+    let e = InputBatch::load(&t.0, &l).unwrap_err();
+    assert_one_line(&e, &t.name(), "tensor \"x\" holds a non-finite value (NaN or infinity) at flat index 5");
+    write_raw(&t.0, &[("y", Dtype::F32, vec![2, 4], f32_bytes(&data(8, 1)))], None);
+    let e = InputBatch::load(&t.0, &l).unwrap_err();
+    assert_one_line(&e, &t.name(), "no tensor named \"x\"");
+}
+
+#[test]
+fn z0_of_wrong_shape() {
+    let t = Temp::new("z0_shape");
+    write_raw(
+        &t.0,
+        &[
+            ("x", Dtype::F32, vec![2, 3, 4], f32_bytes(&data(24, 1))),
+            ("z0", Dtype::F32, vec![2, 6], f32_bytes(&data(12, 2))),
+        ],
+        None,
+    );
+    let e = InputBatch::load(&t.0, &DeqLayer::demo(6, 4)).unwrap_err();
+    assert_one_line(&e, &t.name(), "tensor \"z0\" has shape [2, 6], expected [2, 3, 6]");
+}
