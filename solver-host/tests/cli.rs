@@ -356,3 +356,57 @@ fn bad_arguments() {
     // clap's own usage errors also exit with status 2.
     assert_eq!(deq(&["solve", "--solver", "newton"]).status.code(), Some(2));
 }
+
+/// The exported module compiles against solver-core, and its const-generic solver finds
+/// the same fixed point as `deq solve` (to f32 accuracy): the firmware path and the host
+/// path agree. Builds a scratch crate with cargo (offline, from the local cache).
+#[test]
+fn exported_module_compiles_and_solves_like_the_host() {
+    let d = dir("export-build");
+    let (m, x, z) = (d.join("m.safetensors"), d.join("x.safetensors"), d.join("z.safetensors"));
+    good_model(&m);
+    input(&x, vec![1, 5]);
+    let solved = deq(&["solve", "--model", s(&m), "--input", s(&x), "--output", s(&z)]);
+    assert!(solved.status.success(), "{}", String::from_utf8_lossy(&solved.stderr));
+    let (_, host_z) = read_f32(&z, "z");
+    let (_, xv) = read_f32(&x, "x");
+
+    let krate = d.join("krate");
+    std::fs::create_dir_all(krate.join("src")).unwrap();
+    let out = deq(&["export", "--model", s(&m), "--memory", "6", "--out", s(&krate.join("src/layer.rs"))]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let core = Path::new(env!("CARGO_MANIFEST_DIR")).join("../solver-core");
+    std::fs::write(
+        krate.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"exported\"\nversion = \"0.0.0\"\nedition = \"2024\"\n\n[dependencies]\n\
+             solver-core = {{ path = {:?} }}\n\n[workspace]\n",
+            core.canonicalize().unwrap()
+        ),
+    )
+    .unwrap();
+    let xs = xv.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>().join(", ");
+    std::fs::write(
+        krate.join("src/main.rs"),
+        format!(
+            "mod layer;\nuse layer::*;\nfn main() {{\n    let x: [f32; P] = [{xs}];\n    let mut c = [0.0f32; H];\n    \
+             injection(&x, &mut c);\n    let mut z = [0.0f32; H];\n    let r = Solver::new().solve(|z, out| layer(z, &c, out), \
+             &mut z, &solver_core::Options::DEFAULT);\n    assert!(r.status.is_converged());\n    \
+             let text: Vec<String> = z.iter().map(|v| format!(\"{{v:?}}\")).collect();\n    println!(\"{{}}\", text.join(\" \"));\n}}\n"
+        ),
+    )
+    .unwrap();
+    let run = Command::new(env!("CARGO"))
+        .args(["run", "--offline", "-q", "--manifest-path", s(&krate.join("Cargo.toml"))])
+        .env("CARGO_TARGET_DIR", d.join("target"))
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let fw: Vec<f32> =
+        String::from_utf8_lossy(&run.stdout).split_whitespace().map(|t| t.parse().unwrap()).collect();
+    assert_eq!(fw.len(), host_z.len());
+    for (a, b) in fw.iter().zip(&host_z) {
+        assert!((a - b).abs() < 1e-5, "exported {a} vs host {b}");
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -152,3 +152,43 @@ fn shape_errors_are_reported() {
     assert_eq!(err, LockstepError::StateLength { expected: 3 * D, got: 3 * D - 1 });
     assert!(err.to_string().contains("expected 144"));
 }
+
+/// The DEQ layer backend evaluates exactly the running samples (rows of stopped ones
+/// are not written), each as the layer applied to that sample alone, for [B, L, h]
+/// states and any pattern of running samples and thread count.
+#[test]
+fn layer_backend_evaluates_exactly_the_running_samples() {
+    use solver_host::LayerBackend;
+    use solver_host::model::DeqLayer;
+    let (h, p, b, l) = (24, 5, 11, 3);
+    let layer = DeqLayer::demo(h, p);
+    let x: Vec<f32> = (0..b * l * p).map(|i| ((i * 13 % 29) as f32 / 29.0 - 0.5) * 2.0).collect();
+    let z: Vec<f32> = (0..b * l * h).map(|i| ((i * 7 % 31) as f32 / 31.0 - 0.5) * 0.5).collect();
+    let d = l * h;
+    for threads in [1, 2, 3] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            let mut backend = LayerBackend::new(&layer, &x, b, l).unwrap();
+            assert_eq!((backend.samples(), backend.dim()), (b, d));
+            for pattern in [0b111_1111_1111u32, 0b101_0010_0110, 0b000_0000_0001, 0b100_0000_0000, 0] {
+                let active: Vec<bool> = (0..b).map(|s| pattern >> s & 1 == 1).collect();
+                let mut out = vec![f32::MAX; b * d];
+                backend.eval(&active, &z, &mut out);
+                for s in 0..b {
+                    let got = &out[s * d..(s + 1) * d];
+                    if !active[s] {
+                        assert!(got.iter().all(|&v| v == f32::MAX), "stopped sample {s} was written");
+                        continue;
+                    }
+                    let mut c = vec![0.0f32; d];
+                    layer.injection(&x[s * l * p..(s + 1) * l * p], &mut c);
+                    let mut want = vec![0.0f32; d];
+                    layer.apply(&z[s * d..(s + 1) * d], &c, &mut want);
+                    for (g, w) in got.iter().zip(&want) {
+                        assert!((g - w).abs() <= 1e-6, "sample {s}: {g} vs {w} ({threads} threads)");
+                    }
+                }
+            }
+        });
+    }
+}

@@ -110,7 +110,6 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), ModelErro
     let result = (|| {
         let mut f = fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         f.write_all(contents)?;
-        f.sync_all()?;
         drop(f);
         fs::rename(&tmp, path)
     })();

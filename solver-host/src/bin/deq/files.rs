@@ -32,7 +32,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
     let result = (|| {
         let mut f = fs::File::create(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
         fs::rename(&tmp, path)
     })();
     result.map_err(|e| {
