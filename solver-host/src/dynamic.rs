@@ -317,16 +317,8 @@ impl HostSolver for DynAnderson {
     }
 
     fn request(&mut self) -> (&[f32], &mut [f32]) {
-        let state = self.state.as_ref();
-        let bufs = AndersonBuffers {
-            dx: &mut self.dx,
-            dg: &mut self.dg,
-            vecs: &mut self.vecs,
-            gram: &mut self.gram,
-            fac: &mut self.fac,
-            coef: &mut self.coef,
-        };
-        request_of(AndersonWork::new(self.n, self.m, bufs), state)
+        let state = self.state;
+        request_of(self.work(), state.as_ref())
     }
 
     fn resume(&mut self, z: &mut [f32]) -> Step {
