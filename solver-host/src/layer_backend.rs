@@ -3,18 +3,15 @@
 //!
 //! A sample's state is `[L, h]` (`L = 1` for a `[B, h]` state), so the batch is
 //! `B·L` rows of width `h`, and `f` of the batch is one product `Z Wᵀ` (plus the
-//! injection and the activation). The samples are cut into groups holding about the
-//! same number of running samples, two groups per thread of the current rayon pool;
-//! within a group, each run of consecutive running samples is one product, and the
-//! rows of stopped samples are skipped, so a stopped sample costs nothing.
+//! injection and the activation). The lockstep solver hands it groups of consecutive
+//! samples, concurrently; within a group, each run of consecutive running samples is one
+//! product, and the rows of stopped samples are skipped, so a stopped sample costs
+//! nothing.
 
 use rayon::prelude::*;
 
 use crate::BatchBackend;
 use crate::model::{DeqLayer, ModelError};
-
-/// Most row groups one evaluation is cut into.
-const MAX_GROUPS: usize = 64;
 
 /// [`BatchBackend`] for a [`DeqLayer`] and a batch of inputs. Holds the injection
 /// `c = x Uᵀ + b` of every token, computed once.
@@ -60,51 +57,25 @@ impl BatchBackend for LayerBackend<'_> {
         self.tokens * self.layer.hidden()
     }
 
-    fn eval(&mut self, active: &[bool], z: &[f32], out: &mut [f32]) {
-        let (layer, c) = (self.layer, &self.c);
-        let d = self.tokens * layer.hidden();
-        // Groups of consecutive samples holding about the same number of running
-        // samples, two per thread: the work is balanced however the running samples
-        // are spread. Boundaries live on the stack (no allocation per round).
-        let running = active.iter().filter(|&&a| a).count();
-        let groups = (2 * rayon::current_num_threads()).min(running).clamp(1, MAX_GROUPS);
-        let per = running.div_ceil(groups).max(1);
-        let mut parts: [Option<(usize, &mut [f32])>; MAX_GROUPS] = [const { None }; MAX_GROUPS];
-        let (mut rest, mut first, mut count, mut n) = (out, 0usize, 0usize, 0usize);
-        for (b, &on) in active.iter().enumerate() {
-            count += usize::from(on);
-            let last = b + 1 == active.len();
-            if (count == per || last) && n < MAX_GROUPS {
-                let take = ((b + 1 - first) * d).min(rest.len());
-                let (head, tail) = core::mem::take(&mut rest).split_at_mut(take);
-                parts[n] = Some((first, head));
-                rest = tail;
-                (first, count, n) = (b + 1, 0, n + 1);
+    fn eval(&self, first: usize, active: &[bool], z: &[f32], out: &mut [f32]) {
+        let d = self.tokens * self.layer.hidden();
+        // Runs of consecutive running samples: one product each.
+        let mut s = 0;
+        while s < active.len() {
+            if !active[s] {
+                s += 1;
+                continue;
             }
+            let mut e = s + 1;
+            while e < active.len() && active[e] {
+                e += 1;
+            }
+            let (lo, hi) = (s * d, e * d);
+            let c = self.c.get((first + s) * d..(first + e) * d);
+            if let (Some(zr), Some(cr), Some(or)) = (z.get(lo..hi), c, out.get_mut(lo..hi)) {
+                self.layer.apply(zr, cr, or);
+            }
+            s = e;
         }
-        parts[..n].par_iter_mut().for_each(|part| {
-            let Some((first, ob)) = part else { return };
-            let first = *first;
-            // Runs of consecutive running samples within the group: one product each.
-            let samples = ob.len() / d.max(1);
-            let mut s = 0;
-            while s < samples {
-                if !active.get(first + s).copied().unwrap_or(false) {
-                    s += 1;
-                    continue;
-                }
-                let mut e = s + 1;
-                while e < samples && active.get(first + e).copied().unwrap_or(false) {
-                    e += 1;
-                }
-                let (lo, hi) = ((first + s) * d, (first + e) * d);
-                if let (Some(zr), Some(cr), Some(or)) =
-                    (z.get(lo..hi), c.get(lo..hi), ob.get_mut(s * d..e * d))
-                {
-                    layer.apply(zr, cr, or);
-                }
-                s = e;
-            }
-        });
     }
 }

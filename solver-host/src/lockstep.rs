@@ -5,10 +5,16 @@
 //!
 //! ```text
 //!     points   ← the point each running sample's solver asks for    (rows of a [B × d] buffer)
-//!     outputs  ← backend.eval(active, points)                      (one batched call)
-//!     for each running sample, in parallel:
-//!         its solver resumes with its output;  Done ⇒ active[b] = false
+//!     for each group of consecutive samples, in parallel (one group: the whole batch,
+//!     for a backend that does not split), until all the group's samples have stopped:
+//!         outputs ← backend.eval(group, active, points)          (one batched call)
+//!         for each running sample of the group:
+//!             its solver resumes with its output;  Done ⇒ active[b] = false
 //! ```
+//!
+//! On the CPU there is one group per thread and the groups never wait for each other:
+//! a barrier per round (waking the other threads) cost more than the steps themselves
+//! on small layers.
 //!
 //! Each sample has its own solver (its own history, counters and stopping test: the
 //! same solver-core code as a single solve, driven one evaluation at a time through
@@ -31,6 +37,9 @@
 
 use core::fmt;
 
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+
 use rayon::prelude::*;
 use solver_core::step::Step;
 use solver_core::{Options, Report, Status};
@@ -39,15 +48,22 @@ use crate::{HostSolver, SizeError};
 
 /// A batched map `f` over `B` samples of dimension `d`: the part of a lockstep solve
 /// that a backend (CPU, GPU) provides.
-pub trait BatchBackend {
+pub trait BatchBackend: Sync {
     /// Number of samples `B`.
     fn samples(&self) -> usize;
     /// Dimension `d` of one sample.
     fn dim(&self) -> usize;
-    /// For every sample `b` with `active[b]`, writes `f_b(z_b)` into row `b` of `out`
-    /// (`z` and `out` are row-major `[B × d]`). Rows of inactive samples must be
-    /// neither read nor written, and cost nothing.
-    fn eval(&mut self, active: &[bool], z: &[f32], out: &mut [f32]);
+    /// Evaluates the group of samples `first .. first + active.len()`: for every `k`
+    /// with `active[k]`, writes `f_{first+k}` of row `k` of `z` into row `k` of `out`
+    /// (both `[active.len() × d]`, row-major). Rows of inactive samples must be neither
+    /// read nor written, and cost nothing. Groups may be evaluated concurrently.
+    fn eval(&self, first: usize, active: &[bool], z: &[f32], out: &mut [f32]);
+    /// Whether the batch may be cut into groups (evaluated concurrently, each followed
+    /// by its samples' solver steps, so a round is one parallel pass). `false` asks for
+    /// the whole batch in one call, as a device backend would.
+    fn split(&self) -> bool {
+        true
+    }
 }
 
 /// Why a lockstep solve cannot run.
@@ -152,10 +168,10 @@ impl<S: HostSolver> Lockstep<S> {
     /// after every round. Returns one report per sample.
     pub fn solve(
         &mut self,
-        backend: &mut dyn BatchBackend,
+        backend: &dyn BatchBackend,
         z: &mut [f32],
         opts: &Options,
-        progress: &mut dyn FnMut(Progress),
+        progress: &mut (dyn FnMut(Progress) + Send),
     ) -> Result<Vec<Report>, LockstepError> {
         let (b, d) = (self.samples(), self.dim);
         if (backend.samples(), backend.dim()) != (b, d) {
@@ -178,33 +194,55 @@ impl<S: HostSolver> Lockstep<S> {
                 *active = solver.start(zb, opts).is_ok();
                 copy(solver.request().0, point);
             });
-        let mut rounds = 0u32;
-        while self.active.iter().any(|&a| a) {
-            backend.eval(&self.active, &self.points, &mut self.outputs);
-            rounds += 1;
-            self.solvers
-                .par_iter_mut()
-                .zip(z.par_chunks_mut(d))
-                .zip(self.points.par_chunks_mut(d))
-                .zip(self.outputs.par_chunks(d))
-                .zip(self.active.par_iter_mut())
-                .zip(reports.par_iter_mut())
-                .for_each(|(((((solver, zb), point), out), active), report)| {
-                    if !*active {
-                        return;
-                    }
-                    copy(out, solver.request().1);
-                    match solver.resume(zb) {
-                        Step::Evaluate => copy(solver.request().0, point),
-                        Step::Done(r) => {
-                            *report = Some(r);
-                            *active = false;
+        // Groups of consecutive samples, one per task; each runs its rounds in lockstep
+        // (one evaluation of the group, then its samples' steps) until all its samples
+        // have stopped, with no synchronisation between groups.
+        let group = if backend.split() {
+            b.div_ceil(GROUPS_PER_THREAD * rayon::current_num_threads()).max(1)
+        } else {
+            b
+        };
+        let stopped = AtomicUsize::new(self.active.iter().filter(|&&a| !a).count());
+        let most_rounds = AtomicU32::new(0);
+        let progress = Mutex::new(progress);
+        self.solvers
+            .par_chunks_mut(group)
+            .zip(z.par_chunks_mut(group * d))
+            .zip(self.points.par_chunks_mut(group * d))
+            .zip(self.outputs.par_chunks_mut(group * d))
+            .zip(self.active.par_chunks_mut(group))
+            .zip(reports.par_chunks_mut(group))
+            .enumerate()
+            .for_each(|(g, (((((solvers, zg), points), outputs), active), reports))| {
+                let mut rounds = 0u32;
+                while active.iter().any(|&a| a) {
+                    rounds += 1;
+                    backend.eval(g * group, active, points, outputs);
+                    let samples = solvers.iter_mut().zip(zg.chunks_mut(d)).zip(points.chunks_mut(d));
+                    let rest = outputs.chunks(d).zip(active.iter_mut()).zip(reports.iter_mut());
+                    for (((solver, zb), point), ((out, active), report)) in samples.zip(rest) {
+                        if !*active {
+                            continue;
+                        }
+                        copy(out, solver.request().1);
+                        match solver.resume(zb) {
+                            Step::Evaluate => copy(solver.request().0, point),
+                            Step::Done(r) => {
+                                *report = Some(r);
+                                *active = false;
+                                stopped.fetch_add(1, Ordering::Relaxed);
+                            }
                         }
                     }
-                });
-            let running = self.active.iter().filter(|&&a| a).count();
-            progress(Progress { rounds, active: running, samples: b });
-        }
+                    let rounds = most_rounds.fetch_max(rounds, Ordering::Relaxed).max(rounds);
+                    // Whoever finishes a round reports, unless another group is already
+                    // reporting.
+                    if let Ok(mut report) = progress.try_lock() {
+                        let active = b - stopped.load(Ordering::Relaxed);
+                        report(Progress { rounds, active, samples: b });
+                    }
+                }
+            });
         Ok(reports.into_iter().map(|r| r.unwrap_or(NEVER_RAN)).collect())
     }
 }
@@ -226,3 +264,9 @@ fn copy(src: &[f32], dst: &mut [f32]) {
         *d = *s;
     }
 }
+
+/// Groups per thread (when the backend splits). More groups balance samples that stop
+/// at different rounds; fewer make larger products (each packs `W` again). On the
+/// built-in model (d = 256, 64 samples, 2 threads, medians of 15 solves) 1, 2 and 4
+/// groups per thread took 4.95, 5.06 and 5.53 ms.
+const GROUPS_PER_THREAD: usize = 1;

@@ -103,6 +103,7 @@ use std::str::FromStr;
 
 pub use error::ModelError;
 pub use io::{InputBatch, write_state};
+pub use kernel::tanh_rational;
 
 /// Activation of the layer, applied elementwise.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

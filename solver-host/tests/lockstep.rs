@@ -2,6 +2,8 @@
 //! alone, stopped samples are never evaluated again, one sample's NaN touches no other,
 //! and shape errors are reported.
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use deq_problems::{FixedPointProblem, TanhLayer};
 use solver_core::{Options, Report, Status};
 use solver_host::{BatchBackend, DynAnderson, DynBroyden, DynPicard, HostSolver, Lockstep, LockstepError};
@@ -11,7 +13,7 @@ const D: usize = 48;
 /// A batch of different tanh layers, one per sample, counting evaluations per sample.
 struct Layers {
     layers: Vec<TanhLayer>,
-    evals: Vec<u32>,
+    evals: Vec<AtomicU32>,
     /// `(sample, call)`: that sample's `call`-th evaluation returns NaN.
     nan_at: Option<(usize, u32)>,
 }
@@ -20,7 +22,7 @@ impl Layers {
     fn new(samples: usize) -> Self {
         let layers =
             (0..samples).map(|b| TanhLayer::new(D, [0.5, 0.9, 0.99, 1.2][b % 4], 100 + b as u64)).collect();
-        Layers { layers, evals: vec![0; samples], nan_at: None }
+        Layers { layers, evals: (0..samples).map(|_| AtomicU32::new(0)).collect(), nan_at: None }
     }
 
     fn f(&self, b: usize, x: &[f32], out: &mut [f32]) {
@@ -37,12 +39,13 @@ impl BatchBackend for Layers {
         D
     }
 
-    fn eval(&mut self, active: &[bool], z: &[f32], out: &mut [f32]) {
-        for (b, ((&on, zb), ob)) in active.iter().zip(z.chunks(D)).zip(out.chunks_mut(D)).enumerate() {
+    fn eval(&self, first: usize, active: &[bool], z: &[f32], out: &mut [f32]) {
+        for (k, ((&on, zb), ob)) in active.iter().zip(z.chunks(D)).zip(out.chunks_mut(D)).enumerate() {
             if on {
-                self.evals[b] += 1;
+                let b = first + k;
+                let calls = self.evals[b].fetch_add(1, Ordering::Relaxed) + 1;
                 self.f(b, zb, ob);
-                if self.nan_at == Some((b, self.evals[b])) {
+                if self.nan_at == Some((b, calls)) {
                     ob[D / 2] = f32::NAN;
                 }
             }
@@ -67,11 +70,12 @@ fn both<S: HostSolver>(
 ) -> (Batch, Batch, Vec<u32>) {
     let mut backend = Layers::new(samples);
     backend.nan_at = nan_at;
+    let backend = backend;
     let mut lock = Lockstep::new(samples, || Ok(make())).unwrap();
     let mut z = starts(samples);
     let mut rounds = 0;
     let reports = lock
-        .solve(&mut backend, &mut z, opts, &mut |p| {
+        .solve(&backend, &mut z, opts, &mut |p| {
             rounds = p.rounds;
             assert_eq!(p.samples, samples);
         })
@@ -95,7 +99,11 @@ fn both<S: HostSolver>(
             make().solve(&mut f, zb, opts).unwrap()
         })
         .collect();
-    ((reports, z), (alone_reports, alone_z), backend.evals)
+    (
+        (reports, z),
+        (alone_reports, alone_z),
+        backend.evals.iter().map(|e| e.load(Ordering::Relaxed)).collect(),
+    )
 }
 
 #[test]
@@ -142,13 +150,13 @@ fn one_samples_nan_ends_that_sample_only() {
 fn shape_errors_are_reported() {
     let mut lock = Lockstep::new(3, || DynBroyden::new(D, 4)).unwrap();
     assert_eq!(lock.memory_bytes(), 3 * 4 * D * (2 * 4 + 5) + 2 * 4 * 3 * D);
-    let mut backend = Layers::new(4);
+    let backend = Layers::new(4);
     let mut z = vec![0.0; 3 * D];
-    let err = lock.solve(&mut backend, &mut z, &Options::DEFAULT, &mut |_| {}).unwrap_err();
+    let err = lock.solve(&backend, &mut z, &Options::DEFAULT, &mut |_| {}).unwrap_err();
     assert_eq!(err, LockstepError::BackendShape { solver: (3, D), backend: (4, D) });
-    let mut backend = Layers::new(3);
+    let backend = Layers::new(3);
     let mut short = vec![0.0; 3 * D - 1];
-    let err = lock.solve(&mut backend, &mut short, &Options::DEFAULT, &mut |_| {}).unwrap_err();
+    let err = lock.solve(&backend, &mut short, &Options::DEFAULT, &mut |_| {}).unwrap_err();
     assert_eq!(err, LockstepError::StateLength { expected: 3 * D, got: 3 * D - 1 });
     assert!(err.to_string().contains("expected 144"));
 }
@@ -168,12 +176,20 @@ fn layer_backend_evaluates_exactly_the_running_samples() {
     for threads in [1, 2, 3] {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         pool.install(|| {
-            let mut backend = LayerBackend::new(&layer, &x, b, l).unwrap();
+            let backend = LayerBackend::new(&layer, &x, b, l).unwrap();
             assert_eq!((backend.samples(), backend.dim()), (b, d));
             for pattern in [0b111_1111_1111u32, 0b101_0010_0110, 0b000_0000_0001, 0b100_0000_0000, 0] {
                 let active: Vec<bool> = (0..b).map(|s| pattern >> s & 1 == 1).collect();
                 let mut out = vec![f32::MAX; b * d];
-                backend.eval(&active, &z, &mut out);
+                // The whole batch in one call, and cut into groups of 4.
+                backend.eval(0, &active, &z, &mut out);
+                let mut grouped = vec![f32::MAX; b * d];
+                for (g, ((a, zg), og)) in
+                    active.chunks(4).zip(z.chunks(4 * d)).zip(grouped.chunks_mut(4 * d)).enumerate()
+                {
+                    backend.eval(4 * g, a, zg, og);
+                }
+                assert_eq!(grouped, out);
                 for s in 0..b {
                     let got = &out[s * d..(s + 1) * d];
                     if !active[s] {

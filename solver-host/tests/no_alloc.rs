@@ -45,7 +45,7 @@ fn solves_allocate_nothing() {
         fn dim(&self) -> usize {
             self.0
         }
-        fn eval(&mut self, active: &[bool], z: &[f32], out: &mut [f32]) {
+        fn eval(&self, _first: usize, active: &[bool], z: &[f32], out: &mut [f32]) {
             let n = self.0;
             for ((&on, x), o) in active.iter().zip(z.chunks(n)).zip(out.chunks_mut(n)) {
                 if on {
@@ -64,7 +64,7 @@ fn solves_allocate_nothing() {
         let opts = Options { max_iters: iters, ..opts };
         let (before, live) = (allocations(), live_bytes());
         reset_peak();
-        let r = pool.install(|| lock.solve(&mut Ring(n), &mut zb, &opts, &mut |_| {}).unwrap());
+        let r = pool.install(|| lock.solve(&Ring(n), &mut zb, &opts, &mut |_| {}).unwrap());
         let counts = (allocations() - before, peak_live_bytes() - live);
         assert!(r.iter().all(|r| r.iterations == iters), "{r:?}");
         drop(r);

@@ -21,9 +21,36 @@ pub(crate) fn matmul_nt_acc(a: &[f32], w: &[f32], c: &mut [f32], k: usize, n: us
     matmul(c, Accum::Add, a, wt, 1.0f32, Par::Seq);
 }
 
-/// `v = tanh(v)` elementwise.
+/// `v = tanh(v)` elementwise, by [`tanh_rational`]: branch-free, so the loop
+/// vectorises.
 pub(crate) fn tanh_in_place(v: &mut [f32]) {
-    v.iter_mut().for_each(|x| *x = x.tanh());
+    v.iter_mut().for_each(|x| *x = tanh_rational(*x));
+}
+
+/// `tanh(x)` in f32 by a [13/6] rational minimax approximation on `[−7.9, 7.9]` (the
+/// coefficients Eigen uses for its vectorised `tanh`), `x` itself below `4·10⁻⁴` and
+/// `±1` beyond `7.9` (where `tanh` rounds to `±1` in f32). Within `5·10⁻⁷` of the exact
+/// value everywhere (`f32::tanh`: `1·10⁻⁷`; tested against f64 on a dense grid), the
+/// worst near `±6`; `NaN` stays `NaN`. Several
+/// times faster than `f32::tanh` once vectorised (see `deq` timings in the README).
+#[allow(clippy::excessive_precision)] // the coefficients as published, digit for digit
+pub fn tanh_rational(x: f32) -> f32 {
+    const CLAMP: f32 = 7.905_311;
+    const A: [f32; 7] = [
+        4.893_524_6e-3,
+        6.372_619_3e-4,
+        1.485_722_4e-5,
+        5.122_297e-8,
+        -8.604_672e-11,
+        2.000_188e-13,
+        -2.760_768_5e-16,
+    ];
+    const B: [f32; 4] = [4.893_525_2e-3, 2.268_434_6e-3, 1.185_347_1e-4, 1.198_258_4e-6];
+    let c = x.clamp(-CLAMP, CLAMP);
+    let x2 = c * c;
+    let p = ((((((A[6] * x2 + A[5]) * x2 + A[4]) * x2 + A[3]) * x2 + A[2]) * x2 + A[1]) * x2 + A[0]) * c;
+    let q = ((B[3] * x2 + B[2]) * x2 + B[1]) * x2 + B[0];
+    if x.abs() < 4e-4 { x } else { p / q }
 }
 
 /// Standard normal samples (SplitMix64 + Box–Muller), deterministic for a seed.

@@ -36,7 +36,7 @@ pub fn solve_problem(
     let (b, d) = (p.samples(), p.dim());
     let mut lock = Lockstep::new(b, || problem::make_solver(kind, d, memory))
         .map_err(|e| format!("cannot build the solvers: {e}"))?;
-    let mut backend = LayerBackend::new(&p.layer, &p.input.x, b, p.tokens()).map_err(|e| e.to_string())?;
+    let backend = LayerBackend::new(&p.layer, &p.input.x, b, p.tokens()).map_err(|e| e.to_string())?;
     let mut z = p.start();
     let bar = if progress { ProgressBar::new(b as u64) } else { ProgressBar::hidden() };
     bar.set_style(
@@ -48,7 +48,7 @@ pub fn solve_problem(
     );
     let t0 = Instant::now();
     let reports = lock
-        .solve(&mut backend, &mut z, opts, &mut |pr| {
+        .solve(&backend, &mut z, opts, &mut |pr| {
             bar.set_position((pr.samples - pr.active) as u64);
             bar.set_message(pr.rounds.to_string());
         })
