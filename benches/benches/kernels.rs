@@ -1,5 +1,5 @@
 //! SIMD kernels (`solver_core::kernels`) against their scalar references
-//! (`solver_core::kernels::scalar`), for vector lengths N = 64, 1024 and 65536.
+//! (`solver_core::kernels::scalar`), for vector lengths N = 16, 1024, 65536 and 1 048 576 (1 M).
 //!
 //! Run with `cargo bench -p deq-benches --bench kernels`. Throughput is reported in
 //! vector elements per pass: `N` for the single-vector kernels, `M·N` for `multi_dot` /
@@ -11,7 +11,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use solver_core::kernels::{self, scalar};
 
 /// Vector lengths benchmarked.
-const SIZES: [usize; 3] = [64, 1024, 65536];
+const SIZES: [usize; 4] = [16, 1024, 65536, 1 << 20];
 /// Rows of the multi-row kernels (one full 8-row block): `U(Vᵀg)` with `U`, `V` of rank 8.
 const M: usize = 8;
 

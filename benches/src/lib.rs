@@ -2,6 +2,9 @@
 //! each solver, with run-time sizes (`solver-host`), on a [`FixedPointProblem`] from
 //! its start point.
 
+pub mod instances;
+pub mod timing;
+
 use deq_problems::{FixedPointProblem, linalg};
 use solver_core::{AndersonSettings, BroydenSettings, Options, PicardSettings, Report, Status};
 use solver_host::{DynAnderson, DynBroyden, DynPicard, HostSolver};

@@ -95,9 +95,11 @@ pub trait FixedPointProblem: Sync {
 }
 
 /// f32 dot product with eight independent accumulators (as a solver-side DEQ layer
-/// would compute it), summed pairwise at the end.
+/// would compute it), summed pairwise at the end: the arithmetic of every problem's
+/// f32 map, public so that a copy of a problem read back from files evaluates
+/// bit-identically.
 #[inline]
-pub(crate) fn dot8_f32(row: &[f32], z: &[f32]) -> f32 {
+pub fn dot8_f32(row: &[f32], z: &[f32]) -> f32 {
     debug_assert_eq!(row.len(), z.len());
     let mut acc = [0.0f32; 8];
     let mut rc = row.chunks_exact(8);

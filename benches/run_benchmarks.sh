@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Regenerates BENCHMARKS.md (and its SVG plots in benches/results/) from scratch:
+# builds the Rust binaries, writes the problem instances, runs this project's solvers,
+# creates benches/peers/.venv and runs torchdeq and SciPy on the same files, runs the
+# criterion benches (short settings), and writes the report.
+#
+#   bash benches/run_benchmarks.sh            # everything (about 15-25 minutes on 2 cores)
+#   SKIP_CRITERION=1 bash benches/run_benchmarks.sh
+#
+# Threads: the small problems run on one thread for every tool; the [15, 150, 700]
+# state on THREADS (default 2) for every tool.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+THREADS=${THREADS:-2}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+RES=benches/results
+WORK=$RES/work
+PEERS=benches/peers
+PY=$PEERS/.venv/bin/python
+mkdir -p "$WORK"
+log() { echo "== $(date +%H:%M:%S) $*"; }
+
+log "build"
+cargo build --release -p deq-benches --bin export_problems --bin run_ours
+cargo build --release -p solver-host --bin deq
+BIN=$CARGO_TARGET_DIR/release
+
+log "python environment ($PEERS/.venv)"
+if [ ! -x "$PY" ] || ! cmp -s "$PEERS/requirements.txt" "$PEERS/.venv/requirements.installed"; then
+    python3 -m venv "$PEERS/.venv"
+    "$PY" -m pip install --quiet --upgrade pip
+    "$PY" -m pip install --quiet -r "$PEERS/requirements.txt"
+    cp "$PEERS/requirements.txt" "$PEERS/.venv/requirements.installed"
+fi
+
+log "problem instances"
+"$BIN/export_problems" "$WORK/problems"
+
+log "ours on the instances"
+"$BIN/run_ours" "$WORK/problems" "$WORK/ours.json"
+
+log "peers on the instances (torchdeq, SciPy; 1 thread)"
+"$PY" $PEERS/run.py small --problems "$WORK/problems" --out "$WORK/peers.json" --threads 1
+
+log "the [15, 150, 700] DEQ-Transformer-sized state"
+M=$WORK/big_model.safetensors
+X=$WORK/big_input.safetensors
+"$BIN/deq" demo --model-out "$M" --input-out "$X" --hidden 700 --input-width 700 --samples 15 --tokens 150
+"$PY" $PEERS/run.py reference --model "$M" --input "$X" --threads "$THREADS" --out "$WORK/big_reference.npy" \
+    > "$WORK/big_reference.json"
+for s in broyden anderson picard; do
+    "$BIN/deq" solve --model "$M" --input "$X" --solver "$s" --max-iters 500 --threads "$THREADS" \
+        --report "$WORK/ours_big_$s.json" --output "$WORK/ours_big_$s.safetensors"
+done
+for it in 30 300; do
+    "$BIN/deq" solve --model "$M" --input "$X" --solver broyden --max-iters $it --tol-rel 0 --stall-iters 0 \
+        --threads "$THREADS" --report "$WORK/ours_big_broyden_it$it.json"
+done
+big() { "$PY" $PEERS/run.py big --model "$M" --input "$X" --threads "$THREADS" "$@"; }
+: > "$WORK/peers_big.jsonl"
+big --solver none --max-iters 0 >> "$WORK/peers_big.jsonl"
+for s in broyden anderson fixed_point_iter; do
+    big --solver $s --max-iters 500 --z-out "$WORK/peers_big_$s.npy" >> "$WORK/peers_big.jsonl"
+done
+for it in 30 300; do
+    big --solver broyden --max-iters $it --tol 0 >> "$WORK/peers_big.jsonl"
+done
+
+if [ -z "${SKIP_CRITERION:-}" ]; then
+    log "criterion benches (warm-up 1 s, measurement 2 s)"
+    for b in solvers overhead kernels; do
+        cargo bench -p deq-benches --bench $b -- --warm-up-time 1 --measurement-time 2 --noplot \
+            2>&1 | tee "$WORK/criterion_$b.txt"
+    done
+fi
+
+log "report"
+"$PY" $PEERS/report.py --work "$WORK" --out BENCHMARKS.md --svg-dir "$RES" \
+    --criterion "$CARGO_TARGET_DIR/criterion" --threads "$THREADS"
+log "wrote BENCHMARKS.md"
