@@ -28,15 +28,9 @@ static GLOBAL: CountingAllocator = CountingAllocator;
 /// `(rows, k, n)`.
 const SHAPES: [(usize, usize, usize); 3] = [(2250, 700, 700), (64, 256, 256), (1, 256, 256)];
 
-/// Deterministic values in `[-1, 1)` (64-bit LCG, top 24 bits).
+/// Deterministic values in `[-1, 1)`.
 fn data(len: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
+    deq_problems::rng::lcg_f32(len, seed)
 }
 
 /// A product `c = a·wᵀ` for `rows` rows (`k`, `n` implied by the slices).

@@ -15,15 +15,9 @@ const SIZES: [usize; 4] = [16, 1024, 65536, 1 << 20];
 /// Rows of the multi-row kernels (one full 8-row block): `U(Vᵀg)` with `U`, `V` of rank 8.
 const M: usize = 8;
 
-/// Deterministic values in `[-1, 1)` (64-bit LCG, top 24 bits).
+/// Deterministic values in `[-1, 1)`.
 fn data(len: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
+    deq_problems::rng::lcg_f32(len, seed)
 }
 
 /// Signature shared by `dot` and `dist`.

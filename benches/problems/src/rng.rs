@@ -79,6 +79,19 @@ impl SplitMix64 {
     }
 }
 
+/// `len` deterministic f32 values in `[−1, 1)` for tests and benchmarks of kernels: a
+/// 64-bit LCG seeded from `seed`, top 24 bits of each state (integer arithmetic only,
+/// so identical on every platform).
+pub fn lcg_f32(len: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
