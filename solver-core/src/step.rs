@@ -12,6 +12,43 @@
 //!     }
 //! ```
 //!
+//! Two solves advanced side by side, each `f` evaluation made by the caller:
+//!
+//! ```
+//! use solver_core::{BroydenSettings, BroydenWork, Options, Resume, Step};
+//!
+//! // f(z) = 0.5·cos(z) + c, componentwise, for two different offsets c.
+//! let (n, m, opts, s) = (3, 4, Options::DEFAULT, BroydenSettings::DEFAULT);
+//! let fresh = || [vec![0.0f32; m * n], vec![0.0; m * n], vec![0.0; 5 * n]]; // U, V, work vectors
+//! let mut bufs = [fresh(), fresh()];
+//! let mut z = [[0.0f32; 3], [1.0f32; 3]];
+//! let c = [0.1f32, -0.3];
+//! let mut states = Vec::new();
+//! for (b, [u, v, vecs]) in bufs.iter_mut().enumerate() {
+//!     let mut work = BroydenWork::new(n, m, u, v, vecs).unwrap();
+//!     states.push(Some(work.start(&s, &z[b], &opts).unwrap()));
+//! }
+//! let mut reports = [None, None];
+//! while reports.iter().any(|r| r.is_none()) {
+//!     for (b, [u, v, vecs]) in bufs.iter_mut().enumerate() {
+//!         let Some(state) = states[b].as_mut() else { continue };
+//!         let mut work = BroydenWork::new(n, m, u, v, vecs).unwrap();
+//!         let (x, out) = work.request(state);
+//!         for (o, xi) in out.iter_mut().zip(x) {
+//!             *o = 0.5 * libm::cosf(*xi) + c[b];
+//!         }
+//!         if let Step::Done(report) = work.resume(state, &mut z[b]) {
+//!             reports[b] = Some(report);
+//!             states[b] = None;
+//!         }
+//!     }
+//! }
+//! for b in 0..2 {
+//!     assert!(reports[b].unwrap().status.is_converged());
+//!     assert!((z[b][0] - (0.5 * libm::cosf(z[b][0]) + c[b])).abs() < 1e-5);
+//! }
+//! ```
+//!
 //! The closure-based `solve` methods are exactly this loop ([`drive`]). The lockstep
 //! batched solver of `solver-host` keeps one state per sample and evaluates the points
 //! of all the samples still running with one batched call of `f` per round; a sample
