@@ -1,7 +1,7 @@
 //! `DeqLayer::apply` runs inside the solve loop: after a warm-up call on the thread, it
 //! allocates nothing, for a GEMV, a small batch and a DEQ-Transformer-sized state.
 
-use deq_problems::counting_alloc::{CountingAllocator, allocations};
+use deq_problems::counting_alloc::{CountingAllocator, thread_allocations};
 use solver_host::model::{Activation, DeqLayer};
 
 #[global_allocator]
@@ -18,11 +18,11 @@ fn apply_allocates_nothing() {
             let c = vec![0.1f32; rows * h];
             let mut out = vec![0.0f32; rows * h];
             layer.apply(&z, &c, &mut out); // warm-up: thread-local buffers, if any
-            let before = allocations();
+            let before = thread_allocations();
             for _ in 0..5 {
                 layer.apply(&z, &c, &mut out);
             }
-            let after = allocations();
+            let after = thread_allocations();
             assert_eq!(after - before, 0, "h={h} rows={rows} {act}");
         }
     }

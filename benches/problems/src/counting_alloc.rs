@@ -14,6 +14,12 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+std::thread_local! {
+    /// Allocations made by the current thread (const-initialised, no destructor: reading
+    /// it from inside the allocator allocates nothing).
+    static THREAD_ALLOCATIONS: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
+}
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
 
@@ -24,6 +30,7 @@ pub struct CountingAllocator;
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        let _ = THREAD_ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
         let live = LIVE.fetch_add(layout.size(), Ordering::SeqCst) + layout.size();
         PEAK.fetch_max(live, Ordering::SeqCst);
         // SAFETY: the caller's contract is the system allocator's.
@@ -56,4 +63,10 @@ pub fn reset_peak() {
 /// The most bytes live at once since the last [`reset_peak`].
 pub fn peak_live_bytes() -> usize {
     PEAK.load(Ordering::SeqCst)
+}
+
+/// Allocations made so far by the calling thread: unlike [`allocations`], not disturbed
+/// by other threads of the process (the test harness's, for one).
+pub fn thread_allocations() -> usize {
+    THREAD_ALLOCATIONS.try_with(|c| c.get()).unwrap_or(0)
 }
