@@ -76,7 +76,7 @@
 use crate::kernels;
 use crate::monitor::{Form, Monitor, copy, next_slot, residual, split_vecs};
 use crate::options::{Options, Report, Status, WorkError, check_len, check_z};
-use crate::step::{Resume, Step, drive};
+use crate::step::{IntoRequest, Resume, Step, drive};
 
 /// Settings of [`Anderson`] beyond the common [`Options`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -235,15 +235,6 @@ impl<'a> AndersonWork<'a> {
         AndersonState { settings: *s, mon: Monitor::new(opts), phase: Phase::Start, count: 0, head: 0 }
     }
 
-    /// [`Resume::request`] for a workspace given up by value: the point to evaluate
-    /// and the output buffer, borrowed for as long as the buffers themselves, so that
-    /// an owner of the buffers can hand them out.
-    pub fn into_request(self, state: &AndersonState) -> (&'a [f32], &'a mut [f32]) {
-        let _ = state;
-        let [x, g] = split_vecs::<2>(self.b.vecs, self.n);
-        (x, g)
-    }
-
     /// The same workspace over the same buffers, borrowed for a shorter time.
     fn reborrow(&mut self) -> AndersonWork<'_> {
         AndersonWork {
@@ -307,6 +298,13 @@ impl Resume for AndersonWork<'_> {
             state.phase = Phase::Done(report);
         }
         step
+    }
+}
+
+impl<'a> IntoRequest<'a> for AndersonWork<'a> {
+    fn into_request(self, _state: &AndersonState) -> (&'a [f32], &'a mut [f32]) {
+        let [x, g] = split_vecs::<2>(self.b.vecs, self.n);
+        (x, g)
     }
 }
 

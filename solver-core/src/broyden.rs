@@ -97,7 +97,7 @@
 use crate::kernels;
 use crate::monitor::{Eval, Form, Monitor, copy, next_slot, residual, split_vecs};
 use crate::options::{Options, Report, Status, WorkError, check_len, check_z};
-use crate::step::{Resume, Step, drive};
+use crate::step::{IntoRequest, Resume, Step, drive};
 
 /// What to do with the history when all `M` slots are full.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -314,17 +314,6 @@ impl<'a> BroydenWork<'a> {
         }
     }
 
-    /// [`Resume::request`] for a workspace given up by value: the point to evaluate
-    /// and the output buffer, borrowed for as long as the buffers themselves, so that
-    /// an owner of the buffers can hand them out.
-    pub fn into_request(self, state: &BroydenState) -> (&'a [f32], &'a mut [f32]) {
-        let [x, g, _, xn, gn] = split_vecs::<5>(self.vecs, self.n);
-        match state.phase {
-            Phase::Trial => (xn, gn),
-            Phase::Start | Phase::Done(_) => (x, g),
-        }
-    }
-
     /// The same workspace over the same buffers, borrowed for a shorter time.
     fn reborrow(&mut self) -> BroydenWork<'_> {
         BroydenWork { n: self.n, m: self.m, u: &mut *self.u, v: &mut *self.v, vecs: &mut *self.vecs }
@@ -390,6 +379,16 @@ impl Resume for BroydenWork<'_> {
             state.phase = Phase::Done(report);
         }
         step
+    }
+}
+
+impl<'a> IntoRequest<'a> for BroydenWork<'a> {
+    fn into_request(self, state: &BroydenState) -> (&'a [f32], &'a mut [f32]) {
+        let [x, g, _, xn, gn] = split_vecs::<5>(self.vecs, self.n);
+        match state.phase {
+            Phase::Trial => (xn, gn),
+            Phase::Start | Phase::Done(_) => (x, g),
+        }
     }
 }
 

@@ -54,7 +54,7 @@ pub use anderson::{Anderson, AndersonSettings, AndersonState, AndersonWork};
 pub use broyden::{Broyden, BroydenSettings, BroydenState, BroydenWork, History};
 pub use options::{Options, Report, Status, WorkError};
 pub use picard::{Picard, PicardSettings, PicardState, PicardWork};
-pub use step::{Resume, Step};
+pub use step::{IntoRequest, Resume, Step};
 
 /// Adapts a user closure over `[f32; N]` arrays to the slice form the solvers run on.
 ///

@@ -44,7 +44,7 @@
 use crate::kernels;
 use crate::monitor::{Eval, Monitor, copy, split_vecs};
 use crate::options::{Options, Report, Status, WorkError, check_len, check_z};
-use crate::step::{Resume, Step, drive};
+use crate::step::{IntoRequest, Resume, Step, drive};
 
 /// Settings of [`Picard`] beyond the common [`Options`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -147,15 +147,6 @@ impl<'a> PicardWork<'a> {
         PicardState { settings: *s, mon: Monitor::new(opts), phase: Phase::Start }
     }
 
-    /// [`Resume::request`] for a workspace given up by value: the point to evaluate
-    /// and the output buffer, borrowed for as long as the buffers themselves, so that
-    /// an owner of the buffers can hand them out.
-    pub fn into_request(self, state: &PicardState) -> (&'a [f32], &'a mut [f32]) {
-        let _ = state;
-        let [x, fx] = split_vecs::<2>(self.vecs, self.n);
-        (x, fx)
-    }
-
     /// The same workspace over the same buffers, borrowed for a shorter time.
     fn reborrow(&mut self) -> PicardWork<'_> {
         PicardWork { n: self.n, vecs: &mut *self.vecs }
@@ -206,6 +197,13 @@ impl Resume for PicardWork<'_> {
             state.phase = Phase::Done(report);
         }
         step
+    }
+}
+
+impl<'a> IntoRequest<'a> for PicardWork<'a> {
+    fn into_request(self, _state: &PicardState) -> (&'a [f32], &'a mut [f32]) {
+        let [x, fx] = split_vecs::<2>(self.vecs, self.n);
+        (x, fx)
     }
 }
 

@@ -85,6 +85,14 @@ pub trait Resume {
     fn resume(&mut self, state: &mut Self::State, z: &mut [f32]) -> Step;
 }
 
+/// [`Resume::request`] for a workspace given up by value: the point to evaluate and the
+/// output buffer, borrowed for as long as the buffers themselves (`'a`), so that an
+/// owner of the buffers (such as `solver-host`'s run-time solvers) can hand them out.
+pub trait IntoRequest<'a>: Resume {
+    /// The request of `state`, for the lifetime of the buffers.
+    fn into_request(self, state: &Self::State) -> (&'a [f32], &'a mut [f32]);
+}
+
 /// Runs a started solve to its end with the closure `f`: the loop every `solve` method
 /// is made of.
 pub fn drive<W: Resume + ?Sized>(

@@ -3,7 +3,7 @@
 use core::fmt;
 
 use solver_core::anderson::AndersonBuffers;
-use solver_core::step::{Resume, Step, drive};
+use solver_core::step::{IntoRequest, Resume, Step, drive};
 use solver_core::{
     AndersonSettings, AndersonState, AndersonWork, BroydenSettings, BroydenState, BroydenWork, Options,
     PicardSettings, PicardState, PicardWork, Report, Status, WorkError,
@@ -81,8 +81,9 @@ impl<S: HostSolver + ?Sized> Resume for Stepped<'_, S> {
     }
 }
 
-/// What `resume` reports for a solver that was never started.
-const NOT_STARTED: Report = Report {
+/// What `resume` reports for a solver that was never started (and what the lockstep
+/// solver reports for a sample whose solver could not start).
+pub(crate) const NOT_STARTED: Report = Report {
     status: Status::MaxIterations,
     iterations: 0,
     f_evals: 0,
@@ -99,29 +100,6 @@ fn request_of<'a, W: IntoRequest<'a> + 'a>(
     match (work, state) {
         (Ok(w), Some(st)) => w.into_request(st),
         _ => (&[], &mut []),
-    }
-}
-
-/// The `into_request` of the three workspaces, behind one name.
-trait IntoRequest<'a>: Resume {
-    fn into_request(self, state: &Self::State) -> (&'a [f32], &'a mut [f32]);
-}
-
-impl<'a> IntoRequest<'a> for BroydenWork<'a> {
-    fn into_request(self, state: &BroydenState) -> (&'a [f32], &'a mut [f32]) {
-        BroydenWork::into_request(self, state)
-    }
-}
-
-impl<'a> IntoRequest<'a> for AndersonWork<'a> {
-    fn into_request(self, state: &AndersonState) -> (&'a [f32], &'a mut [f32]) {
-        AndersonWork::into_request(self, state)
-    }
-}
-
-impl<'a> IntoRequest<'a> for PicardWork<'a> {
-    fn into_request(self, state: &PicardState) -> (&'a [f32], &'a mut [f32]) {
-        PicardWork::into_request(self, state)
     }
 }
 

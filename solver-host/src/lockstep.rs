@@ -42,8 +42,9 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 use solver_core::step::Step;
-use solver_core::{Options, Report, Status};
+use solver_core::{Options, Report};
 
+use crate::dynamic::NOT_STARTED;
 use crate::{HostSolver, SizeError};
 
 /// A batched map `f` over `B` samples of dimension `d`: the part of a lockstep solve
@@ -243,20 +244,9 @@ impl<S: HostSolver> Lockstep<S> {
                     }
                 }
             });
-        Ok(reports.into_iter().map(|r| r.unwrap_or(NEVER_RAN)).collect())
+        Ok(reports.into_iter().map(|r| r.unwrap_or(NOT_STARTED)).collect())
     }
 }
-
-/// The report of a sample that could not start (never the case for solvers built by
-/// [`Lockstep::new`], whose dimension matches the rows of `z`).
-const NEVER_RAN: Report = Report {
-    status: Status::NonFinite,
-    iterations: 0,
-    f_evals: 0,
-    residual_abs: f32::NAN,
-    residual_rel: f32::NAN,
-    restarts: 0,
-};
 
 /// `dst ← src` over the common length (the lengths always agree here; no panic path).
 fn copy(src: &[f32], dst: &mut [f32]) {

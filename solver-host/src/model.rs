@@ -102,7 +102,7 @@ use std::fmt;
 use std::str::FromStr;
 
 pub use error::ModelError;
-pub use io::{InputBatch, write_state};
+pub use io::{InputBatch, write_atomic, write_state};
 pub use kernel::tanh_rational;
 
 /// Activation of the layer, applied elementwise.

@@ -42,7 +42,7 @@ fn fails(out: &Output, needles: &[&str], absent: &Path) {
         let stray: Vec<_> = std::fs::read_dir(parent)
             .unwrap()
             .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
             .collect();
         assert!(stray.is_empty(), "{stray:?}");
     }

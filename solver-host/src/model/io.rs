@@ -92,7 +92,7 @@ fn write_tensors(
 
 /// Writes `contents` to a temporary file next to `path`, then renames it over `path`;
 /// on any failure the temporary file is removed and `path` is left as it was.
-pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), ModelError> {
+pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), ModelError> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let Some(name) = path.file_name() else {
         return Err(ModelError::Io { path: path.to_path_buf(), msg: "not a file name".into() });

@@ -4,11 +4,11 @@
 use std::fmt::Write as _;
 
 use solver_host::model::DeqLayer;
-use solver_host::solver_core::{Options, Status, kernels};
+use solver_host::solver_core::{Options, kernels};
 
 use crate::args::{CompareArgs, SolverKind};
 use crate::problem::{self, Problem};
-use crate::solve::solve_problem;
+use crate::solve::{converged, solve_problem, worst_residual};
 use crate::{files, svg};
 
 /// `deq compare`.
@@ -39,11 +39,10 @@ pub fn run(a: &CompareArgs) -> Result<(), String> {
     for kind in SolverKind::ALL {
         let out = pool.install(|| solve_problem(&p, kind, a.problem.memory, &opts, false))?;
         let r = &out.reports;
-        let conv = r.iter().filter(|r| r.status == Status::Converged).count();
+        let conv = converged(r);
         let evals = r.iter().map(|r| f64::from(r.f_evals)).sum::<f64>() / r.len().max(1) as f64;
         let max = r.iter().map(|r| r.f_evals).max().unwrap_or(0);
-        let worst =
-            r.iter().map(|r| r.residual_rel).fold(0.0f32, |m, v| if v.is_nan() || v > m { v } else { m });
+        let worst = worst_residual(r);
         println!(
             "{:<9} {:>10} {:>14.1} {:>10} {:>10.1} {:>17.2e} {:>13}",
             kind.name(),
@@ -78,7 +77,7 @@ pub fn run(a: &CompareArgs) -> Result<(), String> {
 /// sample `b` alone.
 fn trace(p: &Problem, b: usize, kind: SolverKind, memory: usize, opts: &Options) -> Result<Vec<f32>, String> {
     let layer: &DeqLayer = &p.layer;
-    let (h, pw, d) = (layer.hidden(), layer.input_width(), p.dim());
+    let (pw, d) = (layer.input_width(), p.dim());
     let x = p.input.x.get(b * p.tokens() * pw..(b + 1) * p.tokens() * pw).unwrap_or(&[]);
     let mut c = vec![0.0f32; d];
     layer.injection(x, &mut c);
@@ -91,7 +90,6 @@ fn trace(p: &Problem, b: usize, kind: SolverKind, memory: usize, opts: &Options)
         rel.push(kernels::dist(out, x) / kernels::norm(out));
     };
     solver.solve(&mut f, &mut z, opts).map_err(|e| e.to_string())?;
-    debug_assert_eq!(h * p.tokens(), d);
     Ok(rel)
 }
 

@@ -1,7 +1,6 @@
 //! Output files: checked before any work, written whole or not at all.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Checks, before a long solve, that `path` can be written: its directory exists and
@@ -24,18 +23,7 @@ pub fn check_writable(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory, renamed
-/// over `path` once complete: a failure leaves no partial file.
+/// Writes `bytes` to `path` whole or not at all ([`write_atomic`](solver_host::model::write_atomic)).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        fs::rename(&tmp, path)
-    })();
-    result.map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        format!("cannot write {}: {e}", path.display())
-    })
+    solver_host::model::write_atomic(path, bytes).map_err(|e| e.to_string())
 }

@@ -25,6 +25,16 @@ pub struct Outcome {
     pub solver_bytes: usize,
 }
 
+/// Samples that converged.
+pub fn converged(reports: &[Report]) -> usize {
+    reports.iter().filter(|r| r.status == Status::Converged).count()
+}
+
+/// The largest relative residual (NaN if any sample's is NaN).
+pub fn worst_residual(reports: &[Report]) -> f32 {
+    reports.iter().map(|r| r.residual_rel).fold(0.0f32, |m, v| if v.is_nan() || v > m { v } else { m })
+}
+
 /// Solves every sample of `p` with `kind` in lockstep on the current thread pool.
 pub fn solve_problem(
     p: &Problem,
@@ -119,19 +129,19 @@ fn json_report(
         "wall_time_s": out.seconds,
         "solver_memory_bytes": out.solver_bytes,
         "peak_rss_bytes": peak_rss,
-        "converged": out.reports.iter().filter(|r| r.status == Status::Converged).count(),
+        "converged": converged(&out.reports),
         "samples": samples,
     })
 }
 
 fn print_summary(a: &SolveArgs, p: &Problem, out: &Outcome, threads: usize, peak_rss: Option<u64>) {
     let r = &out.reports;
-    let converged = r.iter().filter(|r| r.status == Status::Converged).count();
+    let converged = converged(r);
     let mut iters: Vec<u32> = r.iter().map(|r| r.iterations).collect();
     iters.sort_unstable();
     let median = iters.get(iters.len() / 2).copied().unwrap_or(0);
     let evals: u64 = r.iter().map(|r| u64::from(r.f_evals)).sum();
-    let worst = r.iter().map(|r| r.residual_rel).fold(0.0f32, |m, v| if v.is_nan() || v > m { v } else { m });
+    let worst = worst_residual(r);
     println!(
         "deq solve: {} samples, state {:?}, {} ({}, h = {}, p = {}), {} with memory {}",
         p.samples(),
