@@ -54,21 +54,34 @@ impl Monitor {
     /// [`Status::Converged`] (and `x` is copied to `z`) or [`Status::NonFinite`] /
     /// [`Status::Diverged`] when the residual is not finite (`g` tells which).
     pub(crate) fn observe(&mut self, x: &[f32], g: &[f32], e: Eval, z: &mut [f32]) -> Option<Status> {
+        let (best, stop) =
+            self.judge(e, || g.iter().all(|v| v.is_finite()) && x.iter().all(|v| v.is_finite()));
+        if best {
+            copy(x, z);
+        }
+        stop
+    }
+
+    /// [`observe`](Self::observe) on scalars only, for solvers whose vectors live
+    /// elsewhere: returns whether the point is the new best (to be copied to `z` by the
+    /// caller) and the status that ends the solve, if any. `finite` (whether every entry
+    /// of the point and of its residual is finite) is called only when the norms are not
+    /// finite.
+    pub(crate) fn judge(&mut self, e: Eval, finite: impl FnOnce() -> bool) -> (bool, Option<Status>) {
         self.f_evals = self.f_evals.saturating_add(1);
         if !(e.abs.is_finite() && e.scale.is_finite()) {
             // Either f produced NaN/Inf, or finite values so large that the norm
             // overflowed: the iterate itself ran away.
-            let finite = g.iter().all(|v| v.is_finite()) && x.iter().all(|v| v.is_finite());
-            return Some(if finite { Status::Diverged } else { Status::NonFinite });
+            return (false, Some(if finite() { Status::Diverged } else { Status::NonFinite }));
         }
         let conv = self.converged(e);
-        if e.abs < self.best_abs || conv {
+        let best = e.abs < self.best_abs || conv;
+        if best {
             self.best_abs = e.abs;
             self.best_scale = e.scale;
             self.improved = true;
-            copy(x, z);
         }
-        conv.then_some(Status::Converged)
+        (best, conv.then_some(Status::Converged))
     }
 
     /// Whether an accepted iterate with residual `abs` counts as divergence.

@@ -15,6 +15,10 @@
 //!   DEQ layer, one matrix product: [`LayerBackend`]); per-sample convergence masks stop
 //!   the samples that are done. Each sample's result is bit-identical to its solo solve.
 //!
+//! * [`offload`]: Broyden over a batch whose vectors stay on a device (the `cuda`
+//!   feature's GPU backend), driven by solver-core's Broyden state machine: only a few
+//!   scalars per sample and round come back to the host.
+//!
 //! [`model`] holds the DEQ layer `f(z; x) = act(W z + U x + b)` and its safetensors files.
 //!
 //! ```
@@ -40,9 +44,11 @@ mod dynamic;
 mod layer_backend;
 pub mod lockstep;
 pub mod model;
+pub mod offload;
 
 pub use batch::{BatchError, solve_batch};
 pub use dynamic::{DynAnderson, DynBroyden, DynPicard, HostSolver, SizeError};
 pub use layer_backend::LayerBackend;
 pub use lockstep::{BatchBackend, Lockstep, LockstepError, Progress};
+pub use offload::{HostVectors, OffloadBackend, OffloadError};
 pub use solver_core;

@@ -1,0 +1,259 @@
+//! Broyden solves whose vectors live on another device: the batch's state, its
+//! evaluations and the stored pairs `U`, `V` (`B × M × d`) stay where the backend keeps
+//! them (GPU memory, for the `cuda` feature), and only a few scalars per sample and
+//! round come back to the host.
+//!
+//! # How it works
+//!
+//! solver-core's Broyden solve is a state machine that asks for its vector work one
+//! operation at a time ([`solver_core::broyden::ops`]): evaluate `f`, form a residual
+//! and its norms, accept a step, compute a new pair, take the quasi-Newton step. Every
+//! decision (step rejection, skipped updates, the history's ring, convergence, stall,
+//! divergence, the best iterate) is made by [`BroydenState::advance`] from the scalar
+//! replies. Here one such state per sample runs on the host, and an
+//! [`OffloadBackend`] carries out the operations of all samples together:
+//!
+//! ```text
+//!     load z₀ into every sample's x (and its best iterate z)
+//!     loop:
+//!         ops[b] ← the operation sample b waits for   (None once it has stopped)
+//!         if some running sample waits for anything but an evaluation:
+//!             hold back the evaluations this round      (f runs once, for everyone)
+//!         backend.execute(ops) → one reply per sample
+//!         each state advances with its reply
+//!     store z
+//! ```
+//!
+//! A round's operations may differ from sample to sample (one sample rejects its step
+//! while another stores a pair); the backend runs each kind of operation once, over the
+//! samples that asked for it. A stopped sample asks for nothing, so it costs nothing.
+//! Because the algorithm is solver-core's, a backend that computes exactly as
+//! [`BroydenWork::execute`] does gives bit-identical results ([`HostVectors`], tested);
+//! one that sums in another order (a GPU) differs by rounding only.
+
+use core::fmt;
+
+use solver_core::broyden::ops::{BroydenOp, Reply};
+use solver_core::{BroydenSettings, BroydenState, BroydenWork, Options, Report};
+
+use crate::dynamic::NOT_STARTED;
+use crate::lockstep::{BatchBackend, Progress};
+
+/// Where a batch of Broyden solves keeps its vectors, and how it carries out their
+/// operations ([`BroydenOp`]).
+pub trait OffloadBackend {
+    /// What can go wrong on the device.
+    type Error: fmt::Display;
+
+    /// Number of samples `B`.
+    fn samples(&self) -> usize;
+    /// Dimension `d` of one sample.
+    fn dim(&self) -> usize;
+    /// Number of pairs `M` each sample has room for.
+    fn memory(&self) -> usize;
+    /// Starts a solve: every sample's `x` and best iterate `z` ← its row of `z0`
+    /// (`[B × d]`, row-major).
+    fn load(&mut self, z0: &[f32]) -> Result<(), Self::Error>;
+    /// Carries out `ops[b]` for every sample `b` with `Some`, writing its reply into
+    /// `replies[b]`. Either every operation given is an evaluation, or none is: `f`
+    /// runs once per round, for every running sample together.
+    fn execute(&mut self, ops: &[Option<BroydenOp>], replies: &mut [Reply]) -> Result<(), Self::Error>;
+    /// Copies every sample's best iterate into `z` (`[B × d]`).
+    fn store(&mut self, z: &mut [f32]) -> Result<(), Self::Error>;
+}
+
+/// Why an offloaded solve failed.
+#[derive(Debug)]
+pub enum OffloadError<E> {
+    /// `z` does not hold `B × d` floats, or the backend is empty.
+    StateLength {
+        /// `B · d`.
+        expected: usize,
+        /// The length given.
+        got: usize,
+    },
+    /// The history depth is zero.
+    Memory,
+    /// The device failed.
+    Device(E),
+}
+
+impl<E: fmt::Display> fmt::Display for OffloadError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OffloadError::StateLength { expected, got } => {
+                write!(f, "the state has {got} values, expected {expected} (samples × dimension)")
+            }
+            OffloadError::Memory => write!(f, "the history must hold at least one pair"),
+            OffloadError::Device(e) => e.fmt(f),
+        }
+    }
+}
+
+impl<E: fmt::Debug + fmt::Display> std::error::Error for OffloadError<E> {}
+
+/// Solves every sample of `z` (`[B × d]`: starting points in, answers out) with
+/// `backend` holding the vectors. `progress` is called after every batched evaluation.
+/// Returns one report per sample, as a solo solve with the same settings would.
+pub fn solve<D: OffloadBackend + ?Sized>(
+    backend: &mut D,
+    settings: &BroydenSettings,
+    opts: &Options,
+    z: &mut [f32],
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Vec<Report>, OffloadError<D::Error>> {
+    let (b, d, m) = (backend.samples(), backend.dim(), backend.memory());
+    if z.len() != b * d || d == 0 {
+        return Err(OffloadError::StateLength { expected: b * d, got: z.len() });
+    }
+    let state = BroydenState::detached(settings, m, opts).ok_or(OffloadError::Memory)?;
+    backend.load(z).map_err(OffloadError::Device)?;
+    let mut states = vec![state; b];
+    let mut waiting: Vec<Option<BroydenOp>> = states.iter().map(|s| Some(s.op())).collect();
+    let mut round = vec![None; b];
+    let mut replies = vec![Reply::None; b];
+    let mut reports = vec![NOT_STARTED; b];
+    let mut evaluations = 0u32;
+    loop {
+        let running = waiting.iter().flatten().count();
+        if running == 0 {
+            break;
+        }
+        let evaluate = waiting.iter().flatten().all(|op| matches!(op, BroydenOp::Evaluate { .. }));
+        for (r, w) in round.iter_mut().zip(&waiting) {
+            *r = w.filter(|op| evaluate == matches!(op, BroydenOp::Evaluate { .. }));
+        }
+        backend.execute(&round, &mut replies).map_err(OffloadError::Device)?;
+        for (((state, w), r), (reply, report)) in
+            states.iter_mut().zip(&mut waiting).zip(&round).zip(replies.iter().zip(&mut reports))
+        {
+            if r.is_none() {
+                continue;
+            }
+            *w = match state.advance(*reply) {
+                BroydenOp::Done(rep) => {
+                    *report = rep;
+                    None
+                }
+                op => Some(op),
+            };
+        }
+        if evaluate {
+            evaluations += 1;
+            progress(Progress { rounds: evaluations, active: running, samples: b });
+        }
+    }
+    backend.store(z).map_err(OffloadError::Device)?;
+    Ok(reports)
+}
+
+/// The host reference of [`OffloadBackend`]: each sample's vectors in its own heap
+/// buffers, every operation carried out by solver-core's [`BroydenWork::execute`], and
+/// `f` by a [`BatchBackend`]. Results are bit-identical to solo solves; device backends
+/// are checked against it.
+pub struct HostVectors<'f> {
+    f: &'f dyn BatchBackend,
+    m: usize,
+    /// Per sample: `U`, `V` (`m·d` each) and the five work vectors (`5·d`).
+    bufs: Vec<[Vec<f32>; 3]>,
+    /// The best iterates, `[B × d]`.
+    z: Vec<f32>,
+    /// Evaluation staging: the points and outputs of one round, `[B × d]` each.
+    points: Vec<f32>,
+    outputs: Vec<f32>,
+    active: Vec<bool>,
+}
+
+impl<'f> HostVectors<'f> {
+    /// Buffers for `f.samples()` samples of dimension `f.dim()` with room for `m`
+    /// pairs each.
+    pub fn new(f: &'f dyn BatchBackend, m: usize) -> Self {
+        let (b, d) = (f.samples(), f.dim());
+        let fresh = || [vec![0.0; m * d], vec![0.0; m * d], vec![0.0; BroydenWork::vecs_len(d)]];
+        HostVectors {
+            f,
+            m,
+            bufs: (0..b).map(|_| fresh()).collect(),
+            z: vec![0.0; b * d],
+            points: vec![0.0; b * d],
+            outputs: vec![0.0; b * d],
+            active: vec![false; b],
+        }
+    }
+}
+
+/// Why [`HostVectors`] failed: a buffer of the wrong size (never, as built by `new`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HostVectorsError(pub solver_core::WorkError);
+
+impl fmt::Display for HostVectorsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "host vectors: {}", self.0)
+    }
+}
+
+impl OffloadBackend for HostVectors<'_> {
+    type Error = HostVectorsError;
+
+    fn samples(&self) -> usize {
+        self.f.samples()
+    }
+
+    fn dim(&self) -> usize {
+        self.f.dim()
+    }
+
+    fn memory(&self) -> usize {
+        self.m
+    }
+
+    fn load(&mut self, z0: &[f32]) -> Result<(), HostVectorsError> {
+        let d = self.dim();
+        self.z.copy_from_slice(z0);
+        for ([_, _, vecs], row) in self.bufs.iter_mut().zip(z0.chunks(d)) {
+            vecs[..d].copy_from_slice(row);
+        }
+        Ok(())
+    }
+
+    fn execute(&mut self, ops: &[Option<BroydenOp>], replies: &mut [Reply]) -> Result<(), HostVectorsError> {
+        let (d, m) = (self.dim(), self.m);
+        let eval = |op: &Option<BroydenOp>| match op {
+            Some(BroydenOp::Evaluate { point, out }) => Some((point.index(), out.index())),
+            _ => None,
+        };
+        if ops.iter().any(|op| eval(op).is_some()) {
+            // One batched call of f over the points of the samples that asked.
+            for (((op, [_, _, vecs]), point), active) in
+                ops.iter().zip(&self.bufs).zip(self.points.chunks_mut(d)).zip(&mut self.active)
+            {
+                *active = eval(op).is_some();
+                if let Some((p, _)) = eval(op) {
+                    point.copy_from_slice(&vecs[p * d..(p + 1) * d]);
+                }
+            }
+            self.f.eval(0, &self.active, &self.points, &mut self.outputs);
+            for ((op, [_, _, vecs]), output) in ops.iter().zip(&mut self.bufs).zip(self.outputs.chunks(d)) {
+                if let Some((_, o)) = eval(op) {
+                    vecs[o * d..(o + 1) * d].copy_from_slice(output);
+                }
+            }
+            replies.fill(Reply::None);
+            return Ok(());
+        }
+        for (((op, [u, v, vecs]), z), reply) in
+            ops.iter().zip(&mut self.bufs).zip(self.z.chunks_mut(d)).zip(replies.iter_mut())
+        {
+            if let Some(op) = op {
+                let mut work = BroydenWork::new(d, m, u, v, vecs).map_err(HostVectorsError)?;
+                *reply = work.execute(op, z);
+            }
+        }
+        Ok(())
+    }
+
+    fn store(&mut self, z: &mut [f32]) -> Result<(), HostVectorsError> {
+        z.copy_from_slice(&self.z);
+        Ok(())
+    }
+}
