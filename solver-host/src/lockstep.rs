@@ -248,8 +248,8 @@ impl<S: HostSolver> Lockstep<S> {
     }
 }
 
-/// `dst ← src` over the common length (the lengths always agree here; no panic path).
-fn copy(src: &[f32], dst: &mut [f32]) {
+/// `dst ← src` over the common length (no panic path).
+pub(crate) fn copy(src: &[f32], dst: &mut [f32]) {
     for (d, s) in dst.iter_mut().zip(src) {
         *d = *s;
     }

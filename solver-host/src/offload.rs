@@ -37,7 +37,7 @@ use solver_core::broyden::ops::{BroydenOp, Reply};
 use solver_core::{BroydenSettings, BroydenState, BroydenWork, Options, Report};
 
 use crate::dynamic::NOT_STARTED;
-use crate::lockstep::{BatchBackend, Progress};
+use crate::lockstep::{BatchBackend, Progress, copy};
 
 /// Where a batch of Broyden solves keeps its vectors, and how it carries out their
 /// operations ([`BroydenOp`]).
@@ -182,7 +182,8 @@ impl<'f> HostVectors<'f> {
     }
 }
 
-/// Why [`HostVectors`] failed: a buffer of the wrong size (never, as built by `new`).
+/// Why [`HostVectors`] failed: a state of the wrong length given to `load` or `store`
+/// (never through [`solve`], which checks it first).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HostVectorsError(pub solver_core::WorkError);
 
@@ -209,9 +210,10 @@ impl OffloadBackend for HostVectors<'_> {
 
     fn load(&mut self, z0: &[f32]) -> Result<(), HostVectorsError> {
         let d = self.dim();
-        self.z.copy_from_slice(z0);
+        check_state("z0", z0.len(), self.z.len())?;
+        copy(z0, &mut self.z);
         for ([_, _, vecs], row) in self.bufs.iter_mut().zip(z0.chunks(d)) {
-            vecs[..d].copy_from_slice(row);
+            copy(row, vecs);
         }
         Ok(())
     }
@@ -229,13 +231,13 @@ impl OffloadBackend for HostVectors<'_> {
             {
                 *active = eval(op).is_some();
                 if let Some((p, _)) = eval(op) {
-                    point.copy_from_slice(&vecs[p * d..(p + 1) * d]);
+                    copy(vecs.get(p * d..).unwrap_or(&[]), point);
                 }
             }
             self.f.eval(0, &self.active, &self.points, &mut self.outputs);
             for ((op, [_, _, vecs]), output) in ops.iter().zip(&mut self.bufs).zip(self.outputs.chunks(d)) {
                 if let Some((_, o)) = eval(op) {
-                    vecs[o * d..(o + 1) * d].copy_from_slice(output);
+                    copy(output, vecs.get_mut(o * d..).unwrap_or(&mut []));
                 }
             }
             replies.fill(Reply::None);
@@ -253,7 +255,13 @@ impl OffloadBackend for HostVectors<'_> {
     }
 
     fn store(&mut self, z: &mut [f32]) -> Result<(), HostVectorsError> {
-        z.copy_from_slice(&self.z);
+        check_state("z", z.len(), self.z.len())?;
+        copy(&self.z, z);
         Ok(())
     }
 }
+
+fn check_state(what: &'static str, got: usize, expected: usize) -> Result<(), HostVectorsError> {
+    if got == expected { Ok(()) } else { Err(HostVectorsError(solver_core::WorkError { what, expected, got })) }
+}
+
