@@ -262,6 +262,9 @@ impl OffloadBackend for HostVectors<'_> {
 }
 
 fn check_state(what: &'static str, got: usize, expected: usize) -> Result<(), HostVectorsError> {
-    if got == expected { Ok(()) } else { Err(HostVectorsError(solver_core::WorkError { what, expected, got })) }
+    if got == expected {
+        Ok(())
+    } else {
+        Err(HostVectorsError(solver_core::WorkError { what, expected, got }))
+    }
 }
-
