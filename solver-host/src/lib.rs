@@ -40,6 +40,8 @@
 //! ```
 
 mod batch;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 mod dynamic;
 mod layer_backend;
 pub mod lockstep;

@@ -410,3 +410,26 @@ fn exported_module_compiles_and_solves_like_the_host() {
     }
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// `--device cuda` where it cannot run is one line and exit status 2, with no output
+/// file: a build without the `cuda` feature says so; a build with it, on a machine with
+/// no CUDA driver (CI), names the driver. A solver other than Broyden is refused either
+/// way, before anything is read.
+#[test]
+fn device_cuda_without_a_gpu() {
+    let d = dir("cuda");
+    let z = d.join("z.safetensors");
+    let out = deq(&["solve", "--device", "cuda", "--output", s(&z)]);
+    #[cfg(feature = "cuda")]
+    {
+        if solver_host::cuda::driver_available() {
+            eprintln!("this machine has a CUDA driver: the no-driver path is not checked here");
+        } else {
+            fails(&out, &["--device cuda", "driver"], &z);
+        }
+    }
+    #[cfg(not(feature = "cuda"))]
+    fails(&out, &["--device cuda", "without CUDA support"], &z);
+    let out = deq(&["solve", "--device", "cuda", "--solver", "anderson", "--output", s(&z)]);
+    fails(&out, &["--device cuda", "broyden only"], &z);
+}

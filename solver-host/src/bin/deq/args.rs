@@ -52,6 +52,26 @@ impl SolverKind {
     }
 }
 
+/// Where `deq solve` runs.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Device {
+    /// Every CPU core (the lockstep solver).
+    #[default]
+    Cpu,
+    /// An NVIDIA GPU through CUDA (Broyden only; needs a build with `--features cuda`).
+    Cuda,
+}
+
+impl Device {
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Device::Cpu => "cpu",
+            Device::Cuda => "cuda",
+        }
+    }
+}
+
 /// The model, the inputs and the stopping rule: shared by `solve` and `compare`.
 #[derive(Args, Debug, Clone)]
 pub struct ProblemArgs {
@@ -110,6 +130,10 @@ pub struct SolveArgs {
     /// Where to write the JSON report (per-sample status, iterations, residuals).
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Where to solve: `cuda` keeps the state, the evaluations and the Broyden pairs in
+    /// GPU memory.
+    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    pub device: Device,
 }
 
 /// `deq compare`.

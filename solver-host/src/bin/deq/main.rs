@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! deq                                   # solve the built-in demonstration model
-//! deq solve --model M --input X --output Z [--solver broyden] [--memory 8] [--report R.json]
+//! deq solve --model M --input X --output Z [--solver broyden] [--memory 8] [--report R.json] [--device cuda]
 //! deq compare [--model M --input X] [--csv T.csv] [--svg T.svg]
 //! deq export --model M --solver broyden --memory 8 --out layer.rs
 //! deq demo --model-out M --input-out X [--hidden 256 --input-width 64 --samples 64 --tokens 1]
@@ -16,6 +16,7 @@ mod args;
 mod compare;
 mod export;
 mod files;
+mod gpu;
 mod problem;
 mod solve;
 mod svg;

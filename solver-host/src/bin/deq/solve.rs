@@ -9,8 +9,9 @@ use solver_host::model::write_state;
 use solver_host::solver_core::{Report, Status};
 use solver_host::{LayerBackend, Lockstep};
 
-use crate::args::{SolveArgs, SolverKind};
+use crate::args::{Device, SolveArgs, SolverKind};
 use crate::files;
+use crate::gpu;
 use crate::problem::{self, Problem};
 
 /// What one lockstep solve of a problem gave.
@@ -48,14 +49,7 @@ pub fn solve_problem(
         .map_err(|e| format!("cannot build the solvers: {e}"))?;
     let backend = LayerBackend::new(&p.layer, &p.input.x, b, p.tokens()).map_err(|e| e.to_string())?;
     let mut z = p.start();
-    let bar = if progress { ProgressBar::new(b as u64) } else { ProgressBar::hidden() };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{bar:30}] {pos}/{len} samples done, round {msg} ({elapsed})",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
+    let bar = progress_bar(b, progress);
     let t0 = Instant::now();
     let reports = lock
         .solve(&backend, &mut z, opts, &mut |pr| {
@@ -68,9 +62,25 @@ pub fn solve_problem(
     Ok(Outcome { z, reports, seconds, solver_bytes: lock.memory_bytes() })
 }
 
+/// The progress bar of a solve of `samples` samples (hidden unless `shown`).
+pub fn progress_bar(samples: usize, shown: bool) -> ProgressBar {
+    let bar = if shown { ProgressBar::new(samples as u64) } else { ProgressBar::hidden() };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{bar:30}] {pos}/{len} samples done, round {msg} ({elapsed})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar
+}
+
 /// `deq solve` (and `deq` alone).
 pub fn run(a: &SolveArgs) -> Result<(), String> {
     let opts = problem::options(&a.problem)?;
+    if a.device == Device::Cuda {
+        gpu::check(a.solver)?;
+    }
     for path in [&a.output, &a.report].into_iter().flatten() {
         files::check_writable(path)?;
     }
@@ -78,7 +88,10 @@ pub fn run(a: &SolveArgs) -> Result<(), String> {
     let pool = problem::pool(a.problem.threads)?;
     let threads = pool.current_num_threads();
     let progress = std::io::IsTerminal::is_terminal(&std::io::stderr()) && p.samples() > 1;
-    let out = pool.install(|| solve_problem(&p, a.solver, a.problem.memory, &opts, progress))?;
+    let out = match a.device {
+        Device::Cpu => pool.install(|| solve_problem(&p, a.solver, a.problem.memory, &opts, progress))?,
+        Device::Cuda => gpu::solve_problem(&p, a.solver, a.problem.memory, &opts, progress)?,
+    };
     let peak_rss = peak_rss_bytes();
 
     if let Some(path) = &a.output {
@@ -125,6 +138,7 @@ fn json_report(
         "tol_rel": a.problem.tol_rel,
         "tol_abs": a.problem.tol_abs,
         "max_iters": a.problem.max_iters,
+        "device": a.device.name(),
         "threads": threads,
         "wall_time_s": out.seconds,
         "solver_memory_bytes": out.solver_bytes,
@@ -170,8 +184,12 @@ fn print_summary(a: &SolveArgs, p: &Problem, out: &Outcome, threads: usize, peak
     }
     let rss =
         peak_rss.map_or(String::new(), |b| format!(" · peak RSS {:.1} MiB", b as f64 / (1 << 20) as f64));
+    let place = match a.device {
+        Device::Cpu => format!("on {threads} threads · solver memory"),
+        Device::Cuda => "on the GPU · GPU memory".to_string(),
+    };
     println!(
-        "  {:.1} ms on {threads} threads · solver memory {:.2} MiB{rss}",
+        "  {:.1} ms {place} {:.2} MiB{rss}",
         out.seconds * 1e3,
         out.solver_bytes as f64 / (1 << 20) as f64
     );
