@@ -103,8 +103,9 @@ pub fn solve<D: OffloadBackend + ?Sized>(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Vec<Report>, OffloadError<D::Error>> {
     let (b, d, m) = (backend.samples(), backend.dim(), backend.memory());
-    if z.len() != b * d || d == 0 {
-        return Err(OffloadError::StateLength { expected: b * d, got: z.len() });
+    let expected = b.checked_mul(d).filter(|_| d > 0);
+    if expected != Some(z.len()) {
+        return Err(OffloadError::StateLength { expected: expected.unwrap_or(0), got: z.len() });
     }
     let state = BroydenState::detached(settings, m, opts).ok_or(OffloadError::Memory)?;
     backend.load(z).map_err(OffloadError::Device)?;
@@ -182,8 +183,18 @@ impl<'f> HostVectors<'f> {
     }
 }
 
-/// Why [`HostVectors`] failed: a state of the wrong length given to `load` or `store`
-/// (never through [`solve`], which checks it first).
+impl HostVectors<'_> {
+    /// The dimension, which must not be zero (rows of zero floats cannot be chunked).
+    fn nonzero_dim(&self) -> Result<usize, HostVectorsError> {
+        match self.dim() {
+            0 => Err(HostVectorsError(solver_core::WorkError { what: "dimension", expected: 1, got: 0 })),
+            d => Ok(d),
+        }
+    }
+}
+
+/// Why [`HostVectors`] failed: a state of the wrong length given to `load` or `store`,
+/// or a backend of dimension 0 (never through [`solve`], which checks both first).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HostVectorsError(pub solver_core::WorkError);
 
@@ -209,7 +220,7 @@ impl OffloadBackend for HostVectors<'_> {
     }
 
     fn load(&mut self, z0: &[f32]) -> Result<(), HostVectorsError> {
-        let d = self.dim();
+        let d = self.nonzero_dim()?;
         check_state("z0", z0.len(), self.z.len())?;
         copy(z0, &mut self.z);
         for ([_, _, vecs], row) in self.bufs.iter_mut().zip(z0.chunks(d)) {
@@ -219,7 +230,7 @@ impl OffloadBackend for HostVectors<'_> {
     }
 
     fn execute(&mut self, ops: &[Option<BroydenOp>], replies: &mut [Reply]) -> Result<(), HostVectorsError> {
-        let (d, m) = (self.dim(), self.m);
+        let (d, m) = (self.nonzero_dim()?, self.m);
         let eval = |op: &Option<BroydenOp>| match op {
             Some(BroydenOp::Evaluate { point, out }) => Some((point.index(), out.index())),
             _ => None,

@@ -112,6 +112,7 @@ fn every_error_is_one_line() {
     let all = [
         CudaError::NoDriver,
         CudaError::NoNvrtc,
+        CudaError::OldNvrtc { major: 11, minor: 0 },
         CudaError::NoCublas,
         CudaError::NoDevice { reason: "CUDA_ERROR_NO_DEVICE".into() },
         CudaError::Compile { log: "kernels.cu(3): error: x | y".into() },

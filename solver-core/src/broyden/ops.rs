@@ -341,7 +341,7 @@ fn split_around(
     let (lo, rest) = buf.split_at_mut_checked(slot.checked_mul(n)?)?;
     let (mid, hi) = rest.split_at_mut_checked(n)?;
     let lo_rows = slot.min(pairs.end);
-    let hi_rows = pairs.end.saturating_sub(slot + 1);
+    let hi_rows = pairs.end.saturating_sub(slot.saturating_add(1));
     Some((lo.get(..lo_rows.checked_mul(n)?)?, mid, hi.get(..hi_rows.checked_mul(n)?)?))
 }
 

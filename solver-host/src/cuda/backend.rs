@@ -72,8 +72,8 @@ impl CudaBroyden {
     ///
     /// # Errors
     ///
-    /// [`CudaError::NoDriver`], [`CudaError::NoNvrtc`] or [`CudaError::NoCublas`] when a
-    /// library cannot be loaded, [`CudaError::NoDevice`], [`CudaError::Compile`],
+    /// [`CudaError::NoDriver`], [`CudaError::NoNvrtc`], [`CudaError::OldNvrtc`] or
+    /// [`CudaError::NoCublas`] when a library cannot be loaded or is too old, [`CudaError::NoDevice`], [`CudaError::Compile`],
     /// [`CudaError::Shape`] for empty or oversized problems or an `x` of the wrong
     /// length, and driver or cuBLAS failures (out of memory).
     pub fn new(
@@ -109,10 +109,10 @@ impl CudaBroyden {
             return Err(too_large("the batch (samples, rows, width or pairs)"));
         }
         let blocks = dim.div_ceil(THREADS as usize * PER_THREAD).clamp(1, MAX_BLOCKS);
+        // The device first: without one, fail before any work on the host.
+        let gpu = Gpu::open()?;
         let mut c = vec![0.0f32; state];
         layer.injection(x, &mut c);
-
-        let gpu = Gpu::open()?;
         let work = gpu.alloc(work_len)?;
         let u = gpu.alloc(pairs)?;
         let v = gpu.alloc(pairs)?;
@@ -227,7 +227,7 @@ impl CudaBroyden {
             // `work`, and the handle is bound to this context's stream.
             unsafe {
                 blas::sgemm(
-                    *self.gpu.blas.handle(),
+                    self.gpu.blas.0,
                     blas_sys::cublasOperation_t::CUBLAS_OP_T,
                     blas_sys::cublasOperation_t::CUBLAS_OP_N,
                     h as i32,

@@ -4,11 +4,11 @@
 use std::ffi::CString;
 use std::sync::{Arc, OnceLock};
 
-use cudarc::cublas::{CudaBlas, sys as blas_sys};
+use cudarc::cublas::{result as blas_result, sys as blas_sys};
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, DeviceRepr, ValidAsZeroBits, sys,
 };
-use cudarc::nvrtc::{CompileOptions, Ptx, compile_ptx_with_opts};
+use cudarc::nvrtc::Ptx;
 
 use super::CudaError;
 
@@ -49,16 +49,29 @@ pub fn driver_available() -> bool {
 /// Name of the kernels' source in NVRTC's messages.
 const SOURCE_NAME: &str = "deq_broyden_kernels.cu";
 
+/// Checks that NVRTC loads and is recent enough (12.0 or newer, as the bindings this
+/// crate uses are CUDA 12's): cudarc panics on a missing symbol, and `nvrtcVersion` is
+/// in every NVRTC.
+fn check_nvrtc() -> Result<(), CudaError> {
+    use cudarc::nvrtc::sys as nvrtc_sys;
+    if !nvrtc_available() {
+        return Err(CudaError::NoNvrtc);
+    }
+    let (mut major, mut minor) = (0, 0);
+    // SAFETY: two valid out-pointers; the library is loaded (checked above).
+    let status = unsafe { nvrtc_sys::nvrtcVersion(&mut major, &mut minor) };
+    if status != nvrtc_sys::nvrtcResult::NVRTC_SUCCESS || major < 12 {
+        return Err(CudaError::OldNvrtc { major, minor });
+    }
+    Ok(())
+}
+
 /// Compiles [`KERNELS_SOURCE`] to PTX with NVRTC (for NVRTC's default virtual
 /// architecture). Needs the NVRTC library, not a device. `--fmad=false`: elementwise
 /// operations round as the CPU's do. The backend loads this only when it cannot load
 /// the device's own code ([`compile_kernels_for`]).
 pub fn compile_kernels() -> Result<Ptx, CudaError> {
-    if !nvrtc_available() {
-        return Err(CudaError::NoNvrtc);
-    }
-    let opts = CompileOptions { fmad: Some(false), name: Some(SOURCE_NAME.into()), ..Default::default() };
-    compile_ptx_with_opts(KERNELS_SOURCE, opts).map_err(CudaError::compile)
+    compile(None)
 }
 
 /// Compiles [`KERNELS_SOURCE`] to machine code (a CUBIN) for compute capability
@@ -66,18 +79,26 @@ pub fn compile_kernels() -> Result<Ptx, CudaError> {
 /// This is what the backend loads: the driver has no PTX to JIT-compile, so an NVRTC
 /// newer than the driver works too.
 pub fn compile_kernels_for(capability: (i32, i32)) -> Result<Ptx, CudaError> {
+    compile(Some(capability))
+}
+
+/// NVRTC through its plain API (cudarc's `Program` unwraps on some failures): machine
+/// code for `capability`, or PTX when `None`.
+fn compile(capability: Option<(i32, i32)>) -> Result<Ptx, CudaError> {
     use cudarc::nvrtc::{result, sys as nvrtc_sys};
-    if !nvrtc_available() {
-        return Err(CudaError::NoNvrtc);
-    }
+    check_nvrtc()?;
     let code = |e: result::NvrtcError| CudaError::Compile { log: format!("{:?}", e.0) };
     let src =
         CString::new(KERNELS_SOURCE).map_err(|_| CudaError::Compile { log: "NUL in the source".into() })?;
     let name = CString::new(SOURCE_NAME).map_err(|_| CudaError::Compile { log: "NUL in the name".into() })?;
     let prog = result::create_program(&src, Some(&name)).map_err(code)?;
-    let opts = [format!("--gpu-architecture=sm_{}{}", capability.0, capability.1), "--fmad=false".into()];
+    let mut opts = vec!["--fmad=false".to_string()];
+    if let Some((major, minor)) = capability {
+        opts.push(format!("--gpu-architecture=sm_{major}{minor}"));
+    }
     // SAFETY: `prog` is a live program (destroyed once, below), `src` and `name` outlive
-    // it, and the buffer passed to nvrtcGetCUBIN has the size NVRTC reported.
+    // it, and the buffers passed to nvrtcGetCUBIN / nvrtcGetPTX have the sizes NVRTC
+    // reported.
     let out = unsafe {
         match result::compile_program(prog, &opts) {
             Err(e) => {
@@ -87,12 +108,21 @@ pub fn compile_kernels_for(capability: (i32, i32)) -> Result<Ptx, CudaError> {
                 });
                 Err(CudaError::from_log(log.as_deref().unwrap_or(""), e))
             }
-            Ok(()) => {
+            Ok(()) if capability.is_some() => {
                 let mut size = 0usize;
                 nvrtc_sys::nvrtcGetCUBINSize(prog, &mut size).result().map_err(code).and_then(|()| {
                     let mut bin = vec![0 as core::ffi::c_char; size];
                     nvrtc_sys::nvrtcGetCUBIN(prog, bin.as_mut_ptr()).result().map_err(code)?;
                     Ok(Ptx::from_binary(bin.into_iter().map(|c| c as u8).collect()))
+                })
+            }
+            Ok(()) => {
+                let mut size = 0usize;
+                nvrtc_sys::nvrtcGetPTXSize(prog, &mut size).result().map_err(code).and_then(|()| {
+                    let mut text = vec![0 as core::ffi::c_char; size];
+                    nvrtc_sys::nvrtcGetPTX(prog, text.as_mut_ptr()).result().map_err(code)?;
+                    let bytes: Vec<u8> = text.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+                    Ok(Ptx::from_src(String::from_utf8_lossy(&bytes).into_owned()))
                 })
             }
         }
@@ -184,11 +214,23 @@ impl<T> Buf<T> {
     }
 }
 
-/// The context, stream, kernels and cuBLAS handle of device 0.
+/// A cuBLAS handle, destroyed on drop with its status ignored (cudarc's `CudaBlas`
+/// unwraps it, which would panic when dropped after a device error).
+pub(crate) struct BlasHandle(pub blas_sys::cublasHandle_t);
+
+impl Drop for BlasHandle {
+    fn drop(&mut self) {
+        // SAFETY: created by `create_handle` in `Gpu::open`, destroyed only here.
+        let _ = unsafe { blas_result::destroy_handle(self.0) };
+    }
+}
+
+/// The context, stream, kernels and cuBLAS handle of device 0. The handle is the first
+/// field, so it is destroyed before the stream and context it uses.
 pub(crate) struct Gpu {
+    pub blas: BlasHandle,
     pub ctx: Arc<CudaContext>,
     pub stream: Arc<CudaStream>,
-    pub blas: CudaBlas,
     pub k: Kernels,
     pub info: DeviceInfo,
 }
@@ -201,17 +243,15 @@ impl Gpu {
         if !driver_available() {
             return Err(CudaError::NoDriver);
         }
-        if !nvrtc_available() {
-            return Err(CudaError::NoNvrtc);
-        }
-        // SAFETY: only tries to open the library.
-        if !unsafe { cudarc::cublas::sys::is_culib_present() } {
-            return Err(CudaError::NoCublas);
-        }
         let reason = |e: cudarc::driver::DriverError| CudaError::NoDevice { reason: format!("{:?}", e.0) };
         let count = CudaContext::device_count().map_err(reason)?;
         if count < 1 {
             return Err(CudaError::NoDevice { reason: "the driver reports 0 devices".into() });
+        }
+        check_nvrtc()?;
+        // SAFETY: only tries to open the library.
+        if !unsafe { cudarc::cublas::sys::is_culib_present() } {
+            return Err(CudaError::NoCublas);
         }
         let ctx = CudaContext::new(0).map_err(CudaError::driver("cuDevicePrimaryCtxRetain"))?;
         let stream = ctx.default_stream();
@@ -248,14 +288,18 @@ impl Gpu {
             step_apply: next()?,
             reduce: next()?,
         };
-        let blas = CudaBlas::new(stream.clone()).map_err(CudaError::cublas("cublasCreate"))?;
+        let blas = BlasHandle(blas_result::create_handle().map_err(CudaError::cublas("cublasCreate"))?);
+        // SAFETY: a live handle and this context's stream (which outlives it: both are
+        // fields of the Gpu, and the handle is destroyed first, in its Drop).
+        unsafe { blas_result::set_stream(blas.0, stream.cu_stream() as blas_sys::cudaStream_t) }
+            .map_err(CudaError::cublas("cublasSetStream"))?;
         // Plain FP32 products (no TF32 tensor cores), whatever the environment says.
         // SAFETY: a valid handle and a valid mode.
-        unsafe { blas_sys::cublasSetMathMode(*blas.handle(), blas_sys::cublasMath_t::CUBLAS_DEFAULT_MATH) }
+        unsafe { blas_sys::cublasSetMathMode(blas.0, blas_sys::cublasMath_t::CUBLAS_DEFAULT_MATH) }
             .result()
             .map_err(CudaError::cublas("cublasSetMathMode"))?;
         let info = device_info(&ctx, code)?;
-        Ok(Gpu { ctx, stream, blas, k, info })
+        Ok(Gpu { blas, ctx, stream, k, info })
     }
 
     /// A zeroed buffer of `len` elements.

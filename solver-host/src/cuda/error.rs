@@ -4,7 +4,6 @@ use core::fmt;
 
 use cudarc::cublas::result::CublasError;
 use cudarc::driver::DriverError;
-use cudarc::nvrtc::CompileError;
 use cudarc::nvrtc::result::NvrtcError;
 
 /// Why the CUDA backend cannot be built or has failed. Every cudarc failure is mapped
@@ -15,6 +14,13 @@ pub enum CudaError {
     NoDriver,
     /// The NVRTC library (`libnvrtc`), which compiles the kernels, cannot be loaded.
     NoNvrtc,
+    /// The NVRTC library is older than 12.0.
+    OldNvrtc {
+        /// Its major version (0 when it could not say).
+        major: i32,
+        /// Its minor version.
+        minor: i32,
+    },
     /// The cuBLAS library (`libcublas`), which evaluates the layer, cannot be loaded.
     NoCublas,
     /// The driver is there but offers no usable device.
@@ -63,19 +69,6 @@ impl CudaError {
         move |e| CudaError::Cublas { call, code: format!("{:?}", e.0) }
     }
 
-    /// An NVRTC failure, keeping the first lines of the log.
-    pub(crate) fn compile(e: CompileError) -> CudaError {
-        match e {
-            CompileError::CompileError { nvrtc, log, .. } => {
-                CudaError::from_log(&log.to_string_lossy(), nvrtc)
-            }
-            CompileError::CreationError(r)
-            | CompileError::GetLogError(r)
-            | CompileError::GetPtxError(r)
-            | CompileError::DestroyError(r) => CudaError::Compile { log: format!("{:?}", r.0) },
-        }
-    }
-
     /// A failed compilation: the first lines of NVRTC's `log`, or its status when the
     /// log is empty.
     pub(crate) fn from_log(log: &str, status: NvrtcError) -> CudaError {
@@ -98,6 +91,9 @@ impl fmt::Display for CudaError {
                 f,
                 "CUDA: libnvrtc cannot be loaded (install the CUDA toolkit's NVRTC, or add its directory to LD_LIBRARY_PATH)"
             ),
+            CudaError::OldNvrtc { major, minor } => {
+                write!(f, "CUDA: libnvrtc {major}.{minor} is too old (12.0 or newer is needed)")
+            }
             CudaError::NoCublas => write!(
                 f,
                 "CUDA: libcublas cannot be loaded (install cuBLAS, or add its directory to LD_LIBRARY_PATH)"

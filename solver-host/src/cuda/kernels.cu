@@ -32,7 +32,7 @@
 
 typedef long long i64;
 
-// One sample's operation. Mirrors `Entry` in params.rs (eight 4-byte fields); the
+// One sample's operation. Mirrors `Entry` in plan.rs (eight 4-byte fields); the
 // meaning of a, b, c depends on the kernel (see each).
 struct Entry {
     int sample;

@@ -78,6 +78,10 @@
 //! differently from the CPU's. Results agree with [`HostVectors`](crate::offload::HostVectors)
 //! to rounding: the GPU tests (`tests/cuda.rs`, run with `--ignored` on a GPU machine)
 //! check statuses, evaluation counts within one and `z` within `10⁻⁴` relative.
+//! A solve is deterministic (the same inputs give the same bits), but unlike the CPU
+//! path a sample's result is not independent of the rest of the batch to the last bit:
+//! cuBLAS may pick a different algorithm for a product of another number of rows, and
+//! the runs of running samples change as samples stop.
 //!
 //! # Profiling
 //!

@@ -139,7 +139,7 @@ fn json_report(
         "tol_abs": a.problem.tol_abs,
         "max_iters": a.problem.max_iters,
         "device": a.device.name(),
-        "threads": threads,
+        "threads": (a.device == Device::Cpu).then_some(threads),
         "wall_time_s": out.seconds,
         "solver_memory_bytes": out.solver_bytes,
         "peak_rss_bytes": peak_rss,
