@@ -36,28 +36,10 @@ fn both<S: HostSolver>(
         .unwrap();
     assert_eq!(rounds, reports.iter().map(|r| r.f_evals).max().unwrap());
 
-    let mut alone_z = starts(samples);
-    let alone = Layers::new(samples);
-    let alone_reports = alone_z
-        .chunks_mut(D)
-        .enumerate()
-        .map(|(b, zb)| {
-            let mut calls = 0;
-            let mut f = |x: &[f32], o: &mut [f32]| {
-                calls += 1;
-                alone.f(b, x, o);
-                if nan_at == Some((b, calls)) {
-                    o[D / 2] = f32::NAN;
-                }
-            };
-            make().solve(&mut f, zb, opts).unwrap()
-        })
-        .collect();
-    (
-        (reports, z),
-        (alone_reports, alone_z),
-        backend.evals.iter().map(|e| e.load(Ordering::Relaxed)).collect(),
-    )
+    let mut alone = Layers::new(samples);
+    alone.nan_at = nan_at;
+    let alone = alone.alone(|f, zb| make().solve(f, zb, opts).unwrap());
+    ((reports, z), alone, backend.evals.iter().map(|e| e.load(Ordering::Relaxed)).collect())
 }
 
 #[test]

@@ -39,26 +39,14 @@ fn both(
     let evals: Vec<u32> = layers.evals.iter().map(|e| e.load(Ordering::Relaxed)).collect();
     assert_eq!(evals, reports.iter().map(|r| r.f_evals).collect::<Vec<_>>());
 
-    let alone = Layers::new(samples);
-    let mut alone_z = starts(samples);
-    let alone_reports = alone_z
-        .chunks_mut(D)
-        .enumerate()
-        .map(|(b, zb)| {
-            let mut solver = DynBroyden::new(D, m).unwrap();
-            solver.settings = *s;
-            let mut calls = 0;
-            let mut f = |x: &[f32], o: &mut [f32]| {
-                calls += 1;
-                alone.f(b, x, o);
-                if nan_at == Some((b, calls)) {
-                    o[D / 2] = f32::NAN;
-                }
-            };
-            solver.solve(&mut f, zb, opts).unwrap()
-        })
-        .collect();
-    [(reports, z), (alone_reports, alone_z)]
+    let mut alone = Layers::new(samples);
+    alone.nan_at = nan_at;
+    let alone = alone.alone(|f, zb| {
+        let mut solver = DynBroyden::new(D, m).unwrap();
+        solver.settings = *s;
+        solver.solve(f, zb, opts).unwrap()
+    });
+    [(reports, z), alone]
 }
 
 #[test]

@@ -190,14 +190,15 @@ impl BroydenState {
                 self.step()
             }
             Phase::Step => {
-                if reply != Reply::Finite(true) {
+                let finite = reply == Reply::Finite(true);
+                if !finite {
                     // H g overflowed: never evaluate f there. Restart with H = −I.
                     self.clear();
                     self.mon.restarts += 1;
                 }
                 self.alpha = 1.0;
                 self.tries = 0;
-                Phase::Trial { reset: reply != Reply::Finite(true) }
+                Phase::Trial { reset: !finite }
             }
         }
     }
@@ -253,10 +254,15 @@ impl BroydenState {
             // A quasi-Newton step (not a plain one) made progress: re-arm.
             self.allowed_growth = s.reject_growth;
         }
-        // The new pair goes to `head` and is computed against the other stored pairs;
-        // when the history is full it first drops the oldest (the slot at `head`) or,
-        // with `History::Restart`, all of them.
-        if self.count == self.m && s.history == History::Restart {
+        self.accept()
+    }
+
+    /// Takes the evaluated trial point and starts the update of the history. The new
+    /// pair goes to `head` and is computed against the other stored pairs; when the
+    /// history is full it first drops the oldest (the slot at `head`) or, with
+    /// `History::Restart`, all of them.
+    fn accept(&self) -> Phase {
+        if self.count == self.m && self.settings.history == History::Restart {
             Phase::Accept { slot: 0, kept: 0, restart: true }
         } else {
             Phase::Accept { slot: self.head, kept: self.count, restart: false }
@@ -308,24 +314,13 @@ mod tests {
         vecs[15..20].copy_from_slice(dz);
         vecs[20..25].copy_from_slice(dg);
         let restarts = state.mon.restarts;
-        state.phase = state.judge_trial_accept();
+        state.phase = state.accept();
         let mut z = [0.0f32; 5];
         while !matches!(state.phase, Phase::Step) {
             let reply = work.execute(&state.op(), &mut z);
             state.advance(reply);
         }
         state.mon.restarts > restarts
-    }
-
-    impl BroydenState {
-        /// The update phase `judge_trial` enters for an accepted point.
-        fn judge_trial_accept(&self) -> Phase {
-            if self.count == self.m && self.settings.history == History::Restart {
-                Phase::Accept { slot: 0, kept: 0, restart: true }
-            } else {
-                Phase::Accept { slot: self.head, kept: self.count, restart: false }
-            }
-        }
     }
 
     /// After every update, whatever the policy and however full the history, the

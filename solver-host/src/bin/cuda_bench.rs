@@ -1,5 +1,6 @@
 //! `cuda_bench`: the offloaded Broyden solve on a CUDA GPU for a `[B × L × h]` DEQ state
-//! (default `[15 × 150 × 700]`, the demonstration layer with input width 64, M = 8),
+//! (default `[15 × 150 × 700]`, the demonstration layer and input of `deq demo` with
+//! input width 64, M = 8),
 //! against the CPU reference.
 //!
 //! ```text
@@ -22,7 +23,7 @@ use std::time::Instant;
 use clap::Parser;
 use solver_host::LayerBackend;
 use solver_host::cuda::{CudaBroyden, Profile};
-use solver_host::model::DeqLayer;
+use solver_host::model::{DeqLayer, InputBatch};
 use solver_host::offload::{self, HostVectors, OffloadBackend};
 use solver_host::solver_core::{BroydenSettings, Options, Report};
 
@@ -54,17 +55,6 @@ struct Args {
 /// Every iteration runs: no tolerance, no stall or divergence stop.
 fn budget(max_iters: u32) -> Options {
     Options { max_iters, tol_abs: 0.0, tol_rel: 0.0, stall_iters: 0, divergence_factor: f32::INFINITY }
-}
-
-/// Deterministic inputs in `[-1, 1)`.
-fn inputs(len: usize) -> Vec<f32> {
-    let mut s = 0x2545_F491_4F6C_DD1Du64;
-    (0..len)
-        .map(|_| {
-            s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -160,7 +150,7 @@ fn run(a: &Args) -> Result<bool, String> {
     let (b, l, h) = (a.samples, a.tokens, a.hidden);
     let d = l * h;
     let layer = DeqLayer::demo(h, INPUT_WIDTH);
-    let x = inputs(b * l * INPUT_WIDTH);
+    let x = InputBatch::demo(b, l, INPUT_WIDTH).x;
     let t = Instant::now();
     let mut backend = CudaBroyden::new(&layer, &x, b, l, a.memory).map_err(|e| e.to_string())?;
     let info = backend.device_info().clone();

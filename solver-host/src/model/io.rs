@@ -228,6 +228,21 @@ impl InputBatch {
         Ok(InputBatch { z0, ..batch })
     }
 
+    /// The built-in demonstration input (`deq`'s default problem, `deq demo`): `x` of
+    /// `samples × tokens × p` deterministic values in `[−1, 1)` (shape `[B, p]` when
+    /// `tokens == 1`), no `z0`.
+    pub fn demo(samples: usize, tokens: usize, p: usize) -> Self {
+        let mut s = 0x9E37_79B9_7F4A_7C15u64;
+        let x = (0..samples * tokens * p)
+            .map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect();
+        let shape = if tokens == 1 { vec![samples, p] } else { vec![samples, tokens, p] };
+        InputBatch { shape, x, z0: None }
+    }
+
     /// `B`, the number of independent samples.
     pub fn samples(&self) -> usize {
         self.shape.first().copied().unwrap_or(0)

@@ -3,6 +3,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use deq_problems::{FixedPointProblem, TanhLayer};
+use solver_core::Report;
 use solver_host::BatchBackend;
 
 pub const D: usize = 48;
@@ -22,8 +23,34 @@ impl Layers {
         Layers { layers, evals: (0..samples).map(|_| AtomicU32::new(0)).collect(), nan_at: None }
     }
 
-    pub fn f(&self, b: usize, x: &[f32], out: &mut [f32]) {
-        self.layers[b].f(x, out)
+    /// `f` of sample `b` at its `call`-th evaluation (NaN where `nan_at` says so).
+    pub fn f(&self, b: usize, call: u32, x: &[f32], out: &mut [f32]) {
+        self.layers[b].f(x, out);
+        if self.nan_at == Some((b, call)) {
+            out[D / 2] = f32::NAN;
+        }
+    }
+
+    /// Every sample solved alone from [`starts`] by `solve(f, z)`, with `f` that
+    /// sample's map (and its NaN, if any): the reports and the final states.
+    pub fn alone(
+        &self,
+        mut solve: impl FnMut(&mut dyn FnMut(&[f32], &mut [f32]), &mut [f32]) -> Report,
+    ) -> (Vec<Report>, Vec<f32>) {
+        let mut z = starts(self.layers.len());
+        let reports = z
+            .chunks_mut(D)
+            .enumerate()
+            .map(|(b, zb)| {
+                let mut calls = 0;
+                let mut f = |x: &[f32], o: &mut [f32]| {
+                    calls += 1;
+                    self.f(b, calls, x, o);
+                };
+                solve(&mut f, zb)
+            })
+            .collect();
+        (reports, z)
     }
 }
 
@@ -41,10 +68,7 @@ impl BatchBackend for Layers {
             if on {
                 let b = first + k;
                 let calls = self.evals[b].fetch_add(1, Ordering::Relaxed) + 1;
-                self.f(b, zb, ob);
-                if self.nan_at == Some((b, calls)) {
-                    ob[D / 2] = f32::NAN;
-                }
+                self.f(b, calls, zb, ob);
             }
         }
     }

@@ -13,14 +13,12 @@ pub fn check(kind: SolverKind) -> Result<(), String> {
     if kind != SolverKind::Broyden {
         return Err(format!("--device cuda runs --solver broyden only, not {}", kind.name()));
     }
-    if cfg!(feature = "cuda") {
-        Ok(())
-    } else {
-        Err("--device cuda: this deq was built without CUDA support \
-             (build it with `cargo build --release -p solver-host --features cuda`)"
-            .into())
-    }
+    if cfg!(feature = "cuda") { Ok(()) } else { Err(NO_CUDA.into()) }
 }
+
+/// What a build without the `cuda` feature says to `--device cuda`.
+const NO_CUDA: &str = "--device cuda: this deq was built without CUDA support \
+                       (build it with `cargo build --release -p solver-host --features cuda`)";
 
 /// Solves every sample of `p` with Broyden on the GPU.
 #[cfg(feature = "cuda")]
@@ -52,7 +50,7 @@ pub fn solve_problem(
     Ok(Outcome { z, reports, seconds, solver_bytes: backend.memory_bytes() })
 }
 
-/// Without the `cuda` feature `check` has already refused; this says the same.
+/// Without the `cuda` feature: the refusal `check` gives.
 #[cfg(not(feature = "cuda"))]
 pub fn solve_problem(
     _p: &Problem,
@@ -61,6 +59,5 @@ pub fn solve_problem(
     _opts: &Options,
     _progress: bool,
 ) -> Result<Outcome, String> {
-    check(kind)?;
-    Err("--device cuda: this deq was built without CUDA support".into())
+    check(kind).and(Err(NO_CUDA.into()))
 }

@@ -67,21 +67,8 @@ pub fn load(args: &ProblemArgs) -> Result<Problem, String> {
 pub fn demo() -> Problem {
     let (h, p, b) = DEMO;
     let layer = DeqLayer::demo(h, p);
-    let input = demo_input(b, 1, p);
+    let input = InputBatch::demo(b, 1, p);
     Problem { layer, input, source: "built-in demonstration model".into() }
-}
-
-/// A deterministic input `x` of `samples × tokens × p` values in `[−1, 1)`.
-fn demo_input(samples: usize, tokens: usize, p: usize) -> InputBatch {
-    let mut s = 0x9E37_79B9_7F4A_7C15u64;
-    let x = (0..samples * tokens * p)
-        .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect();
-    let shape = if tokens == 1 { vec![samples, p] } else { vec![samples, tokens, p] };
-    InputBatch { shape, x, z0: None }
 }
 
 /// `deq demo`: writes the built-in model and an input of the requested shape.
@@ -99,7 +86,7 @@ pub fn write_demo(a: &DemoArgs) -> Result<(), String> {
     files::check_writable(&a.model_out)?;
     files::check_writable(&a.input_out)?;
     let layer = DeqLayer::demo(a.hidden, a.input_width);
-    let input = demo_input(a.samples, a.tokens, a.input_width);
+    let input = InputBatch::demo(a.samples, a.tokens, a.input_width);
     layer.save(&a.model_out).map_err(|e| e.to_string())?;
     input.save(&a.input_out).map_err(|e| e.to_string())?;
     println!(
