@@ -309,6 +309,17 @@ impl<'a> IntoRequest<'a> for AndersonWork<'a> {
 }
 
 impl AndersonState {
+    /// Iterations taken so far (the `iterations` its report will give).
+    pub fn iterations(&self) -> u32 {
+        self.mon.iterations
+    }
+
+    /// `(residual_abs, residual_rel)` of the best iterate so far, the one the caller's `z`
+    /// holds (as its report will give them): `(∞, ∞)` before any finite evaluation.
+    pub fn best_residual(&self) -> (f32, f32) {
+        self.mon.best()
+    }
+
     /// The iteration, from the evaluation of `x` (into `g`) just made to the next one.
     fn advance(&mut self, n: usize, m: usize, b: &mut AndersonBuffers<'_>, z: &mut [f32]) -> Step {
         let [x, g, t, gp] = split_vecs::<4>(b.vecs, n);

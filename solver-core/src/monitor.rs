@@ -119,6 +119,21 @@ impl Monitor {
 
     /// The report for the iterate in `z`.
     pub(crate) fn finish(&self, status: Status) -> Report {
+        let (residual_abs, residual_rel) = self.best();
+        Report {
+            status,
+            iterations: self.iterations,
+            f_evals: self.f_evals,
+            residual_abs,
+            residual_rel,
+            restarts: self.restarts,
+        }
+    }
+
+    /// `(‖g‖, ‖g‖ / scale)` of the iterate in `z` (the best so far): `(∞, ∞)` before any
+    /// finite evaluation; the relative one is `0` when both are zero, `+∞` when only the
+    /// scale is.
+    pub(crate) fn best(&self) -> (f32, f32) {
         let (abs, scale) = (self.best_abs, self.best_scale);
         let rel = if abs == 0.0 {
             0.0
@@ -127,14 +142,7 @@ impl Monitor {
         } else {
             abs / scale
         };
-        Report {
-            status,
-            iterations: self.iterations,
-            f_evals: self.f_evals,
-            residual_abs: abs,
-            residual_rel: rel,
-            restarts: self.restarts,
-        }
+        (abs, rel)
     }
 }
 

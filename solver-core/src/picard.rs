@@ -208,6 +208,17 @@ impl<'a> IntoRequest<'a> for PicardWork<'a> {
 }
 
 impl PicardState {
+    /// Iterations taken so far (the `iterations` its report will give).
+    pub fn iterations(&self) -> u32 {
+        self.mon.iterations
+    }
+
+    /// `(residual_abs, residual_rel)` of the best iterate so far, the one the caller's `z`
+    /// holds (as its report will give them): `(∞, ∞)` before any finite evaluation.
+    pub fn best_residual(&self) -> (f32, f32) {
+        self.mon.best()
+    }
+
     /// From the evaluation of `x` (into `fx`) just made to the next one.
     fn advance(&mut self, x: &mut [f32], fx: &[f32], z: &mut [f32]) -> Step {
         let first = match self.phase {

@@ -30,6 +30,11 @@ pub trait HostSolver: Send {
     /// caller's iterate, updated with every new best point; after [`Step::Done`] it holds
     /// the iterate the report describes. Before any start, `Done` with an empty report.
     fn resume(&mut self, z: &mut [f32]) -> Step;
+    /// Iterations the current (or last) solve has taken; `0` before any start.
+    fn iterations(&self) -> u32;
+    /// `(residual_abs, residual_rel)` of the best iterate of the current (or last) solve,
+    /// the one its caller's `z` holds; `(∞, ∞)` before any finite evaluation.
+    fn best_residual(&self) -> (f32, f32);
     /// Finds `z = f(z)` from `z` (length [`dim`](Self::dim)), leaving the best iterate in
     /// `z`. No allocation happens during the solve.
     fn solve(
@@ -62,6 +67,14 @@ impl<S: HostSolver + ?Sized> HostSolver for Box<S> {
 
     fn resume(&mut self, z: &mut [f32]) -> Step {
         (**self).resume(z)
+    }
+
+    fn iterations(&self) -> u32 {
+        (**self).iterations()
+    }
+
+    fn best_residual(&self) -> (f32, f32) {
+        (**self).best_residual()
     }
 }
 
@@ -224,6 +237,13 @@ impl HostSolver for DynBroyden {
         let work = BroydenWork::new(self.n, self.m, &mut self.u, &mut self.v, &mut self.vecs);
         resume_of(work, self.state.as_mut(), z)
     }
+    fn iterations(&self) -> u32 {
+        self.state.as_ref().map_or(0, |s| s.iterations())
+    }
+
+    fn best_residual(&self) -> (f32, f32) {
+        self.state.as_ref().map_or((f32::INFINITY, f32::INFINITY), |s| s.best_residual())
+    }
 }
 
 /// [`solver_core::Anderson`] with run-time `n` and `m`:
@@ -305,6 +325,13 @@ impl HostSolver for DynAnderson {
         self.state = state;
         step
     }
+    fn iterations(&self) -> u32 {
+        self.state.as_ref().map_or(0, |s| s.iterations())
+    }
+
+    fn best_residual(&self) -> (f32, f32) {
+        self.state.as_ref().map_or((f32::INFINITY, f32::INFINITY), |s| s.best_residual())
+    }
 }
 
 /// [`solver_core::Picard`] with run-time `n`: `8·n` bytes of buffers.
@@ -346,5 +373,12 @@ impl HostSolver for DynPicard {
 
     fn resume(&mut self, z: &mut [f32]) -> Step {
         resume_of(PicardWork::new(self.n, &mut self.vecs), self.state.as_mut(), z)
+    }
+    fn iterations(&self) -> u32 {
+        self.state.as_ref().map_or(0, |s| s.iterations())
+    }
+
+    fn best_residual(&self) -> (f32, f32) {
+        self.state.as_ref().map_or((f32::INFINITY, f32::INFINITY), |s| s.best_residual())
     }
 }

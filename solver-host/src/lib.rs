@@ -51,6 +51,6 @@ pub mod offload;
 pub use batch::{BatchError, solve_batch};
 pub use dynamic::{DynAnderson, DynBroyden, DynPicard, HostSolver, SizeError};
 pub use layer_backend::LayerBackend;
-pub use lockstep::{BatchBackend, Lockstep, LockstepError, Progress};
-pub use offload::{HostVectors, OffloadBackend, OffloadError};
+pub use lockstep::{BatchBackend, Lockstep, LockstepError, Progress, Rounds};
+pub use offload::{HostVectors, OffloadBackend, OffloadError, OffloadRun};
 pub use solver_core;

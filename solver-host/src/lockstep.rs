@@ -29,6 +29,24 @@
 //! matrix product over the rows of every running sample
 //! (the `LayerBackend` of the model module).
 //!
+//! # Rounds driven by the caller
+//!
+//! A caller whose `f` is not a [`BatchBackend`] (a Python function, which may raise, and
+//! which takes the whole batch at once) drives the rounds itself:
+//!
+//! ```text
+//!     running ← rounds.start(z, opts, points)        // points: what each sample asks for
+//!     while running > 0:
+//!         outputs ← f(points)                         // rows of stopped samples are ignored
+//!         running ← rounds.advance(outputs, z, points)
+//!     reports ← rounds.reports()
+//! ```
+//!
+//! [`Rounds`] holds the solvers for that (and no batch buffers: the caller's are used);
+//! [`advance`](Rounds::advance) resumes the running samples in parallel, and between two
+//! rounds the caller may read each solver's progress ([`Rounds::solvers`]). The samples'
+//! results are the same as with [`Lockstep::solve`], which runs on the same solvers.
+//!
 //! # Memory
 //!
 //! `B` solvers (each [`HostSolver::memory_bytes`]) plus two `[B × d]` buffers for the
@@ -114,33 +132,26 @@ pub struct Progress {
     pub samples: usize,
 }
 
-/// One solver per sample, run in lockstep over a `[B × d]` state. See the
-/// [module documentation](crate::lockstep).
-pub struct Lockstep<S> {
+/// One solver per sample over a `[B × d]` state, advanced round by round by a caller
+/// that evaluates `f` itself (see the [module documentation](crate::lockstep)): the
+/// solvers and their masks, and no batch buffers (the caller's are used).
+pub struct Rounds<S> {
     solvers: Vec<S>,
     dim: usize,
-    points: Vec<f32>,
-    outputs: Vec<f32>,
     active: Vec<bool>,
+    reports: Vec<Option<Report>>,
 }
 
-impl<S: HostSolver> Lockstep<S> {
-    /// `samples` solvers built by `make` (all of the same dimension), and the batch
-    /// buffers. Everything a solve needs is allocated here.
+impl<S: HostSolver> Rounds<S> {
+    /// `samples` solvers built by `make`, all of the same dimension.
     pub fn new(samples: usize, make: impl Fn() -> Result<S, SizeError>) -> Result<Self, SizeError> {
         let solvers = (0..samples).map(|_| make()).collect::<Result<Vec<S>, SizeError>>()?;
         let dim = solvers.first().map_or(0, |s| s.dim());
         if solvers.iter().any(|s| s.dim() != dim) {
             return Err(SizeError::MixedDimensions);
         }
-        let len = samples.checked_mul(dim).ok_or(SizeError::TooLarge)?;
-        Ok(Lockstep {
-            solvers,
-            dim,
-            points: vec![0.0; len],
-            outputs: vec![0.0; len],
-            active: vec![false; samples],
-        })
+        samples.checked_mul(dim).ok_or(SizeError::TooLarge)?;
+        Ok(Rounds { solvers, dim, active: vec![false; samples], reports: vec![None; samples] })
     }
 
     /// Number of samples `B`.
@@ -153,15 +164,120 @@ impl<S: HostSolver> Lockstep<S> {
         self.dim
     }
 
-    /// Bytes held: every solver's buffers and the two `[B × d]` batch buffers.
+    /// Bytes of every solver's buffers.
     pub fn memory_bytes(&self) -> usize {
-        self.solvers.iter().map(|s| s.memory_bytes()).sum::<usize>()
-            + 4 * (self.points.len() + self.outputs.len())
+        self.solvers.iter().map(|s| s.memory_bytes()).sum()
     }
 
     /// The solvers, to change their settings between solves.
     pub fn solvers_mut(&mut self) -> &mut [S] {
         &mut self.solvers
+    }
+
+    /// The solvers, to read their progress between rounds.
+    pub fn solvers(&self) -> &[S] {
+        &self.solvers
+    }
+
+    /// Which samples are still running.
+    pub fn active(&self) -> &[bool] {
+        &self.active
+    }
+
+    /// One report per sample of the last solve; a sample still running (or never
+    /// started) reads as not started.
+    pub fn reports(&self) -> Vec<Report> {
+        self.reports.iter().map(|r| r.unwrap_or(NOT_STARTED)).collect()
+    }
+
+    /// Starts every sample from its row of `z` (row-major `[B × d]`) and writes into
+    /// `points` (`[B × d]`) the point each sample asks `f` for. Returns the number of
+    /// running samples.
+    pub fn start(&mut self, z: &[f32], opts: &Options, points: &mut [f32]) -> Result<usize, LockstepError> {
+        let d = self.check_state(z.len())?;
+        self.check_state(points.len())?;
+        self.reports.fill(None);
+        self.solvers
+            .par_iter_mut()
+            .zip(z.par_chunks(d))
+            .zip(points.par_chunks_mut(d))
+            .zip(self.active.par_iter_mut())
+            .with_min_len(min_len(d))
+            .for_each(|(((solver, zb), point), active)| {
+                *active = solver.start(zb, opts).is_ok();
+                copy(solver.request().0, point);
+            });
+        Ok(self.active.iter().filter(|&&a| a).count())
+    }
+
+    /// One round: every running sample resumes with its row of `outputs` (`f` of its row
+    /// of `points`; the rows of stopped samples are not read), in parallel. New best
+    /// iterates go to `z` (which held the start points at [`start`](Self::start)); the
+    /// points asked for next go to `points`. Returns the number of samples still running.
+    pub fn advance(
+        &mut self,
+        outputs: &[f32],
+        z: &mut [f32],
+        points: &mut [f32],
+    ) -> Result<usize, LockstepError> {
+        let d = self.check_state(outputs.len())?;
+        self.check_state(z.len())?;
+        self.check_state(points.len())?;
+        let samples = self.solvers.par_iter_mut().zip(z.par_chunks_mut(d)).zip(points.par_chunks_mut(d));
+        let rest = outputs.par_chunks(d).zip(self.active.par_iter_mut()).zip(self.reports.par_iter_mut());
+        samples.zip(rest).with_min_len(min_len(d)).for_each(
+            |(((solver, zb), point), ((out, active), report))| {
+                resume_sample(solver, out, zb, point, active, report);
+            },
+        );
+        Ok(self.active.iter().filter(|&&a| a).count())
+    }
+
+    /// The dimension, after checking that a `[B × d]` buffer has length `len`.
+    fn check_state(&self, len: usize) -> Result<usize, LockstepError> {
+        let (b, d) = (self.samples(), self.dim);
+        if len != b * d || d == 0 {
+            return Err(LockstepError::StateLength { expected: b * d, got: len });
+        }
+        Ok(d)
+    }
+}
+
+/// One solver per sample, run in lockstep over a `[B × d]` state with a
+/// [`BatchBackend`] as `f`. See the [module documentation](crate::lockstep).
+pub struct Lockstep<S> {
+    rounds: Rounds<S>,
+    points: Vec<f32>,
+    outputs: Vec<f32>,
+}
+
+impl<S: HostSolver> Lockstep<S> {
+    /// `samples` solvers built by `make` (all of the same dimension), and the batch
+    /// buffers. Everything a solve needs is allocated here.
+    pub fn new(samples: usize, make: impl Fn() -> Result<S, SizeError>) -> Result<Self, SizeError> {
+        let rounds = Rounds::new(samples, make)?;
+        let len = samples * rounds.dim;
+        Ok(Lockstep { rounds, points: vec![0.0; len], outputs: vec![0.0; len] })
+    }
+
+    /// Number of samples `B`.
+    pub fn samples(&self) -> usize {
+        self.rounds.samples()
+    }
+
+    /// Dimension `d` of one sample.
+    pub fn dim(&self) -> usize {
+        self.rounds.dim
+    }
+
+    /// Bytes held: every solver's buffers and the two `[B × d]` batch buffers.
+    pub fn memory_bytes(&self) -> usize {
+        self.rounds.memory_bytes() + 4 * (self.points.len() + self.outputs.len())
+    }
+
+    /// The solvers, to change their settings between solves.
+    pub fn solvers_mut(&mut self) -> &mut [S] {
+        self.rounds.solvers_mut()
     }
 
     /// Solves every sample of `z` (row-major `[B × d]`: starting points in, answers out)
@@ -174,27 +290,16 @@ impl<S: HostSolver> Lockstep<S> {
         opts: &Options,
         progress: &mut (dyn FnMut(Progress) + Send),
     ) -> Result<Vec<Report>, LockstepError> {
-        let (b, d) = (self.samples(), self.dim);
+        let (b, d) = (self.samples(), self.dim());
         if (backend.samples(), backend.dim()) != (b, d) {
             return Err(LockstepError::BackendShape {
                 solver: (b, d),
                 backend: (backend.samples(), backend.dim()),
             });
         }
-        if z.len() != b * d || d == 0 {
-            return Err(LockstepError::StateLength { expected: b * d, got: z.len() });
-        }
-        let mut reports = vec![None; b];
         // Start every sample and gather the points it asks for.
-        self.solvers
-            .par_iter_mut()
-            .zip(z.par_chunks(d))
-            .zip(self.points.par_chunks_mut(d))
-            .zip(self.active.par_iter_mut())
-            .for_each(|(((solver, zb), point), active)| {
-                *active = solver.start(zb, opts).is_ok();
-                copy(solver.request().0, point);
-            });
+        let r = &mut self.rounds;
+        r.start(z, opts, &mut self.points)?;
         // Groups of consecutive samples, one per task; each runs its rounds in lockstep
         // (one evaluation of the group, then its samples' steps) until all its samples
         // have stopped, with no synchronisation between groups.
@@ -203,16 +308,16 @@ impl<S: HostSolver> Lockstep<S> {
         } else {
             b
         };
-        let stopped = AtomicUsize::new(self.active.iter().filter(|&&a| !a).count());
+        let stopped = AtomicUsize::new(r.active.iter().filter(|&&a| !a).count());
         let most_rounds = AtomicU32::new(0);
         let progress = Mutex::new(progress);
-        self.solvers
+        r.solvers
             .par_chunks_mut(group)
             .zip(z.par_chunks_mut(group * d))
             .zip(self.points.par_chunks_mut(group * d))
             .zip(self.outputs.par_chunks_mut(group * d))
-            .zip(self.active.par_chunks_mut(group))
-            .zip(reports.par_chunks_mut(group))
+            .zip(r.active.par_chunks_mut(group))
+            .zip(r.reports.par_chunks_mut(group))
             .enumerate()
             .for_each(|(g, (((((solvers, zg), points), outputs), active), reports))| {
                 let mut rounds = 0u32;
@@ -222,17 +327,8 @@ impl<S: HostSolver> Lockstep<S> {
                     let samples = solvers.iter_mut().zip(zg.chunks_mut(d)).zip(points.chunks_mut(d));
                     let rest = outputs.chunks(d).zip(active.iter_mut()).zip(reports.iter_mut());
                     for (((solver, zb), point), ((out, active), report)) in samples.zip(rest) {
-                        if !*active {
-                            continue;
-                        }
-                        copy(out, solver.request().1);
-                        match solver.resume(zb) {
-                            Step::Evaluate => copy(solver.request().0, point),
-                            Step::Done(r) => {
-                                *report = Some(r);
-                                *active = false;
-                                stopped.fetch_add(1, Ordering::Relaxed);
-                            }
+                        if *active && !resume_sample(solver, out, zb, point, active, report) {
+                            stopped.fetch_add(1, Ordering::Relaxed);
                         }
                     }
                     let rounds = most_rounds.fetch_max(rounds, Ordering::Relaxed).max(rounds);
@@ -244,8 +340,40 @@ impl<S: HostSolver> Lockstep<S> {
                     }
                 }
             });
-        Ok(reports.into_iter().map(|r| r.unwrap_or(NOT_STARTED)).collect())
+        Ok(r.reports())
     }
+}
+
+/// One sample's step of a round: when it is running, its solver resumes with `out` (`f`
+/// of its point); then it either asks for its next point (written to `point`) or has
+/// stopped (`report` set, `active` cleared). Returns whether it is still running.
+fn resume_sample<S: HostSolver>(
+    solver: &mut S,
+    out: &[f32],
+    z: &mut [f32],
+    point: &mut [f32],
+    active: &mut bool,
+    report: &mut Option<Report>,
+) -> bool {
+    if !*active {
+        return false;
+    }
+    copy(out, solver.request().1);
+    match solver.resume(z) {
+        Step::Evaluate => copy(solver.request().0, point),
+        Step::Done(r) => {
+            *report = Some(r);
+            *active = false;
+        }
+    }
+    *active
+}
+
+/// Samples per parallel task in [`Lockstep::start`] and [`Lockstep::advance`]: enough
+/// that a task does about 64 K floats of work, so small samples are not spread over
+/// threads one by one.
+fn min_len(d: usize) -> usize {
+    (1 << 16) / d.max(1) + 1
 }
 
 /// `dst ← src` over the common length (no panic path).

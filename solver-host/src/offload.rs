@@ -107,45 +107,105 @@ pub fn solve<D: OffloadBackend + ?Sized>(
     if expected != Some(z.len()) {
         return Err(OffloadError::StateLength { expected: expected.unwrap_or(0), got: z.len() });
     }
-    let state = BroydenState::detached(settings, m, opts).ok_or(OffloadError::Memory)?;
+    let mut run = OffloadRun::new(b, settings, m, opts).ok_or(OffloadError::Memory)?;
     backend.load(z).map_err(OffloadError::Device)?;
-    let mut states = vec![state; b];
-    let mut waiting: Vec<Option<BroydenOp>> = states.iter().map(|s| Some(s.op())).collect();
-    let mut round = vec![None; b];
-    let mut replies = vec![Reply::None; b];
-    let mut reports = vec![NOT_STARTED; b];
-    let mut evaluations = 0u32;
     loop {
-        let running = waiting.iter().flatten().count();
-        if running == 0 {
+        let active = run.round(backend).map_err(OffloadError::Device)?;
+        if active == 0 {
             break;
         }
-        let evaluate = waiting.iter().flatten().all(|op| matches!(op, BroydenOp::Evaluate { .. }));
-        for (r, w) in round.iter_mut().zip(&waiting) {
-            *r = w.filter(|op| evaluate == matches!(op, BroydenOp::Evaluate { .. }));
-        }
-        backend.execute(&round, &mut replies).map_err(OffloadError::Device)?;
-        for (((state, w), r), (reply, report)) in
-            states.iter_mut().zip(&mut waiting).zip(&round).zip(replies.iter().zip(&mut reports))
-        {
-            if r.is_none() {
-                continue;
-            }
-            *w = match state.advance(*reply) {
-                BroydenOp::Done(rep) => {
-                    *report = rep;
-                    None
-                }
-                op => Some(op),
-            };
-        }
-        if evaluate {
-            evaluations += 1;
-            progress(Progress { rounds: evaluations, active: running, samples: b });
-        }
+        progress(Progress { rounds: run.evaluations(), active, samples: b });
     }
     backend.store(z).map_err(OffloadError::Device)?;
-    Ok(reports)
+    Ok(run.reports().to_vec())
+}
+
+/// The Broyden solves of a batch in progress, advanced one evaluation round at a time:
+/// the loop of [`solve`], for a caller that loads and reads the backend's vectors itself
+/// and looks at the solves between rounds (their [`BroydenState`]s: iterations, best
+/// residual).
+#[derive(Clone, Debug)]
+pub struct OffloadRun {
+    states: Vec<BroydenState>,
+    /// The operation each sample waits for (`None` once it has stopped).
+    waiting: Vec<Option<BroydenOp>>,
+    /// The operations given to the backend this round.
+    round: Vec<Option<BroydenOp>>,
+    replies: Vec<Reply>,
+    reports: Vec<Report>,
+    evaluations: u32,
+}
+
+impl OffloadRun {
+    /// `samples` fresh solves with room for `memory` pairs each, every one waiting for
+    /// the evaluation of its start point (which the backend must hold: loaded by
+    /// [`OffloadBackend::load`] or otherwise). `None` when `memory` is zero.
+    pub fn new(samples: usize, settings: &BroydenSettings, memory: usize, opts: &Options) -> Option<Self> {
+        let state = BroydenState::detached(settings, memory, opts)?;
+        Some(OffloadRun {
+            states: vec![state; samples],
+            waiting: vec![Some(state.op()); samples],
+            round: vec![None; samples],
+            replies: vec![Reply::None; samples],
+            reports: vec![NOT_STARTED; samples],
+            evaluations: 0,
+        })
+    }
+
+    /// Carries out operation rounds on `backend` up to and including the next round of
+    /// evaluations. Returns the number of samples evaluated in it, or `0` once every
+    /// sample has stopped (then nothing more is asked of the backend).
+    ///
+    /// In each round every running sample's pending operation is given to the backend,
+    /// except that evaluations are held back while some running sample waits for
+    /// anything else: `f` runs once per evaluation round, for every running sample.
+    pub fn round<D: OffloadBackend + ?Sized>(&mut self, backend: &mut D) -> Result<usize, D::Error> {
+        let is_eval = |op: &BroydenOp| matches!(op, BroydenOp::Evaluate { .. });
+        loop {
+            let running = self.waiting.iter().flatten().count();
+            if running == 0 {
+                return Ok(0);
+            }
+            let evaluate = self.waiting.iter().flatten().all(is_eval);
+            for (r, w) in self.round.iter_mut().zip(&self.waiting) {
+                *r = w.filter(|op| evaluate == is_eval(op));
+            }
+            backend.execute(&self.round, &mut self.replies)?;
+            let samples = self.states.iter_mut().zip(&mut self.waiting).zip(&self.round);
+            for (((state, w), r), (reply, report)) in samples.zip(self.replies.iter().zip(&mut self.reports))
+            {
+                if r.is_none() {
+                    continue;
+                }
+                *w = match state.advance(*reply) {
+                    BroydenOp::Done(rep) => {
+                        *report = rep;
+                        None
+                    }
+                    op => Some(op),
+                };
+            }
+            if evaluate {
+                self.evaluations += 1;
+                return Ok(running);
+            }
+        }
+    }
+
+    /// Every sample's solve.
+    pub fn states(&self) -> &[BroydenState] {
+        &self.states
+    }
+
+    /// One report per sample; a sample still running reads as not started.
+    pub fn reports(&self) -> &[Report] {
+        &self.reports
+    }
+
+    /// Evaluation rounds carried out so far.
+    pub fn evaluations(&self) -> u32 {
+        self.evaluations
+    }
 }
 
 /// The host reference of [`OffloadBackend`]: each sample's vectors in its own heap

@@ -5,7 +5,9 @@
 use std::sync::atomic::Ordering;
 
 use solver_core::{Options, Report, Status};
-use solver_host::{BatchBackend, DynAnderson, DynBroyden, DynPicard, HostSolver, Lockstep, LockstepError};
+use solver_host::{
+    BatchBackend, DynAnderson, DynBroyden, DynPicard, HostSolver, Lockstep, LockstepError, Rounds,
+};
 
 mod common;
 
@@ -80,6 +82,62 @@ fn one_samples_nan_ends_that_sample_only() {
         }
         assert!(z.iter().all(|v| v.is_finite()));
     }
+}
+
+/// Rounds driven by the caller ([`Rounds`]: `start`, then `advance` with the caller's
+/// own batched evaluation) give every sample the result of its solo solve, bit for bit; between
+/// rounds each solver's iteration count and best residual are the ones its report ends
+/// with.
+#[test]
+fn rounds_driven_by_the_caller_match_solo_solves() {
+    let opts = Options { max_iters: 200, ..Options::DEFAULT };
+    let samples = 7;
+    fn driven<S: HostSolver>(lock: &mut Rounds<S>, samples: usize, opts: &Options) -> Batch {
+        let backend = Layers::new(samples);
+        let mut z = starts(samples);
+        let (mut points, mut outputs) = (vec![0.0; z.len()], vec![f32::NAN; z.len()]);
+        let mut running = lock.start(&z, opts, &mut points).unwrap();
+        assert_eq!(running, samples);
+        let mut last = vec![(0u32, (f32::INFINITY, f32::INFINITY)); samples];
+        while running > 0 {
+            let active = lock.active().to_vec();
+            backend.eval(0, &active, &points, &mut outputs);
+            running = lock.advance(&outputs, &mut z, &mut points).unwrap();
+            assert_eq!(running, lock.active().iter().filter(|&&a| a).count());
+            for (b, s) in lock.solvers().iter().enumerate() {
+                let now = (s.iterations(), s.best_residual());
+                // The best residual never grows, the iterations never go back.
+                assert!(
+                    now.0 >= last[b].0 && now.1.0 <= last[b].1.0,
+                    "sample {b}: {now:?} after {:?}",
+                    last[b]
+                );
+                last[b] = now;
+            }
+        }
+        let reports = lock.reports();
+        for (r, (its, (abs, rel))) in reports.iter().zip(&last) {
+            assert_eq!((r.iterations, r.residual_abs, r.residual_rel), (*its, *abs, *rel));
+        }
+        (reports, z)
+    }
+    let mut broyden = Rounds::new(samples, || DynBroyden::new(D, 8)).unwrap();
+    let mut anderson = Rounds::new(samples, || DynAnderson::new(D, 5)).unwrap();
+    assert_eq!(broyden.memory_bytes(), samples * 4 * D * (2 * 8 + 5));
+    let alone = |solve: &mut dyn FnMut(&mut dyn FnMut(&[f32], &mut [f32]), &mut [f32]) -> Report| {
+        Layers::new(samples).alone(solve)
+    };
+    let b = driven(&mut broyden, samples, &opts);
+    assert_eq!(b, alone(&mut |f, zb| DynBroyden::new(D, 8).unwrap().solve(f, zb, &opts).unwrap()));
+    // A second solve with the same solvers starts afresh.
+    assert_eq!(driven(&mut broyden, samples, &opts), b);
+    let a = driven(&mut anderson, samples, &opts);
+    assert_eq!(a, alone(&mut |f, zb| DynAnderson::new(D, 5).unwrap().solve(f, zb, &opts).unwrap()));
+    assert!(b.0.iter().chain(&a.0).all(|r| r.status == Status::Converged));
+    // Buffers of the wrong length are errors.
+    let mut short = vec![0.0; samples * D - 1];
+    let err = broyden.start(&starts(samples), &opts, &mut short).unwrap_err();
+    assert_eq!(err, LockstepError::StateLength { expected: samples * D, got: samples * D - 1 });
 }
 
 #[test]

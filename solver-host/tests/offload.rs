@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use common::{D, Layers, starts};
 use solver_core::{BroydenSettings, History, Options, Report, Status};
 use solver_host::model::DeqLayer;
-use solver_host::offload::{self, HostVectors, OffloadError};
+use solver_host::offload::{self, HostVectors, OffloadBackend, OffloadError};
 use solver_host::{DynBroyden, HostSolver, LayerBackend, Lockstep};
 
 /// The batch solved offloaded (host vectors) and each sample alone; the backend's
@@ -101,6 +101,44 @@ fn one_samples_nan_ends_that_sample_only() {
                 assert_eq!(r.status, Status::Converged, "sample {b}: {r:?}");
             }
         }
+    }
+}
+
+/// A run advanced round by round by the caller (`OffloadRun`) is `offload::solve`: the
+/// same reports and answers; between rounds each state's iteration count and best
+/// residual only move forward, and end as its report says.
+#[test]
+fn a_run_driven_round_by_round_is_solve() {
+    let samples = 6;
+    let s = BroydenSettings::DEFAULT;
+    let opts = Options { max_iters: 200, ..Options::DEFAULT };
+    let [expected, _] = both(samples, 4, &s, &opts, None);
+    let layers = Layers::new(samples);
+    let mut host = HostVectors::new(&layers, 4);
+    host.load(&starts(samples)).unwrap();
+    let mut run = offload::OffloadRun::new(samples, &s, 4, &opts).unwrap();
+    assert!(offload::OffloadRun::new(samples, &s, 0, &opts).is_none());
+    let mut last = vec![(0u32, f32::INFINITY); samples];
+    let mut rounds = 0;
+    loop {
+        let running = run.round(&mut host).unwrap();
+        for (b, st) in run.states().iter().enumerate() {
+            let now = (st.iterations(), st.best_residual().0);
+            assert!(now.0 >= last[b].0 && now.1 <= last[b].1, "sample {b}: {now:?} after {:?}", last[b]);
+            last[b] = now;
+        }
+        if running == 0 {
+            break;
+        }
+        rounds += 1;
+        assert_eq!(run.evaluations(), rounds);
+    }
+    assert_eq!(run.round(&mut host).unwrap(), 0);
+    let mut z = vec![0.0; samples * D];
+    host.store(&mut z).unwrap();
+    assert_eq!((run.reports().to_vec(), z), expected);
+    for (r, (its, abs)) in run.reports().iter().zip(&last) {
+        assert_eq!((r.iterations, r.residual_abs), (*its, *abs));
     }
 }
 

@@ -71,6 +71,17 @@ enum Phase {
 }
 
 impl BroydenState {
+    /// Iterations taken so far (the `iterations` its report will give).
+    pub fn iterations(&self) -> u32 {
+        self.mon.iterations
+    }
+
+    /// `(residual_abs, residual_rel)` of the best iterate so far, the one the caller's `z`
+    /// holds (as its report will give them): `(∞, ∞)` before any finite evaluation.
+    pub fn best_residual(&self) -> (f32, f32) {
+        self.mon.best()
+    }
+
     /// A solve whose first operation is `Evaluate { X, G }`: the caller must have put
     /// the start point in `X` (and its best-iterate buffer `z`).
     pub(super) fn new(settings: &BroydenSettings, root: bool, m: usize, opts: &Options) -> Self {
