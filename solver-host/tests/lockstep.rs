@@ -124,15 +124,13 @@ fn rounds_driven_by_the_caller_match_solo_solves() {
     let mut broyden = Rounds::new(samples, || DynBroyden::new(D, 8)).unwrap();
     let mut anderson = Rounds::new(samples, || DynAnderson::new(D, 5)).unwrap();
     assert_eq!(broyden.memory_bytes(), samples * 4 * D * (2 * 8 + 5));
-    let alone = |solve: &mut dyn FnMut(&mut dyn FnMut(&[f32], &mut [f32]), &mut [f32]) -> Report| {
-        Layers::new(samples).alone(solve)
-    };
+    let alone = Layers::new(samples);
     let b = driven(&mut broyden, samples, &opts);
-    assert_eq!(b, alone(&mut |f, zb| DynBroyden::new(D, 8).unwrap().solve(f, zb, &opts).unwrap()));
+    assert_eq!(b, alone.alone(|f, zb| DynBroyden::new(D, 8).unwrap().solve(f, zb, &opts).unwrap()));
     // A second solve with the same solvers starts afresh.
     assert_eq!(driven(&mut broyden, samples, &opts), b);
     let a = driven(&mut anderson, samples, &opts);
-    assert_eq!(a, alone(&mut |f, zb| DynAnderson::new(D, 5).unwrap().solve(f, zb, &opts).unwrap()));
+    assert_eq!(a, alone.alone(|f, zb| DynAnderson::new(D, 5).unwrap().solve(f, zb, &opts).unwrap()));
     assert!(b.0.iter().chain(&a.0).all(|r| r.status == Status::Converged));
     // Buffers of the wrong length are errors.
     let mut short = vec![0.0; samples * D - 1];
