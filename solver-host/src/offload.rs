@@ -110,7 +110,7 @@ pub fn solve<D: OffloadBackend + ?Sized>(
     let mut run = OffloadRun::new(b, settings, m, opts).ok_or(OffloadError::Memory)?;
     backend.load(z).map_err(OffloadError::Device)?;
     loop {
-        let active = run.round(backend).map_err(OffloadError::Device)?;
+        let active = run.round(|ops, replies| backend.execute(ops, replies)).map_err(OffloadError::Device)?;
         if active == 0 {
             break;
         }
@@ -152,14 +152,19 @@ impl OffloadRun {
         })
     }
 
-    /// Carries out operation rounds on `backend` up to and including the next round of
-    /// evaluations. Returns the number of samples evaluated in it, or `0` once every
-    /// sample has stopped (then nothing more is asked of the backend).
+    /// Carries out operation rounds up to and including the next round of evaluations,
+    /// each round by one call of `execute` (what [`OffloadBackend::execute`] does: carry
+    /// out `ops[b]` for every sample with `Some`, writing its reply into `replies[b]`).
+    /// Returns the number of samples evaluated, or `0` once every sample has stopped
+    /// (then `execute` is not called again).
     ///
-    /// In each round every running sample's pending operation is given to the backend,
+    /// In each round every running sample's pending operation is given to `execute`,
     /// except that evaluations are held back while some running sample waits for
     /// anything else: `f` runs once per evaluation round, for every running sample.
-    pub fn round<D: OffloadBackend + ?Sized>(&mut self, backend: &mut D) -> Result<usize, D::Error> {
+    pub fn round<E>(
+        &mut self,
+        mut execute: impl FnMut(&[Option<BroydenOp>], &mut [Reply]) -> Result<(), E>,
+    ) -> Result<usize, E> {
         let is_eval = |op: &BroydenOp| matches!(op, BroydenOp::Evaluate { .. });
         loop {
             let running = self.waiting.iter().flatten().count();
@@ -170,7 +175,7 @@ impl OffloadRun {
             for (r, w) in self.round.iter_mut().zip(&self.waiting) {
                 *r = w.filter(|op| evaluate == is_eval(op));
             }
-            backend.execute(&self.round, &mut self.replies)?;
+            execute(&self.round, &mut self.replies)?;
             let samples = self.states.iter_mut().zip(&mut self.waiting).zip(&self.round);
             for (((state, w), r), (reply, report)) in samples.zip(self.replies.iter().zip(&mut self.reports))
             {

@@ -121,7 +121,7 @@ fn a_run_driven_round_by_round_is_solve() {
     let mut last = vec![(0u32, f32::INFINITY); samples];
     let mut rounds = 0;
     loop {
-        let running = run.round(&mut host).unwrap();
+        let running = run.round(|ops, replies| host.execute(ops, replies)).unwrap();
         for (b, st) in run.states().iter().enumerate() {
             let now = (st.iterations(), st.best_residual().0);
             assert!(now.0 >= last[b].0 && now.1 <= last[b].1, "sample {b}: {now:?} after {:?}", last[b]);
@@ -133,7 +133,7 @@ fn a_run_driven_round_by_round_is_solve() {
         rounds += 1;
         assert_eq!(run.evaluations(), rounds);
     }
-    assert_eq!(run.round(&mut host).unwrap(), 0);
+    assert_eq!(run.round(|ops, replies| host.execute(ops, replies)).unwrap(), 0);
     let mut z = vec![0.0; samples * D];
     host.store(&mut z).unwrap();
     assert_eq!((run.reports().to_vec(), z), expected);
