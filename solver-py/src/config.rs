@@ -123,6 +123,17 @@ impl Config {
     }
 }
 
+/// A float as Python writes it (`nan`, `inf`, `1e-05` rather than Rust's `NaN`, …).
+fn py_float(v: f64) -> String {
+    if v.is_nan() {
+        "nan".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "inf".into() } else { "-inf".into() }
+    } else {
+        format!("{v:?}")
+    }
+}
+
 fn value_error(msg: String) -> PyErr {
     PyValueError::new_err(msg)
 }
@@ -138,14 +149,14 @@ fn tolerance(name: &str, v: f64) -> PyResult<f32> {
     if v.is_finite() && v >= 0.0 && v <= f64::from(f32::MAX) {
         Ok(v as f32)
     } else {
-        Err(value_error(format!("{name} must be a finite number ≥ 0, not {v}")))
+        Err(value_error(format!("{name} must be a finite number ≥ 0, not {}", py_float(v))))
     }
 }
 
 /// A float setting in the range `ok` accepts, described by `range` in the error.
 fn float(name: &str, value: &Bound<'_, PyAny>, ok: impl Fn(f64) -> bool, range: &str) -> PyResult<f32> {
     let v: f64 = value.extract().map_err(|_| type_error(name, value, "a number"))?;
-    if ok(v) { Ok(v as f32) } else { Err(value_error(format!("{name} must be {range}, not {v}"))) }
+    if ok(v) { Ok(v as f32) } else { Err(value_error(format!("{name} must be {range}, not {}", py_float(v)))) }
 }
 
 fn type_error(name: &str, value: &Bound<'_, PyAny>, want: &str) -> PyErr {
@@ -194,7 +205,7 @@ fn set(method: &mut Method, opts: &mut Options, key: &str, value: &Bound<'_, PyA
         (Method::Picard(s), "damping") => s.damping = float(key, value, damping, "in (0, 1]")?,
         _ => {
             return Err(PyTypeError::new_err(format!(
-                "unexpected keyword argument {key:?} for solver {:?}; its settings are: {}",
+                "unexpected keyword argument '{key}' for solver {:?}; its settings are: {}",
                 method.name(),
                 method.setting_names().join(", ")
             )));
@@ -203,14 +214,20 @@ fn set(method: &mut Method, opts: &mut Options, key: &str, value: &Bound<'_, PyA
     Ok(())
 }
 
+/// An `f32` as the `f64` of its shortest decimal form (so that `1e-6f32` reads as
+/// Python's `1e-06`, not `9.999999974752427e-07`).
+fn decimal(v: f32) -> f64 {
+    v.to_string().parse().unwrap_or(f64::NAN)
+}
+
 /// The defaults of the stopping rule, from [`Options::DEFAULT`].
 #[pyfunction]
 pub fn options_defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let o = Options::DEFAULT;
     let d = PyDict::new(py);
     d.set_item("max_iters", o.max_iters)?;
-    d.set_item("tol_abs", f64::from(o.tol_abs))?;
-    d.set_item("tol_rel", f64::from(o.tol_rel))?;
+    d.set_item("tol_abs", decimal(o.tol_abs))?;
+    d.set_item("tol_rel", decimal(o.tol_rel))?;
     d.set_item("stall_iters", o.stall_iters)?;
     Ok(d)
 }
@@ -219,7 +236,7 @@ pub fn options_defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
 #[pyfunction]
 pub fn settings_defaults<'py>(py: Python<'py>, solver: &str) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    d.set_item("divergence_factor", f64::from(Options::DEFAULT.divergence_factor))?;
+    d.set_item("divergence_factor", decimal(Options::DEFAULT.divergence_factor))?;
     match solver {
         "broyden" => {
             let s = BroydenSettings::DEFAULT;
@@ -230,15 +247,15 @@ pub fn settings_defaults<'py>(py: Python<'py>, solver: &str) -> PyResult<Bound<'
             d.set_item("history", history)?;
             d.set_item("line_search", s.line_search)?;
             d.set_item("max_backtracks", s.max_backtracks)?;
-            d.set_item("skip_tol", f64::from(s.skip_tol))?;
-            d.set_item("reject_growth", f64::from(s.reject_growth))?;
+            d.set_item("skip_tol", decimal(s.skip_tol))?;
+            d.set_item("reject_growth", decimal(s.reject_growth))?;
         }
         "anderson" => {
             let s = AndersonSettings::DEFAULT;
-            d.set_item("damping", f64::from(s.damping))?;
-            d.set_item("reg", f64::from(s.reg))?;
+            d.set_item("damping", decimal(s.damping))?;
+            d.set_item("reg", decimal(s.reg))?;
         }
-        "picard" => d.set_item("damping", f64::from(PicardSettings::DEFAULT.damping))?,
+        "picard" => d.set_item("damping", decimal(PicardSettings::DEFAULT.damping))?,
         other => return Err(value_error(format!("no solver named {other:?}"))),
     }
     Ok(d)

@@ -97,17 +97,19 @@ class Batch:
                 if self.kind == "numpy"
                 else f"a tensor of torch.float32, shape {self.shape}, on {self.device}"
             )
-            error = ValueError if self._same_type(y) else TypeError
+            error = ValueError if self._same_type_and_dtype(y) else TypeError
             raise error(f"deqsolve: f returned {self.describe(y)}; expected {want}, like its argument")
         if self.kind == "torch":
             return y.detach().contiguous()
         return np.ascontiguousarray(y)
 
-    def _same_type(self, y):
+    def _same_type_and_dtype(self, y):
+        """Whether ``y`` is of ``z0``'s kind and dtype (so only its shape or device is
+        wrong: a ``ValueError`` rather than a ``TypeError``)."""
         torch = _torch()
         if self.kind == "numpy":
-            return isinstance(y, np.ndarray)
-        return isinstance(y, torch.Tensor)
+            return isinstance(y, np.ndarray) and y.dtype == np.float32
+        return isinstance(y, torch.Tensor) and y.dtype == torch.float32
 
 
 class Recorder:
