@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Regenerates BENCHMARKS.md (and its SVG plots in benches/results/) from scratch:
 # builds the Rust binaries, writes the problem instances, runs this project's solvers,
-# creates benches/peers/.venv and runs torchdeq and SciPy on the same files, runs the
-# criterion benches (short settings), and writes the report.
+# creates benches/peers/.venv and runs torchdeq and SciPy on the same files, times DEQ
+# training steps with torchdeq's broyden and deqsolve's (installed from ./solver-py),
+# runs the criterion benches (short settings), and writes the report.
 #
-#   bash benches/run_benchmarks.sh            # everything (about 15-25 minutes on 2 cores)
+#   bash benches/run_benchmarks.sh            # everything (about 25-35 minutes on 2 cores)
 #   SKIP_CRITERION=1 bash benches/run_benchmarks.sh
 #
 # Threads: the small problems run on one thread for every tool; the [15, 150, 700]
@@ -65,6 +66,19 @@ for s in broyden anderson fixed_point_iter; do
 done
 for it in 30 300; do
     big --solver broyden --max-iters $it --tol 0 >> "$WORK/peers_big.jsonl"
+done
+
+log "training steps: forward + IFT backward of a [8, 150, 700] state (deqsolve from this checkout)"
+"$PY" -m pip install --quiet --force-reinstall --no-deps ./solver-py
+: > "$WORK/train_steps.jsonl"
+for it in 30 300; do
+    for s in deqsolve_broyden fixed_point broyden; do
+        # torchdeq's broyden at 300 iterations takes minutes per step: one step after the first.
+        steps=3
+        [ "$s" = broyden ] && [ "$it" = 300 ] && steps=2
+        "$PY" $PEERS/train_step.py --solver $s --max-iter $it --steps $steps --threads "$THREADS" \
+            >> "$WORK/train_steps.jsonl"
+    done
 done
 
 if [ -z "${SKIP_CRITERION:-}" ]; then

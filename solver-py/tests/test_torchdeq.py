@@ -127,6 +127,21 @@ def test_torchdeq_keyword_arguments(lay):
         broyden(f, z0, memory=0)
 
 
+def test_registered_defaults_reach_every_call(lay):
+    names = deqsolve.torchdeq.register(prefix="tight_", memory=2, stall_iters=0, history="restart")
+    f = lay.torch_f()
+    z0 = torch.zeros(4, 20)
+    # The IFT backward passes only max_iter, tol and stop_mode: the defaults still apply.
+    z, _, stats = get_solver(names[0])(f, z0, max_iter=40, tol=0.0, stop_mode="abs")
+    plain, info = deqsolve.solve(f, z0, max_iters=40, tol_rel=0.0, memory=2, stall_iters=0, history="restart")
+    assert torch.equal(z, plain) and np.all(info["iterations"] == 40)
+    # A call's own keyword wins over the default.
+    z5, _, _ = get_solver(names[0])(f, z0, max_iter=40, tol=1e-6, stop_mode="rel", memory=5)
+    assert torch.equal(z5, deqsolve.solve(f, z0, max_iters=40, memory=5, stall_iters=0, history="restart")[0])
+    with pytest.raises(TypeError, match="unknown defaults: \\['memroy'\\]"):
+        deqsolve.torchdeq.register(memroy=3)
+
+
 def test_get_deq_uses_our_solver_in_both_passes(lay):
     calls = []
     inner = deqsolve.torchdeq.solver("broyden")

@@ -58,17 +58,24 @@ def _settings(name, kwargs):
     return out
 
 
-def solver(name):
+def solver(name, **defaults):
     """The torchdeq solver function for deqsolve's ``name`` (``"broyden"``,
-    ``"anderson"`` or ``"picard"``)."""
+    ``"anderson"`` or ``"picard"``). ``defaults`` are keyword arguments of
+    ``deqsolve.solve`` applied to every call unless the call says otherwise (torchdeq's
+    IFT backward passes only ``max_iter``, ``tol`` and ``stop_mode``, so this is how the
+    backward solve gets, say, ``memory=16`` or ``stall_iters=0``)."""
     if name not in SOLVERS:
         raise ValueError(f"deqsolve: no solver named {name!r}; choose from {SOLVERS}")
+    fixed = _settings(name, defaults)
+    if set(defaults) - set(fixed):
+        raise TypeError(f"deqsolve: unknown defaults for {name}: {sorted(set(defaults) - set(fixed))}")
 
     def deqsolve_solver(func, x0, max_iter=50, tol=1e-3, stop_mode="abs", indexing=None, **kwargs):
         if stop_mode not in ("abs", "rel"):
             raise ValueError(f'deqsolve: stop_mode must be "abs" or "rel", not {stop_mode!r}')
         tol_abs, tol_rel = (tol, 0.0) if stop_mode == "abs" else (0.0, tol)
         settings = dict(memory=8, stall_iters=_batch.OPTIONS_DEFAULTS["stall_iters"])
+        settings.update(fixed)
         settings.update(_settings(name, kwargs))
         z, info, rec = _batch.run(func, x0, solver=name, max_iters=int(max_iter), tol_abs=float(tol_abs),
                                   tol_rel=float(tol_rel), indexing=indexing or (), trace=True, **settings)
@@ -96,13 +103,19 @@ def _stats(info, rec, stop_mode, device):
     )
 
 
-def register(prefix="deqsolve_"):
+def register(prefix="deqsolve_", **defaults):
     """Registers ``{prefix}broyden``, ``{prefix}anderson`` and ``{prefix}picard`` with
-    torchdeq (``torchdeq.solver.register_solver``); returns their names."""
+    torchdeq (``torchdeq.solver.register_solver``); returns their names. ``defaults``
+    (``deqsolve.solve`` keyword arguments, such as ``memory``) apply to every call of
+    the solvers that accept them."""
     from torchdeq.solver import register_solver
 
+    known = set().union(*(_batch._native.settings_defaults(n) for n in SOLVERS)) | _OURS
+    if set(defaults) - known:
+        raise TypeError(f"deqsolve: unknown defaults: {sorted(set(defaults) - known)}")
     names = []
     for name in SOLVERS:
-        register_solver(prefix + name, solver(name))
+        accepted = set(_batch._native.settings_defaults(name)) | _OURS
+        register_solver(prefix + name, solver(name, **{k: v for k, v in defaults.items() if k in accepted}))
         names.append(prefix + name)
     return names
