@@ -156,7 +156,11 @@ fn tolerance(name: &str, v: f64) -> PyResult<f32> {
 /// A float setting in the range `ok` accepts, described by `range` in the error.
 fn float(name: &str, value: &Bound<'_, PyAny>, ok: impl Fn(f64) -> bool, range: &str) -> PyResult<f32> {
     let v: f64 = value.extract().map_err(|_| type_error(name, value, "a number"))?;
-    if ok(v) { Ok(v as f32) } else { Err(value_error(format!("{name} must be {range}, not {}", py_float(v)))) }
+    if ok(v) {
+        Ok(v as f32)
+    } else {
+        Err(value_error(format!("{name} must be {range}, not {}", py_float(v))))
+    }
 }
 
 fn type_error(name: &str, value: &Bound<'_, PyAny>, want: &str) -> PyErr {
