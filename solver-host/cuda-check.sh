@@ -15,7 +15,12 @@
 #      device's peak, GPU memory at --max-iters 30 and 300, agreement with the CPU;
 #   3. runs `deq solve --device cuda` and `deq solve` (CPU) on the same files and
 #      compares their reports and fixed points (same statuses, f-evals within ±1, z
-#      within 1e-4 relative).
+#      within 1e-4 relative);
+#   4. runs deqsolve (the Python package, from the wheel `build` made, with torchdeq's
+#      wheel) on CUDA tensors: solver-py/tests/test_cuda.py (the device path against the
+#      host path, a NaN sample, GPU memory and time per iteration at 30 and 300
+#      iterations, a torchdeq training step against the CPU's), with the machine's own
+#      python3, torch and pytest.
 # Any failure stops the script with a non-zero status.
 set -euo pipefail
 
@@ -40,6 +45,13 @@ build() {
     cp "$tests" "$out/cuda_tests"
     # Without debug info the three fit the device tool's 64 MiB carry limit.
     strip --strip-debug "$out"/*
+    # deqsolve (abi3: any CPython ≥ 3.9) and torchdeq, pure Python, for step 4.
+    local venv="$out/.build-venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet "maturin>=1.9,<2"
+    "$venv/bin/maturin" build --release --quiet -m "$root/solver-py/Cargo.toml" -o "$out"
+    "$venv/bin/pip" download --quiet --no-deps torchdeq==0.1.0 -d "$out"
+    rm -rf "$venv"
     # The newest glibc symbol version the binaries need (the GPU machine must have it).
     local glibc
     glibc=$(objdump -T "$out"/* 2>/dev/null | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)
@@ -50,6 +62,8 @@ run() {
     for b in deq cuda_bench cuda_tests; do
         [ -x "$out/$b" ] || die "$out/$b is missing: run 'bash solver-host/cuda-check.sh build' first"
     done
+    ls "$out"/deqsolve-*.whl "$out"/torchdeq-*.whl >/dev/null 2>&1 ||
+        die "the deqsolve and torchdeq wheels are missing: run 'bash solver-host/cuda-check.sh build' first"
     for dir in /usr/local/cuda/lib64 "${CUDA_HOME:-/usr/local/cuda}/lib64"; do
         [ -d "$dir" ] && export LD_LIBRARY_PATH="$dir:${LD_LIBRARY_PATH:-}"
     done
@@ -96,6 +110,15 @@ if bad or rel > 1e-4:
     sys.exit(f"deq --device cuda disagrees with the CPU: {bad[:5]}, rel {rel:.2e}")
 PY
     rm -rf "$tmp"
+
+    echo "== 4. deqsolve on CUDA tensors (python3 $(python3 -c 'import sys; print(sys.version.split()[0])'))"
+    local site
+    site=$(mktemp -d)
+    python3 -m pip install --quiet --no-index --no-deps --no-compile --target "$site" "$out"/deqsolve-*.whl \
+        "$out"/torchdeq-*.whl
+    (cd "$root/solver-py" && PYTHONPATH="$site" DEQSOLVE_REQUIRE_CUDA=1 PYTHONUNBUFFERED=1 \
+        python3 -m pytest -q -s -p no:cacheprovider tests/test_cuda.py)
+    rm -rf "$site"
     echo "cuda-check.sh: all checks passed in $((SECONDS - t0)) s"
 }
 

@@ -7,7 +7,7 @@
 #   bash solver-py/run-tests.sh [pytest arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VENV=${DEQSOLVE_VENV:-solver-py/.venv}
+VENV=$(realpath -m "${DEQSOLVE_VENV:-solver-py/.venv}")
 PY=$VENV/bin/python
 if [ ! -x "$PY" ] || ! cmp -s solver-py/requirements-test.txt "$VENV/requirements.installed"; then
     python3 -m venv "$VENV"

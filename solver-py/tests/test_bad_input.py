@@ -177,3 +177,19 @@ def test_a_device_tensor_cannot_use_the_host_executor():
     z0 = torch.zeros(3, 4, device="meta")
     with pytest.raises(ValueError, match='executor="host" needs z0 in host memory; it is on meta'):
         deqsolve.solve(lambda z: z, z0, executor="host")
+
+
+def test_fixed_point_checks_the_backward_settings_before_the_forward_pass():
+    import deqsolve.torch
+
+    calls = []
+
+    def f(z):
+        calls.append(1)
+        return torch.cos(z) * 0.5
+
+    with pytest.raises(ValueError, match="memory must be at least 1"):
+        deqsolve.torch.fixed_point(f, torch.zeros(3, 4), backward=dict(memory=0))
+    with pytest.raises(TypeError, match="unexpected keyword argument 'dampign'"):
+        deqsolve.torch.fixed_point(f, torch.zeros(3, 4), backward=dict(dampign=0.5))
+    assert calls == []

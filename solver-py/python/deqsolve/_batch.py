@@ -125,14 +125,19 @@ class Recorder:
         self.taken = [np.zeros(b, dtype=bool) for _ in self.indexing]
         self.snaps = [None for _ in self.indexing]
         self.trace = trace
+        #: Whether anything is recorded (when not, the solvers' progress is not read).
+        self.active = bool(self.indexing) or trace
         if trace:
             self.abs = np.full((b, max_iters + 1), np.nan, dtype=np.float32)
             self.rel = np.full((b, max_iters + 1), np.nan, dtype=np.float32)
 
-    def observe(self, progress, z, take_rows):
-        """After a round: ``progress = (iterations, best_abs, best_rel)`` per sample, ``z``
-        the best iterates ``[B, d]``, ``take_rows(z, mask, into)`` copies rows."""
-        its, best_abs, best_rel = progress
+    def observe(self, solves, z, take_rows):
+        """After a round: ``solves.progress()`` gives ``(iterations, best_abs, best_rel)``
+        per sample, ``z`` the best iterates ``[B, d]``, ``take_rows(z, mask, into)``
+        copies rows."""
+        if not self.active:
+            return
+        its, best_abs, best_rel = solves.progress()
         for k, (want, taken) in enumerate(zip(self.indexing, self.taken)):
             new = (its >= want) & ~taken
             if new.any():
@@ -171,14 +176,10 @@ def _torch_rows(z, mask, into):
     return into
 
 
-def run(f, z0, *, solver, memory, max_iters, tol_abs, tol_rel, stall_iters, executor="auto",
-        indexing=None, trace=False, **settings):
-    """Solves every sample of ``z0``; returns ``(z, info, recorder)``: the answer shaped
-    like ``z0``, the info dict, and the recorder, whose ``states`` are the best iterates
-    at the ``indexing`` counts (shaped like ``z0``) and whose ``abs``/``rel`` are the
-    traces (when ``trace``)."""
-    config = _native.Config(solver, memory, max_iters, tol_abs, tol_rel, stall_iters, settings)
-    batch = Batch(z0)
+def choose_executor(config, batch, executor):
+    """Where the vector work of a solve configured by ``config`` runs for ``batch``:
+    ``"host"`` or ``"torch"`` (see the module's documentation); an error for a choice
+    that cannot work, before anything is allocated."""
     if executor not in ("auto", "host", "torch"):
         raise ValueError(f'deqsolve: executor must be "auto", "host" or "torch", not {executor!r}')
     on_host = batch.kind == "numpy" or batch.device.type == "cpu"
@@ -188,6 +189,32 @@ def run(f, z0, *, solver, memory, max_iters, tol_abs, tol_rel, stall_iters, exec
         raise ValueError(f'deqsolve: executor="host" needs z0 in host memory; it is on {batch.device}')
     if executor == "torch" and batch.kind != "torch":
         raise ValueError('deqsolve: executor="torch" needs z0 to be a torch tensor')
+    if executor == "torch" and config.solver != "broyden":
+        where = "" if on_host else f" for a tensor on {batch.device}"
+        raise ValueError(
+            f'deqsolve: the device executor{where} runs Broyden only, not "{config.solver}" '
+            "(Anderson's and Picard's vector work is not split into device operations yet): "
+            'use solver="broyden", or a CPU tensor'
+        )
+    return executor
+
+
+def check(z0, *, solver, memory, max_iters, tol_abs, tol_rel, stall_iters, executor="auto", **settings):
+    """Raises what ``run`` with these arguments would raise before its first call of
+    ``f`` (bad settings, a bad ``z0``, an executor that cannot take it)."""
+    config = _native.Config(solver, memory, max_iters, tol_abs, tol_rel, stall_iters, settings)
+    choose_executor(config, Batch(z0), executor)
+
+
+def run(f, z0, *, solver, memory, max_iters, tol_abs, tol_rel, stall_iters, executor="auto",
+        indexing=None, trace=False, **settings):
+    """Solves every sample of ``z0``; returns ``(z, info, recorder)``: the answer shaped
+    like ``z0``, the info dict, and the recorder, whose ``states`` are the best iterates
+    at the ``indexing`` counts (shaped like ``z0``) and whose ``abs``/``rel`` are the
+    traces (when ``trace``)."""
+    config = _native.Config(solver, memory, max_iters, tol_abs, tol_rel, stall_iters, settings)
+    batch = Batch(z0)
+    executor = choose_executor(config, batch, executor)
     recorder = Recorder(batch, indexing, trace, config.max_iters)
     if executor == "host":
         z, info = _run_host(f, batch, config, recorder)
@@ -208,14 +235,14 @@ def _run_host(f, batch, config, recorder):
     else:
         arg = points.reshape(batch.shape)
     running = solvers.start(z, points)
-    recorder.observe(solvers.progress(), z, _numpy_rows)
+    recorder.observe(solvers, z, _numpy_rows)
     while running:
         y = batch.check_output(f(arg))
         out = (y.numpy() if batch.kind == "torch" else y).reshape(b, d)
         if np.may_share_memory(out, points) or np.may_share_memory(out, z):
             out = out.copy()
         running = solvers.advance(out, z, points)
-        recorder.observe(solvers.progress(), z, _numpy_rows)
+        recorder.observe(solvers, z, _numpy_rows)
     info = dict(solvers.reports())
     info["memory_bytes"] = solvers.memory_bytes + z.nbytes + points.nbytes
     states = recorder.finish(z, _numpy_rows, info["iterations"])
@@ -233,10 +260,10 @@ def _run_torch(f, batch, config, recorder):
 
     vectors = TorchVectors(f, batch, config.memory)
     solves = _native.OffloadBatch(config, batch.samples, vectors)
-    recorder.observe(solves.progress(), vectors.z, _torch_rows)
+    recorder.observe(solves, vectors.z, _torch_rows)
     while solves.round():
-        recorder.observe(solves.progress(), vectors.z, _torch_rows)
-    recorder.observe(solves.progress(), vectors.z, _torch_rows)
+        recorder.observe(solves, vectors.z, _torch_rows)
+    recorder.observe(solves, vectors.z, _torch_rows)
     info = dict(solves.reports())
     info["memory_bytes"] = vectors.memory_bytes
     states = recorder.finish(vectors.z, _torch_rows, info["iterations"])

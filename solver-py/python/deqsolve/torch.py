@@ -83,6 +83,9 @@ def fixed_point(f, z0, *, backward=None, on_backward=None, **solver_kwargs):
     product; ``z``'s value is the solver's answer (``info`` describes it).
     """
     kwargs = _kwargs(solver_kwargs)
+    back = _kwargs({**solver_kwargs, **(backward or {})})
+    # The backward solve's settings are checked now, not after the forward pass.
+    _batch.check(z0, **back)
     with torch.no_grad():
         z_star, info, _ = _batch.run(f, z0, **kwargs)
     if not torch.is_grad_enabled():
@@ -92,5 +95,4 @@ def fixed_point(f, z0, *, backward=None, on_backward=None, **solver_kwargs):
         fz = f(z_in)
     if not (isinstance(fz, torch.Tensor) and fz.requires_grad):
         return z_star, info
-    back = _kwargs({**solver_kwargs, **(backward or {})})
     return _Implicit.apply(fz, z_star, z_in, back, on_backward), info
