@@ -49,12 +49,12 @@ build() {
     local venv="$out/.build-venv"
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet "maturin>=1.9,<2"
-    "$venv/bin/maturin" build --release --quiet -m "$root/solver-py/Cargo.toml" -o "$out"
+    "$venv/bin/maturin" build --release --strip --quiet -m "$root/solver-py/Cargo.toml" -o "$out"
     "$venv/bin/pip" download --quiet --no-deps torchdeq==0.1.0 -d "$out"
     rm -rf "$venv"
     # The newest glibc symbol version the binaries need (the GPU machine must have it).
     local glibc
-    glibc=$(objdump -T "$out"/* 2>/dev/null | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)
+    glibc=$(objdump -T "$out/deq" "$out/cuda_bench" "$out/cuda_tests" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)
     echo "cuda-check.sh: built $(ls "$out" | tr '\n' ' ')in $out ($(du -sh "$out" | cut -f1); needs $glibc or newer)"
 }
 
