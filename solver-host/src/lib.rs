@@ -12,14 +12,23 @@
 //!   closure call per evaluation and its own [`Report`](solver_core::Report);
 //! * [`Lockstep`]: one solver per sample over a `[B × d]` state, advanced together so
 //!   that `f` of every running sample is one batched call of a [`BatchBackend`] (for a
-//!   DEQ layer, one matrix product: [`LayerBackend`]); per-sample convergence masks stop
+//!   DEQ layer, one matrix product: `LayerBackend`); per-sample convergence masks stop
 //!   the samples that are done. Each sample's result is bit-identical to its solo solve.
 //!
+//! * [`Rounds`]: the same solvers, with the rounds driven by a caller that evaluates `f`
+//!   itself (the Python package `deqsolve` does, with the model's own `f`);
 //! * [`offload`]: Broyden over a batch whose vectors stay on a device (the `cuda`
 //!   feature's GPU backend), driven by solver-core's Broyden state machine: only a few
 //!   scalars per sample and round come back to the host.
 //!
-//! [`model`] holds the DEQ layer `f(z; x) = act(W z + U x + b)` and its safetensors files.
+//! `model` holds the DEQ layer `f(z; x) = act(W z + U x + b)` and its safetensors files.
+//!
+//! # Features
+//!
+//! * `layer` (default): `model` (faer's matrix products, safetensors files),
+//!   `LayerBackend` and the `deq` tool. Without it the crate is the run-time solvers
+//!   and the batch drivers alone, as solver-py builds it.
+//! * `cuda`: the GPU backend of [`offload`] (`cuda::CudaBroyden`), with `layer`.
 //!
 //! ```
 //! use solver_host::{DynBroyden, HostSolver};
@@ -43,13 +52,16 @@ mod batch;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 mod dynamic;
+#[cfg(feature = "layer")]
 mod layer_backend;
 pub mod lockstep;
+#[cfg(feature = "layer")]
 pub mod model;
 pub mod offload;
 
 pub use batch::{BatchError, solve_batch};
 pub use dynamic::{DynAnderson, DynBroyden, DynPicard, HostSolver, SizeError};
+#[cfg(feature = "layer")]
 pub use layer_backend::LayerBackend;
 pub use lockstep::{BatchBackend, Lockstep, LockstepError, Progress, Rounds};
 pub use offload::{HostVectors, OffloadBackend, OffloadError, OffloadRun};

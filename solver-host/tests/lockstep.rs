@@ -157,6 +157,7 @@ fn shape_errors_are_reported() {
 /// are not written), each as the layer applied to that sample alone, for [B, L, h]
 /// states and any pattern of running samples and thread count.
 #[test]
+#[cfg(feature = "layer")]
 fn layer_backend_evaluates_exactly_the_running_samples() {
     use solver_host::LayerBackend;
     use solver_host::model::DeqLayer;

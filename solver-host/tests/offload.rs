@@ -9,9 +9,8 @@ use std::sync::atomic::Ordering;
 
 use common::{D, Layers, starts};
 use solver_core::{BroydenSettings, History, Options, Report, Status};
-use solver_host::model::DeqLayer;
 use solver_host::offload::{self, HostVectors, OffloadBackend, OffloadError};
-use solver_host::{DynBroyden, HostSolver, LayerBackend, Lockstep};
+use solver_host::{DynBroyden, HostSolver};
 
 /// The batch solved offloaded (host vectors) and each sample alone; the backend's
 /// evaluation counts.
@@ -144,7 +143,10 @@ fn a_run_driven_round_by_round_is_solve() {
 
 /// On a DEQ layer, the offloaded solve equals the lockstep solve of the same batch.
 #[test]
+#[cfg(feature = "layer")]
 fn layer_batch_matches_lockstep() {
+    use solver_host::model::DeqLayer;
+    use solver_host::{LayerBackend, Lockstep};
     let (samples, tokens, layer) = (5, 3, DeqLayer::demo(32, 8));
     let d = tokens * layer.hidden();
     let x: Vec<f32> = (0..samples * tokens * 8).map(|i| ((i * 29 % 53) as f32 / 53.0 - 0.5) * 2.0).collect();
