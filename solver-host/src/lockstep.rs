@@ -346,7 +346,9 @@ impl<S: HostSolver> Lockstep<S> {
 
 /// One sample's step of a round: when it is running, its solver resumes with `out` (`f`
 /// of its point); then it either asks for its next point (written to `point`) or has
-/// stopped (`report` set, `active` cleared). Returns whether it is still running.
+/// stopped (`report` set, `active` cleared, and its answer written to `point`, so that a
+/// caller whose `f` takes the whole batch hands a stopped sample its answer rather than
+/// a point that may have been the bad one). Returns whether it is still running.
 fn resume_sample<S: HostSolver>(
     solver: &mut S,
     out: &[f32],
@@ -364,6 +366,7 @@ fn resume_sample<S: HostSolver>(
         Step::Done(r) => {
             *report = Some(r);
             *active = false;
+            copy(z, point);
         }
     }
     *active

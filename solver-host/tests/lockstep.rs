@@ -104,6 +104,12 @@ fn rounds_driven_by_the_caller_match_solo_solves() {
             backend.eval(0, &active, &points, &mut outputs);
             running = lock.advance(&outputs, &mut z, &mut points).unwrap();
             assert_eq!(running, lock.active().iter().filter(|&&a| a).count());
+            // A stopped sample's point is its answer.
+            for (b, &on) in lock.active().iter().enumerate() {
+                if !on {
+                    assert_eq!(points[b * D..(b + 1) * D], z[b * D..(b + 1) * D], "sample {b}");
+                }
+            }
             for (b, s) in lock.solvers().iter().enumerate() {
                 let now = (s.iterations(), s.best_residual());
                 // The best residual never grows, the iterations never go back.

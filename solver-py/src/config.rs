@@ -5,7 +5,7 @@
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBool, PyDict};
 use solver_core::{AndersonSettings, BroydenSettings, History, Options, PicardSettings};
 
 /// The algorithm and its own settings.
@@ -65,13 +65,16 @@ impl Config {
     #[pyo3(signature = (solver, memory, max_iters, tol_abs, tol_rel, stall_iters, settings))]
     fn new(
         solver: &str,
-        memory: i64,
-        max_iters: i64,
-        tol_abs: f64,
-        tol_rel: f64,
-        stall_iters: i64,
+        memory: &Bound<'_, PyAny>,
+        max_iters: &Bound<'_, PyAny>,
+        tol_abs: &Bound<'_, PyAny>,
+        tol_rel: &Bound<'_, PyAny>,
+        stall_iters: &Bound<'_, PyAny>,
         settings: &Bound<'_, PyDict>,
     ) -> PyResult<Self> {
+        let (memory, max_iters, stall_iters) =
+            (int("memory", memory)?, int("max_iters", max_iters)?, int("stall_iters", stall_iters)?);
+        let (tol_abs, tol_rel) = (number("tol_abs", tol_abs)?, number("tol_rel", tol_rel)?);
         let mut method = match solver {
             "broyden" => Method::Broyden(BroydenSettings::DEFAULT),
             "anderson" => Method::Anderson(AndersonSettings::DEFAULT),
@@ -138,6 +141,22 @@ fn value_error(msg: String) -> PyErr {
     PyValueError::new_err(msg)
 }
 
+/// An integer argument (a Python `int` or anything with `__index__`, not a `bool`).
+fn int(name: &str, value: &Bound<'_, PyAny>) -> PyResult<i64> {
+    if value.is_instance_of::<PyBool>() {
+        return Err(type_error(name, value, "an integer"));
+    }
+    value.extract().map_err(|_| type_error(name, value, "an integer"))
+}
+
+/// A numeric argument (not a `bool`).
+fn number(name: &str, value: &Bound<'_, PyAny>) -> PyResult<f64> {
+    if value.is_instance_of::<PyBool>() {
+        return Err(type_error(name, value, "a number"));
+    }
+    value.extract().map_err(|_| type_error(name, value, "a number"))
+}
+
 /// A count that fits the solvers' `u32`.
 fn count(name: &str, v: i64) -> PyResult<u32> {
     u32::try_from(v)
@@ -155,7 +174,7 @@ fn tolerance(name: &str, v: f64) -> PyResult<f32> {
 
 /// A float setting in the range `ok` accepts, described by `range` in the error.
 fn float(name: &str, value: &Bound<'_, PyAny>, ok: impl Fn(f64) -> bool, range: &str) -> PyResult<f32> {
-    let v: f64 = value.extract().map_err(|_| type_error(name, value, "a number"))?;
+    let v = number(name, value)?;
     if ok(v) {
         Ok(v as f32)
     } else {
@@ -191,7 +210,7 @@ fn set(method: &mut Method, opts: &mut Options, key: &str, value: &Bound<'_, PyA
             s.line_search = value.extract().map_err(|_| type_error(key, value, "True or False"))?;
         }
         (Method::Broyden(s), "max_backtracks") => {
-            let v: i64 = value.extract().map_err(|_| type_error(key, value, "an integer"))?;
+            let v = int(key, value)?;
             s.max_backtracks = u8::try_from(v)
                 .map_err(|_| value_error(format!("max_backtracks must be from 0 to 255, not {v}")))?;
         }

@@ -110,3 +110,36 @@ def test_the_device_path_keeps_its_vectors_on_the_device():
     z, info = deqsolve.solve(f, torch.zeros(2, 8), executor="torch")
     assert seen == {("Tensor", torch.float32, "cpu", (2, 8))}
     assert isinstance(z, torch.Tensor) and info["status"] == ["converged"] * 2
+
+
+def test_the_device_path_never_gathers_rows():
+    # When only some samples take part in an operation (others have stopped, or wait for
+    # another kind), it runs on views of consecutive samples: no gather (aten::index)
+    # copies U or V, so the device memory stays what memory_bytes says.
+    lay = Layers(64, [0.5, 0.9, 0.99, 1.2, 0.7, 1.1], seed=12)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        _, info = deqsolve.solve(lay.torch_f(), torch.zeros(lay.samples, lay.dim), executor="torch", memory=3)
+    assert len(set(info["f_evals"].tolist())) > 1, "the samples should stop at different rounds"
+    gathers = [e.key for e in prof.key_averages() if e.key in ("aten::index", "aten::index_select", "aten::take")]
+    assert gathers == [], gathers
+
+
+def test_a_stopped_sample_is_handed_its_answer():
+    # Sample 1's f is NaN beyond |z| = 0.3: it stops non_finite at its best finite point,
+    # and from then on f is handed that point (not the bad one), on both paths.
+    for executor in ("host", "torch"):
+        seen = []
+
+        def f(z):
+            seen.append(z.clone())
+            y = torch.tanh(0.5 * z + 1.0)
+            if z[1].abs().max() > 0.3:
+                y[1] = float("nan")
+            return y
+
+        z, info = deqsolve.solve(f, torch.zeros(3, 4), executor=executor)
+        assert info["status"] == ["converged", "non_finite", "converged"], executor
+        stop = int(info["f_evals"][1])
+        assert stop < len(seen)
+        for arg in seen[stop:]:
+            assert torch.equal(arg[1], z[1]), executor

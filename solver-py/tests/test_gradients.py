@@ -162,6 +162,17 @@ def test_no_graph_no_backward():
     assert not z.requires_grad and info["status"] == ["converged"] * B
 
 
+def test_nothing_to_differentiate_means_no_graph():
+    # f depends on nothing that requires a gradient: the answer is a plain tensor, and
+    # no backward solve can be triggered for nothing.
+    z, info = deqsolve.torch.fixed_point(lambda z: torch.tanh(0.5 * z + 1.0), torch.zeros(2, 3))
+    assert not z.requires_grad and z.grad_fn is None and info["status"] == ["converged"] * 2
+    # A parameter inside a module counts.
+    lin = torch.nn.Linear(3, 3)
+    z, _ = deqsolve.torch.fixed_point(lambda z: torch.tanh(0.1 * lin(z)), torch.zeros(2, 3))
+    assert z.requires_grad
+
+
 def test_the_value_is_the_solvers_answer():
     model = Model()
     x, _ = inputs()
@@ -169,3 +180,30 @@ def test_the_value_is_the_solvers_answer():
     plain, _ = deqsolve.solve(model.f(x.detach()), torch.zeros(B, H))
     assert torch.equal(z.detach(), plain)
     assert z.requires_grad
+
+
+def test_second_order_gradients_raise_instead_of_being_wrong():
+    model = Model()
+    x, weights = inputs()
+    x = x.requires_grad_()
+    z, _ = deqsolve.torch.fixed_point(model.f(x), torch.zeros(B, H))
+    with pytest.raises(RuntimeError, match="first-order only; it cannot be computed with create_graph=True"):
+        torch.autograd.grad(loss_of(z, weights), x, create_graph=True)
+
+
+def test_an_f_that_does_not_depend_on_z():
+    # ∂f/∂z = 0: z* = f, and the gradient is ∂L/∂z* through f alone.
+    x = torch.randn(3, 4, requires_grad=True)
+    z, info = deqsolve.torch.fixed_point(lambda z: torch.tanh(x).expand_as(z).clone(), torch.zeros(3, 4))
+    z.sum().backward()
+    assert torch.allclose(x.grad, 1 - torch.tanh(x.detach()) ** 2, rtol=1e-6)
+
+
+def test_fixed_point_wants_a_tensor():
+    with pytest.raises(TypeError, match="z0 must be a torch tensor, not ndarray"):
+        deqsolve.torch.fixed_point(lambda z: z, np.zeros((2, 3), np.float32))
+    with pytest.raises(ValueError, match=r"f returned a tensor of torch.float32, shape \(2, 2\)"):
+        # f changes shape only when it is differentiated: caught before the backward pass.
+        x = torch.zeros(2, 3, requires_grad=True)
+        deqsolve.torch.fixed_point(lambda z: z[:, :2] + x[:, :2] if z.requires_grad else 0.5 * z + x.detach(),
+                                   torch.zeros(2, 3))

@@ -142,6 +142,33 @@ def test_registered_defaults_reach_every_call(lay):
         deqsolve.torchdeq.register(memroy=3)
 
 
+def test_non_contiguous_tensors_from_torchdeq(lay):
+    # A loss through z.t() makes the IFT backward start from zeros_like of a transposed
+    # gradient: torchdeq's solvers take any strides, so ours do too.
+    w = torch.nn.Parameter(torch.from_numpy(lay.w[0].copy()))
+    c = torch.from_numpy(lay.c[:1].repeat(3, axis=0))
+    weights = torch.randn(20, 3)
+    grads = []
+    for solver in ("broyden", "deqsolve_broyden"):
+        w.grad = None
+        deq = torchdeq.get_deq(f_solver=solver, b_solver=solver, ift=True, f_tol=1e-6, b_tol=1e-6,
+                               f_stop_mode="rel", b_stop_mode="rel")
+        z_out, _ = deq(lambda z: torch.tanh(z @ w.T + c), torch.zeros(3, 20))
+        (z_out[-1].t() * weights).sum().backward()
+        grads.append(w.grad.clone())
+    assert (grads[1] - grads[0]).norm() <= 1e-3 * grads[0].norm()
+
+
+def test_solver_defaults_in_torchdeqs_names():
+    z0 = torch.zeros(2, 3)
+    f = lambda z: torch.tanh(0.5 * z + 1.0)  # noqa: E731
+    fn = deqsolve.torchdeq.solver("broyden", ls=True, LBFGS_thres=4, memory=None)
+    z, _, _ = fn(f, z0, max_iter=30, tol=1e-6, stop_mode="rel")
+    assert torch.equal(z, deqsolve.solve(f, z0, max_iters=30, memory=4, line_search=True)[0])
+    with pytest.raises(TypeError, match=r"unknown defaults for picard: \['m'\]"):
+        deqsolve.torchdeq.solver("picard", m=3)
+
+
 def test_get_deq_uses_our_solver_in_both_passes(lay):
     calls = []
     inner = deqsolve.torchdeq.solver("broyden")

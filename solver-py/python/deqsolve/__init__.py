@@ -49,7 +49,12 @@ def solve(f, z0, *, solver="broyden", memory=8, max_iters=_O["max_iters"], tol_a
             It is called once per round with the whole batch; a sample that has stopped
             is passed its answer and what ``f`` returns for it is ignored. ``f`` must
             treat samples independently and must not keep its argument (its buffer is
-            reused). An exception raised by ``f`` propagates unchanged.
+            reused), and its output must not be written by another thread while the
+            solve reads it. An exception raised by ``f`` propagates unchanged. torch's
+            grad mode is left as it is: call ``solve`` under ``torch.no_grad()`` unless
+            ``f`` needs gradients (``deqsolve.torch.fixed_point`` and the torchdeq
+            plug-in do that for you). Under ``torch.autocast``, ``f`` must still return
+            float32.
         z0: the starting points, ``[B, ...]``, float32, C-contiguous: a NumPy array or a
             torch tensor on any device. Not modified.
         solver: ``"broyden"``, ``"anderson"`` or ``"picard"``.
@@ -80,7 +85,7 @@ def solve(f, z0, *, solver="broyden", memory=8, max_iters=_O["max_iters"], tol_a
         returned or modified).
     """
     z, info, _ = _batch.run(f, z0, solver=solver, memory=memory, max_iters=max_iters, tol_abs=tol_abs,
-                            tol_rel=tol_rel, stall_iters=stall_iters, executor=executor, **settings)
+                            tol_rel=tol_rel, stall_iters=stall_iters, executor=executor, settings=settings)
     return z, info
 
 

@@ -199,20 +199,21 @@ def choose_executor(config, batch, executor):
     return executor
 
 
-def check(z0, *, solver, memory, max_iters, tol_abs, tol_rel, stall_iters, executor="auto", **settings):
+def check(z0, *, solver, memory, max_iters, tol_abs, tol_rel, stall_iters, executor="auto", settings=None, **more):
     """Raises what ``run`` with these arguments would raise before its first call of
     ``f`` (bad settings, a bad ``z0``, an executor that cannot take it)."""
-    config = _native.Config(solver, memory, max_iters, tol_abs, tol_rel, stall_iters, settings)
+    config = _native.Config(solver, memory, max_iters, tol_abs, tol_rel, stall_iters, {**(settings or {}), **more})
     choose_executor(config, Batch(z0), executor)
 
 
 def run(f, z0, *, solver, memory, max_iters, tol_abs, tol_rel, stall_iters, executor="auto",
-        indexing=None, trace=False, **settings):
+        indexing=None, trace=False, settings=None, **more):
     """Solves every sample of ``z0``; returns ``(z, info, recorder)``: the answer shaped
     like ``z0``, the info dict, and the recorder, whose ``states`` are the best iterates
     at the ``indexing`` counts (shaped like ``z0``) and whose ``abs``/``rel`` are the
-    traces (when ``trace``)."""
-    config = _native.Config(solver, memory, max_iters, tol_abs, tol_rel, stall_iters, settings)
+    traces (when ``trace``). The solver's own settings are ``settings`` and ``more``
+    together."""
+    config = _native.Config(solver, memory, max_iters, tol_abs, tol_rel, stall_iters, {**(settings or {}), **more})
     batch = Batch(z0)
     executor = choose_executor(config, batch, executor)
     recorder = Recorder(batch, indexing, trace, config.max_iters)

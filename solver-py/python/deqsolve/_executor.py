@@ -72,30 +72,30 @@ class TorchVectors:
         """Carries out one round: ``codes`` int64 ``[B, 4]`` (kind and integer arguments
         per sample), ``params`` float32 ``[B]``; returns float32 ``[B, 3]`` replies."""
         kinds = codes[:, 0]
-        replies = torch.zeros(len(kinds), 3, dtype=torch.float64, device=self.z.device)
         if (kinds == _native.OP_EVALUATE).any():
-            self._evaluate(codes, kinds == _native.OP_EVALUATE)
+            self._evaluate(codes, np.nonzero(kinds == _native.OP_EVALUATE)[0])
             return np.zeros((len(kinds), 3), dtype=np.float32)
+        replies = torch.zeros(len(kinds), 3, dtype=torch.float64, device=self.z.device)
         with torch.no_grad(), _full_precision():
             for kind in np.unique(kinds):
-                handler = self._handlers.get(int(kind))
-                if handler is not None:
-                    rows = np.nonzero(kinds == kind)[0]
-                    handler(self, rows, codes[rows], params[rows], replies)
+                handler, columns = self._handlers.get(int(kind), (None, ()))
+                if handler is None:
+                    continue
+                for rows in self._groups(np.nonzero(kinds == kind)[0], codes, columns):
+                    for sl in _runs(rows):
+                        handler(self, sl, codes[sl], params[sl], replies)
         return replies.to(torch.float32).cpu().numpy()
 
-    # Rows of a [B, ...] tensor for a set of samples: a view when it is all of them.
-    def _sel(self, rows):
-        if len(rows) == self.z.shape[0]:
-            return slice(None)
-        return torch.from_numpy(rows).to(self.z.device)
-
-    def _groups(self, rows, codes, columns):
-        """The samples of ``rows`` grouped by the values of the given code columns."""
-        keys = codes[:, columns]
+    @staticmethod
+    def _groups(rows, codes, columns):
+        """The samples of ``rows`` grouped by the values of the given code columns (one
+        group when there are none)."""
+        if not columns:
+            yield rows
+            return
+        keys = codes[rows][:, list(columns)]
         for key in np.unique(keys, axis=0):
-            mine = (keys == key).all(axis=1)
-            yield tuple(int(k) for k in key), rows[mine], mine
+            yield rows[(keys == key).all(axis=1)]
 
     def _pairs_mask(self, end, skip):
         """``[n, M]``: the rows ``i < end`` with ``i ≠ skip`` of each sample."""
@@ -111,101 +111,105 @@ class TorchVectors:
         coef = torch.where(mask, coef, torch.zeros_like(coef))
         return torch.bmm(coef[:, None, :], b)[:, 0, :]
 
-    def _evaluate(self, codes, evaluating):
+    def _evaluate(self, codes, rows):
         """``out ← f(point)`` for the evaluating samples, in one call of ``f`` on the
         whole batch (a stopped sample's row is its best iterate)."""
-        rows = np.nonzero(evaluating)[0]
         with torch.no_grad():
             self.points.copy_(self.z)
-            for (point, _), mine_rows, _ in self._groups(rows, codes[rows], [1, 2]):
-                sel = self._sel(mine_rows)
-                self.points[sel] = self.vecs[point][sel]
+            for group in self._groups(rows, codes, (1, 2)):
+                point = int(codes[group[0], 1])
+                for sl in _runs(group):
+                    self.points[sl] = self.vecs[point][sl]
         y = self.batch.check_output(self.f(self.points.view(self.batch.shape)))
         y = y.reshape(self.points.shape)
         with torch.no_grad():
-            for (_, out), mine_rows, _ in self._groups(rows, codes[rows], [1, 2]):
-                sel = self._sel(mine_rows)
-                self.vecs[out][sel] = y[sel]
+            for group in self._groups(rows, codes, (1, 2)):
+                out = int(codes[group[0], 2])
+                for sl in _runs(group):
+                    self.vecs[out][sl] = y[sl]
 
-    def _residual(self, rows, codes, params, replies):
-        for (x, g, root), mine, _ in self._groups(rows, codes, [1, 2, 3]):
-            sel = self._sel(mine)
-            xv, gv = self.vecs[x][sel], self.vecs[g][sel]
-            if root:
-                scale = _norm(xv)
-            else:
-                scale = _norm(gv)
-                gv = gv - xv
-                self.vecs[g][sel] = gv
-            replies[sel, 0] = _norm(gv)
-            replies[sel, 1] = scale
-            replies[sel, 2] = (_finite(xv) & _finite(gv)).double()
+    # Each operation on a run of consecutive samples `sl` that share the key columns of
+    # their codes (so every tensor below is a view, never a copy of U or V).
 
-    def _keep_best(self, rows, codes, params, replies):
-        for (src,), mine, _ in self._groups(rows, codes, [1]):
-            sel = self._sel(mine)
-            self.z[sel] = self.vecs[src][sel]
+    def _residual(self, sl, codes, params, replies):
+        x, g, root = (int(c) for c in codes[0, 1:4])
+        xv, gv = self.vecs[x][sl], self.vecs[g][sl]
+        if root:
+            scale = _norm(xv)
+        else:
+            scale = _norm(gv)
+            gv = gv - xv
+            self.vecs[g][sl] = gv
+        replies[sl, 0] = _norm(gv)
+        replies[sl, 1] = scale
+        replies[sl, 2] = (_finite(xv) & _finite(gv)).double()
 
-    def _trial(self, rows, codes, params, replies):
-        for (reset,), mine, where in self._groups(rows, codes, [1]):
-            sel = self._sel(mine)
-            if reset:
-                self.vecs[P][sel] = self.vecs[G][sel]
-            alpha = torch.from_numpy(params[where]).to(self.z.device)[:, None]
-            self.vecs[XN][sel] = self.vecs[X][sel] + alpha * self.vecs[P][sel]
+    def _keep_best(self, sl, codes, params, replies):
+        self.z[sl] = self.vecs[int(codes[0, 1])][sl]
 
-    def _accept(self, rows, codes, params, replies):
-        sel = self._sel(rows)
-        x, g, xn, gn = (self.vecs[k][sel] for k in (X, G, XN, GN))
+    def _trial(self, sl, codes, params, replies):
+        if codes[0, 1]:
+            self.vecs[P][sl] = self.vecs[G][sl]
+        alpha = torch.from_numpy(params).to(self.z.device)[:, None]
+        self.vecs[XN][sl] = self.vecs[X][sl] + alpha * self.vecs[P][sl]
+
+    def _accept(self, sl, codes, params, replies):
+        x, g, xn, gn = (self.vecs[k][sl] for k in (X, G, XN, GN))
         dz, dg = xn - x, gn - g
         mask = self._pairs_mask(codes[:, 1], codes[:, 2])
-        v = -dz + self._low_rank(self.u[sel], self.v[sel], dz, mask)
-        self.vecs[P][sel] = dz
-        self.vecs[G][sel] = dg
-        self.vecs[X][sel] = xn
-        self.vecs[XN][sel] = v
-        replies[sel, 0] = _dot(v, dg)
-        replies[sel, 1] = _norm(v)
-        replies[sel, 2] = _norm(dg)
+        v = -dz + self._low_rank(self.u[sl], self.v[sl], dz, mask)
+        self.vecs[P][sl] = dz
+        self.vecs[G][sl] = dg
+        self.vecs[X][sl] = xn
+        self.vecs[XN][sl] = v
+        replies[sl, 0] = _dot(v, dg)
+        replies[sl, 1] = _norm(v)
+        replies[sl, 2] = _norm(dg)
 
-    def _new_u(self, rows, codes, params, replies):
-        sel = self._sel(rows)
-        dz, dg = self.vecs[P][sel], self.vecs[G][sel]
+    def _new_u(self, sl, codes, params, replies):
+        dz, dg = self.vecs[P][sl], self.vecs[G][sl]
         mask = self._pairs_mask(codes[:, 2], codes[:, 3])
         inv = torch.from_numpy(params).to(self.z.device)[:, None]
-        u = (dz + dg - self._low_rank(self.v[sel], self.u[sel], dg, mask)) * inv
-        index = torch.from_numpy(rows).to(self.z.device)
+        u = (dz + dg - self._low_rank(self.v[sl], self.u[sl], dg, mask)) * inv
         slot = torch.from_numpy(codes[:, 1]).to(self.z.device)
-        self.u[index, slot] = u
-        replies[sel, 0] = _finite(u).double()
+        self.u[sl][torch.arange(len(slot), device=self.z.device), slot] = u
+        replies[sl, 0] = _finite(u).double()
 
-    def _finish(self, rows, codes, params, replies):
-        for (store,), mine, where in self._groups(rows, codes, [1]):
-            index = torch.from_numpy(mine).to(self.z.device)
-            slot = torch.from_numpy(codes[where, 2]).to(self.z.device)
+    def _finish(self, sl, codes, params, replies):
+        store = int(codes[0, 1])
+        if store:
+            slot = torch.from_numpy(codes[:, 2]).to(self.z.device)
+            mine = torch.arange(len(slot), device=self.z.device)
             if store == 1:
-                self.v[index, slot] = self.vecs[XN][index]
-            elif store == 2:
-                self.u[index, slot] = 0.0
-                self.v[index, slot] = 0.0
-        sel = self._sel(rows)
-        self.vecs[G][sel] = self.vecs[GN][sel]
+                self.v[sl][mine, slot] = self.vecs[XN][sl]
+            else:
+                self.u[sl][mine, slot] = 0.0
+                self.v[sl][mine, slot] = 0.0
+        self.vecs[G][sl] = self.vecs[GN][sl]
 
-    def _step(self, rows, codes, params, replies):
-        sel = self._sel(rows)
-        g = self.vecs[G][sel]
+    def _step(self, sl, codes, params, replies):
+        g = self.vecs[G][sl]
         count = codes[:, 1]
         mask = self._pairs_mask(count, np.full_like(count, -1))
-        p = g - self._low_rank(self.v[sel], self.u[sel], g, mask)
-        self.vecs[P][sel] = p
-        replies[sel, 0] = _finite(p).double()
+        p = g - self._low_rank(self.v[sl], self.u[sl], g, mask)
+        self.vecs[P][sl] = p
+        replies[sl, 0] = _finite(p).double()
 
+    # kind: (handler, the code columns its samples must share within a run)
     _handlers = {
-        _native.OP_RESIDUAL: _residual,
-        _native.OP_KEEP_BEST: _keep_best,
-        _native.OP_TRIAL: _trial,
-        _native.OP_ACCEPT: _accept,
-        _native.OP_NEW_U: _new_u,
-        _native.OP_FINISH: _finish,
-        _native.OP_STEP: _step,
+        _native.OP_RESIDUAL: (_residual, (1, 2, 3)),
+        _native.OP_KEEP_BEST: (_keep_best, (1,)),
+        _native.OP_TRIAL: (_trial, (1,)),
+        _native.OP_ACCEPT: (_accept, ()),
+        _native.OP_NEW_U: (_new_u, ()),
+        _native.OP_FINISH: (_finish, (1,)),
+        _native.OP_STEP: (_step, ()),
     }
+
+
+def _runs(rows):
+    """``rows`` (sorted sample indices) as slices of consecutive samples."""
+    if len(rows) == 0:
+        return []
+    cuts = np.nonzero(np.diff(rows) != 1)[0] + 1
+    return [slice(int(r[0]), int(r[-1]) + 1) for r in np.split(rows, cuts)]

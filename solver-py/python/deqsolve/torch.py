@@ -42,17 +42,42 @@ class _Implicit(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
+        if torch.is_grad_enabled():
+            # create_graph=True: w is the solver's answer, not a graph, so a gradient of
+            # this gradient would silently miss every term through w. (torch's
+            # once_differentiable does not catch torch.autograd.grad(…, inputs=…).)
+            raise RuntimeError(
+                "deqsolve.torch.fixed_point: the implicit gradient is first-order only; "
+                "it cannot be computed with create_graph=True"
+            )
         fz, z_in = ctx.saved_tensors
         grad = grad.contiguous()
 
         def vjp(w):
-            (jw,) = torch.autograd.grad(fz, z_in, w, retain_graph=True)
-            return jw + grad
+            (jw,) = torch.autograd.grad(fz, z_in, w, retain_graph=True, allow_unused=True)
+            # f may not depend on z at all (then ∂f/∂z = 0 and w = ∂L/∂z*).
+            return grad.clone() if jw is None else jw + grad
 
         w, info, _ = _batch.run(vjp, torch.zeros_like(grad), **ctx.kwargs)
         if ctx.on_backward is not None:
             ctx.on_backward(info)
         return w, None, None, None, None
+
+
+def _needs_gradients(fz, z_in):
+    """Whether ``fz = f(z_in)`` depends on a tensor requiring gradients other than
+    ``z_in`` (a parameter, an input): only then is there anything to differentiate."""
+    seen, stack = set(), [fz.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        leaf = getattr(node, "variable", None)  # the AccumulateGrad node of a leaf
+        if leaf is not None and leaf is not z_in:
+            return True
+        stack.extend(next_node for next_node, _ in node.next_functions)
+    return False
 
 
 def _kwargs(solver_kwargs):
@@ -77,11 +102,16 @@ def fixed_point(f, z0, *, backward=None, on_backward=None, **solver_kwargs):
         **solver_kwargs: ``deqsolve.solve``'s keyword arguments (``solver``, ``memory``,
             ``max_iters``, tolerances, settings, ``executor``).
 
+    The gradient is first-order: asking for it with ``create_graph=True`` (to differentiate
+    it again) raises instead of dropping the terms through the backward solve.
+
     The forward solve runs without building a graph. When gradients are enabled and
     ``f`` depends on something that requires them, ``f`` is evaluated once more at
     ``z*`` with a graph, which the backward pass reuses for every vector–Jacobian
     product; ``z``'s value is the solver's answer (``info`` describes it).
     """
+    if not isinstance(z0, torch.Tensor):
+        raise TypeError(f"deqsolve.torch.fixed_point: z0 must be a torch tensor, not {type(z0).__name__}")
     kwargs = _kwargs(solver_kwargs)
     back = _kwargs({**solver_kwargs, **(backward or {})})
     # The backward solve's settings are checked now, not after the forward pass.
@@ -93,6 +123,7 @@ def fixed_point(f, z0, *, backward=None, on_backward=None, **solver_kwargs):
     z_in = z_star.detach().requires_grad_()
     with torch.enable_grad():
         fz = f(z_in)
-    if not (isinstance(fz, torch.Tensor) and fz.requires_grad):
+    _batch.Batch(z_star).check_output(fz)
+    if not _needs_gradients(fz, z_in):
         return z_star, info
     return _Implicit.apply(fz, z_star, z_in, back, on_backward), info

@@ -47,9 +47,15 @@ _TRANSLATE = {
 _OURS = {"memory", "stall_iters", "executor"}
 
 
+def _accepted(name):
+    """The keyword arguments of ours that solver ``name`` takes."""
+    return set(_batch._native.settings_defaults(name)) | _OURS
+
+
 def _settings(name, kwargs):
-    """The keyword arguments of a torchdeq call that deqsolve understands."""
-    accepted = set(_batch._native.settings_defaults(name)) | _OURS
+    """The keyword arguments of a torchdeq call that deqsolve understands, in our names
+    (``None``, torchdeq's "not given", is left out)."""
+    accepted = _accepted(name)
     out = {}
     for key, value in kwargs.items():
         ours = _TRANSLATE[name].get(key, key)
@@ -66,14 +72,18 @@ def solver(name, **defaults):
     backward solve gets, say, ``memory=16`` or ``stall_iters=0``)."""
     if name not in SOLVERS:
         raise ValueError(f"deqsolve: no solver named {name!r}; choose from {SOLVERS}")
+    unknown = sorted(k for k in defaults if _TRANSLATE[name].get(k, k) not in _accepted(name))
+    if unknown:
+        raise TypeError(f"deqsolve: unknown defaults for {name}: {unknown}")
     fixed = _settings(name, defaults)
-    if set(defaults) - set(fixed):
-        raise TypeError(f"deqsolve: unknown defaults for {name}: {sorted(set(defaults) - set(fixed))}")
 
     def deqsolve_solver(func, x0, max_iter=50, tol=1e-3, stop_mode="abs", indexing=None, **kwargs):
         if stop_mode not in ("abs", "rel"):
             raise ValueError(f'deqsolve: stop_mode must be "abs" or "rel", not {stop_mode!r}')
         tol_abs, tol_rel = (tol, 0.0) if stop_mode == "abs" else (0.0, tol)
+        # torchdeq passes whatever strides its tensors have (its IFT backward starts
+        # from zeros_like(grad)); the protocol has no contiguity requirement.
+        x0 = x0.contiguous()
         settings = dict(memory=8, stall_iters=_batch.OPTIONS_DEFAULTS["stall_iters"])
         settings.update(fixed)
         settings.update(_settings(name, kwargs))
@@ -110,12 +120,12 @@ def register(prefix="deqsolve_", **defaults):
     the solvers that accept them."""
     from torchdeq.solver import register_solver
 
-    known = set().union(*(_batch._native.settings_defaults(n) for n in SOLVERS)) | _OURS
+    known = set().union(*(_accepted(n) for n in SOLVERS))
     if set(defaults) - known:
         raise TypeError(f"deqsolve: unknown defaults: {sorted(set(defaults) - known)}")
     names = []
     for name in SOLVERS:
-        accepted = set(_batch._native.settings_defaults(name)) | _OURS
-        register_solver(prefix + name, solver(name, **{k: v for k, v in defaults.items() if k in accepted}))
+        mine = {k: v for k, v in defaults.items() if k in _accepted(name)}
+        register_solver(prefix + name, solver(name, **mine))
         names.append(prefix + name)
     return names
