@@ -237,6 +237,7 @@ impl HostSolver for DynBroyden {
         let work = BroydenWork::new(self.n, self.m, &mut self.u, &mut self.v, &mut self.vecs);
         resume_of(work, self.state.as_mut(), z)
     }
+
     fn iterations(&self) -> u32 {
         self.state.as_ref().map_or(0, |s| s.iterations())
     }
@@ -325,6 +326,7 @@ impl HostSolver for DynAnderson {
         self.state = state;
         step
     }
+
     fn iterations(&self) -> u32 {
         self.state.as_ref().map_or(0, |s| s.iterations())
     }
@@ -374,6 +376,7 @@ impl HostSolver for DynPicard {
     fn resume(&mut self, z: &mut [f32]) -> Step {
         resume_of(PicardWork::new(self.n, &mut self.vecs), self.state.as_mut(), z)
     }
+
     fn iterations(&self) -> u32 {
         self.state.as_ref().map_or(0, |s| s.iterations())
     }

@@ -372,7 +372,7 @@ fn resume_sample<S: HostSolver>(
     *active
 }
 
-/// Samples per parallel task in [`Lockstep::start`] and [`Lockstep::advance`]: enough
+/// Samples per parallel task in [`Rounds::start`] and [`Rounds::advance`]: enough
 /// that a task does about 64 K floats of work, so small samples are not spread over
 /// threads one by one.
 fn min_len(d: usize) -> usize {

@@ -28,22 +28,6 @@ impl Method {
             Method::Picard(_) => "picard",
         }
     }
-
-    /// The settings each solver accepts as keyword arguments (beyond the stopping rule).
-    fn setting_names(&self) -> &'static [&'static str] {
-        match self {
-            Method::Broyden(_) => &[
-                "divergence_factor",
-                "history",
-                "line_search",
-                "max_backtracks",
-                "skip_tol",
-                "reject_growth",
-            ],
-            Method::Anderson(_) => &["divergence_factor", "damping", "reg"],
-            Method::Picard(_) => &["divergence_factor", "damping"],
-        }
-    }
 }
 
 /// Everything a solve is configured with. Built by `Config(solver, memory, max_iters,
@@ -227,10 +211,13 @@ fn set(method: &mut Method, opts: &mut Options, key: &str, value: &Bound<'_, PyA
         }
         (Method::Picard(s), "damping") => s.damping = float(key, value, damping, "in (0, 1]")?,
         _ => {
+            // The settings a solver accepts are the keys of its defaults.
+            let defaults = settings_defaults(value.py(), method.name())?;
+            let names: Vec<String> = defaults.keys().iter().map(|k| k.to_string()).collect();
             return Err(PyTypeError::new_err(format!(
                 "unexpected keyword argument '{key}' for solver {:?}; its settings are: {}",
                 method.name(),
-                method.setting_names().join(", ")
+                names.join(", ")
             )));
         }
     }

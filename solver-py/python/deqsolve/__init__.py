@@ -21,12 +21,12 @@ runs the same solver in the same bounded memory) and ``deqsolve.torchdeq.registe
 """
 
 from . import _batch, _native
-from ._batch import OPTIONS_DEFAULTS
+from ._batch import DEFAULTS, OPTIONS_DEFAULTS
 
 __all__ = ["solve", "defaults"]
 __version__ = "0.1.0"
 
-_O = OPTIONS_DEFAULTS
+_D = DEFAULTS
 
 
 def defaults(solver="broyden"):
@@ -40,8 +40,8 @@ def defaults(solver="broyden"):
     return dict(_native.settings_defaults(solver))
 
 
-def solve(f, z0, *, solver="broyden", memory=8, max_iters=_O["max_iters"], tol_abs=_O["tol_abs"],
-          tol_rel=_O["tol_rel"], stall_iters=_O["stall_iters"], executor="auto", **settings):
+def solve(f, z0, *, solver=_D["solver"], memory=_D["memory"], max_iters=_D["max_iters"], tol_abs=_D["tol_abs"],
+          tol_rel=_D["tol_rel"], stall_iters=_D["stall_iters"], executor="auto", **settings):
     """Finds ``z = f(z)`` for every sample of ``z0``; returns ``(z, info)``.
 
     Args:

@@ -23,7 +23,9 @@ from . import _native
 #: The stopping rule's defaults, from solver-core (``Options::DEFAULT``).
 OPTIONS_DEFAULTS = dict(_native.options_defaults())
 
-_STATUSES = ("converged", "max_iterations", "stalled", "diverged", "non_finite")
+#: Every default of a solve's keyword arguments but the solver's own settings: the
+#: stopping rule's, Broyden, and a history of 8 (what ``deqsolve.solve`` documents).
+DEFAULTS = dict(solver="broyden", memory=8, **OPTIONS_DEFAULTS)
 
 
 def _torch():
@@ -35,7 +37,7 @@ class Batch:
     """``z0`` checked and seen as ``B`` samples of ``d`` values: its kind (``"numpy"``
     or ``"torch"``), shape, device, and a flat ``[B, d]`` view."""
 
-    def __init__(self, z0, name="z0"):
+    def __init__(self, z0):
         torch = _torch()
         if isinstance(z0, np.ndarray):
             self.kind, self.device = "numpy", None
@@ -48,26 +50,25 @@ class Batch:
             float32 = dtype == torch.float32
             is_float = dtype.is_floating_point
         else:
-            raise TypeError(f"deqsolve: {name} must be a NumPy array or a torch tensor, not {type(z0).__name__}")
+            raise TypeError(f"deqsolve: z0 must be a NumPy array or a torch tensor, not {type(z0).__name__}")
         if not float32:
             if is_float and str(dtype).endswith("float64"):
                 raise TypeError(
-                    f"deqsolve: {name} is float64; the solvers are float32 for now "
+                    f"deqsolve: z0 is float64; the solvers are float32 for now "
                     "(solver-core has no f64 solver yet): pass a float32 array"
                 )
-            raise TypeError(f"deqsolve: {name} must be float32, not {dtype}")
+            raise TypeError(f"deqsolve: z0 must be float32, not {dtype}")
         if z0.ndim < 1 or z0.shape[0] == 0:
-            raise ValueError(f"deqsolve: {name} must have shape [B, ...] with B ≥ 1 samples, not {tuple(z0.shape)}")
+            raise ValueError(f"deqsolve: z0 must have shape [B, ...] with B ≥ 1 samples, not {tuple(z0.shape)}")
         self.shape = tuple(z0.shape)
         self.samples = self.shape[0]
         self.dim = math.prod(self.shape[1:])
         if self.dim == 0:
-            raise ValueError(f"deqsolve: {name} has samples of size 0 (shape {self.shape})")
+            raise ValueError(f"deqsolve: z0 has samples of size 0 (shape {self.shape})")
         if not contiguous:
             hint = ".contiguous()" if self.kind == "torch" else "np.ascontiguousarray(...)"
-            raise ValueError(f"deqsolve: {name} must be C-contiguous; pass {hint}")
+            raise ValueError(f"deqsolve: z0 must be C-contiguous; pass {hint}")
         self.value = z0.detach() if self.kind == "torch" else z0
-        self.dtype = dtype
 
     def describe(self, x):
         """What ``x`` is, for an error message."""
@@ -83,33 +84,20 @@ class Batch:
         contiguous value of the same kind."""
         torch = _torch()
         if self.kind == "numpy":
-            ok = isinstance(y, np.ndarray) and y.dtype == np.float32 and tuple(y.shape) == self.shape
+            # A wrong kind or dtype is a TypeError, a wrong shape or device a ValueError.
+            typed = isinstance(y, np.ndarray) and y.dtype == np.float32
+            placed = typed and tuple(y.shape) == self.shape
+            want = f"a NumPy array of float32, shape {self.shape}"
         else:
-            ok = (
-                isinstance(y, torch.Tensor)
-                and y.dtype == torch.float32
-                and tuple(y.shape) == self.shape
-                and y.device == self.device
-            )
-        if not ok:
-            want = (
-                f"a NumPy array of float32, shape {self.shape}"
-                if self.kind == "numpy"
-                else f"a tensor of torch.float32, shape {self.shape}, on {self.device}"
-            )
-            error = ValueError if self._same_type_and_dtype(y) else TypeError
+            typed = isinstance(y, torch.Tensor) and y.dtype == torch.float32
+            placed = typed and tuple(y.shape) == self.shape and y.device == self.device
+            want = f"a tensor of torch.float32, shape {self.shape}, on {self.device}"
+        if not placed:
+            error = ValueError if typed else TypeError
             raise error(f"deqsolve: f returned {self.describe(y)}; expected {want}, like its argument")
         if self.kind == "torch":
             return y.detach().contiguous()
         return np.ascontiguousarray(y)
-
-    def _same_type_and_dtype(self, y):
-        """Whether ``y`` is of ``z0``'s kind and dtype (so only its shape or device is
-        wrong: a ``ValueError`` rather than a ``TypeError``)."""
-        torch = _torch()
-        if self.kind == "numpy":
-            return isinstance(y, np.ndarray) and y.dtype == np.float32
-        return isinstance(y, torch.Tensor) and y.dtype == torch.float32
 
 
 class Recorder:
@@ -149,17 +137,15 @@ class Recorder:
             self.abs[rows, cols] = best_abs
             self.rel[rows, cols] = best_rel
 
-    def finish(self, z, take_rows, iterations):
-        """The snapshots (rows never reached are the final iterates) and the traces,
-        padded after each sample's last iteration with its final value."""
-        states = []
-        for snap, taken in zip(self.snaps, self.taken):
-            states.append(take_rows(z, ~taken, snap))
+    def finish(self, z, take_rows, iterations, shape):
+        """Completes ``states``, the snapshots shaped like ``z0`` (rows never reached are
+        the final iterates), and pads the traces after each sample's last iteration with
+        its final value."""
+        self.states = [take_rows(z, ~taken, snap).reshape(shape) for snap, taken in zip(self.snaps, self.taken)]
         if self.trace:
             for t in (self.abs, self.rel):
                 for b, n in enumerate(iterations):
                     t[b, n + 1 :] = t[b, min(n, t.shape[1] - 1)]
-        return states
 
 
 def _numpy_rows(z, mask, into):
@@ -201,21 +187,20 @@ def choose_executor(config, batch, executor):
 
 def check(z0, *, solver, memory, max_iters, tol_abs, tol_rel, stall_iters, executor="auto", settings=None, **more):
     """Raises what ``run`` with these arguments would raise before its first call of
-    ``f`` (bad settings, a bad ``z0``, an executor that cannot take it)."""
-    config = _native.Config(solver, memory, max_iters, tol_abs, tol_rel, stall_iters, {**(settings or {}), **more})
-    choose_executor(config, Batch(z0), executor)
-
-
-def run(f, z0, *, solver, memory, max_iters, tol_abs, tol_rel, stall_iters, executor="auto",
-        indexing=None, trace=False, settings=None, **more):
-    """Solves every sample of ``z0``; returns ``(z, info, recorder)``: the answer shaped
-    like ``z0``, the info dict, and the recorder, whose ``states`` are the best iterates
-    at the ``indexing`` counts (shaped like ``z0``) and whose ``abs``/``rel`` are the
-    traces (when ``trace``). The solver's own settings are ``settings`` and ``more``
-    together."""
+    ``f`` (bad settings, a bad ``z0``, an executor that cannot take it); returns the
+    solve's ``(config, batch, executor)``. The solver's own settings are ``settings``
+    and ``more`` together."""
     config = _native.Config(solver, memory, max_iters, tol_abs, tol_rel, stall_iters, {**(settings or {}), **more})
     batch = Batch(z0)
-    executor = choose_executor(config, batch, executor)
+    return config, batch, choose_executor(config, batch, executor)
+
+
+def run(f, z0, *, indexing=None, trace=False, **kwargs):
+    """Solves every sample of ``z0`` (``kwargs`` as for ``check``); returns
+    ``(z, info, recorder)``: the answer shaped like ``z0``, the info dict, and the
+    recorder, whose ``states`` are the best iterates at the ``indexing`` counts (shaped
+    like ``z0``) and whose ``abs``/``rel`` are the traces (when ``trace``)."""
+    config, batch, executor = check(z0, **kwargs)
     recorder = Recorder(batch, indexing, trace, config.max_iters)
     if executor == "host":
         z, info = _run_host(f, batch, config, recorder)
@@ -246,14 +231,13 @@ def _run_host(f, batch, config, recorder):
         recorder.observe(solvers, z, _numpy_rows)
     info = dict(solvers.reports())
     info["memory_bytes"] = solvers.memory_bytes + z.nbytes + points.nbytes
-    states = recorder.finish(z, _numpy_rows, info["iterations"])
+    recorder.finish(z, _numpy_rows, info["iterations"], batch.shape)
     if batch.kind == "torch":
+        # The answers as tensors over the same memory.
         torch = _torch()
-        wrap = lambda a: torch.from_numpy(a).view(batch.shape)  # noqa: E731
-    else:
-        wrap = lambda a: a.reshape(batch.shape)  # noqa: E731
-    recorder.states = [wrap(s) for s in states]
-    return wrap(z), info
+        recorder.states = [torch.from_numpy(s) for s in recorder.states]
+        z = torch.from_numpy(z)
+    return z.reshape(batch.shape), info
 
 
 def _run_torch(f, batch, config, recorder):
@@ -262,11 +246,12 @@ def _run_torch(f, batch, config, recorder):
     vectors = TorchVectors(f, batch, config.memory)
     solves = _native.OffloadBatch(config, batch.samples, vectors)
     recorder.observe(solves, vectors.z, _torch_rows)
-    while solves.round():
+    running = True
+    while running:
+        # The round that returns 0 still carries out the stopping samples' last operations.
+        running = solves.round()
         recorder.observe(solves, vectors.z, _torch_rows)
-    recorder.observe(solves, vectors.z, _torch_rows)
     info = dict(solves.reports())
     info["memory_bytes"] = vectors.memory_bytes
-    states = recorder.finish(vectors.z, _torch_rows, info["iterations"])
-    recorder.states = [s.view(batch.shape) for s in states]
+    recorder.finish(vectors.z, _torch_rows, info["iterations"], batch.shape)
     return vectors.z.view(batch.shape), info

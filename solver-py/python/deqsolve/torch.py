@@ -82,9 +82,7 @@ def _needs_gradients(fz, z_in):
 
 def _kwargs(solver_kwargs):
     """``deqsolve.solve``'s keyword arguments with their defaults filled in."""
-    merged = dict(solver="broyden", memory=8, **_batch.OPTIONS_DEFAULTS)
-    merged.update(solver_kwargs)
-    return merged
+    return {**_batch.DEFAULTS, **solver_kwargs}
 
 
 def fixed_point(f, z0, *, backward=None, on_backward=None, **solver_kwargs):

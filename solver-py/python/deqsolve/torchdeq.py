@@ -84,11 +84,9 @@ def solver(name, **defaults):
         # torchdeq passes whatever strides its tensors have (its IFT backward starts
         # from zeros_like(grad)); the protocol has no contiguity requirement.
         x0 = x0.contiguous()
-        settings = dict(memory=8, stall_iters=_batch.OPTIONS_DEFAULTS["stall_iters"])
-        settings.update(fixed)
-        settings.update(_settings(name, kwargs))
-        z, info, rec = _batch.run(func, x0, solver=name, max_iters=int(max_iter), tol_abs=float(tol_abs),
-                                  tol_rel=float(tol_rel), indexing=indexing or (), trace=True, **settings)
+        settings = {**_batch.DEFAULTS, **fixed, **_settings(name, kwargs)}
+        settings.update(solver=name, max_iters=int(max_iter), tol_abs=float(tol_abs), tol_rel=float(tol_rel))
+        z, info, rec = _batch.run(func, x0, indexing=indexing or (), trace=True, **settings)
         return z, list(rec.states), _stats(info, rec, stop_mode, x0.device)
 
     deqsolve_solver.__name__ = deqsolve_solver.__qualname__ = f"deqsolve_{name}"
