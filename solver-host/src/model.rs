@@ -19,7 +19,10 @@
 //! Models are [safetensors](https://huggingface.co/docs/safetensors) files holding the
 //! F32 tensors `"W"` `[h, h]`, `"U"` `[h, p]` and `"b"` `[h]`, with optional metadata
 //! `"activation"` = `"tanh"` (the default) or `"relu"` ([`DeqLayer::load`],
-//! [`DeqLayer::save`]). Other dtypes are rejected, not converted. From PyTorch:
+//! [`DeqLayer::save`]). A classifier also carries its linear readout
+//! `logits = R z* + c` ([`Readout`]): `"R"` `[k, h]` and `"c"` `[k]`, both or neither;
+//! files without them load as before. Other dtypes are rejected, not converted. From
+//! PyTorch:
 //!
 //! ```python
 //! import torch
@@ -40,7 +43,8 @@
 //! ```
 //!
 //! Inputs ([`InputBatch`]) hold `"x"` `[B, p]` or `[B, L, p]` and optionally a starting
-//! state `"z0"` of the state's shape; outputs ([`write_state`]) hold `"z"`. Every write
+//! state `"z0"` of the state's shape and labels `"label"`; outputs ([`write_state`],
+//! [`write_solution`]) hold `"z"`, and for a classifier its `"logits"` and `"class"`. Every write
 //! goes to a temporary file in the target's directory, renamed over the target once
 //! complete, so a failed write leaves no partial file. Loading never panics: truncated
 //! or foreign files, missing tensors, wrong shapes or dtypes, sizes that overflow and
@@ -95,15 +99,19 @@
 //! ```
 
 mod error;
+pub mod export;
+pub mod int8;
 mod io;
 mod kernel;
+mod readout;
 
 use std::fmt;
 use std::str::FromStr;
 
 pub use error::ModelError;
-pub use io::{InputBatch, write_atomic, write_state};
+pub use io::{InputBatch, write_atomic, write_solution, write_state};
 pub use kernel::tanh_rational;
+pub use readout::{Predictions, Readout};
 
 /// Activation of the layer, applied elementwise.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -167,6 +175,7 @@ pub struct DeqLayer {
     u: Vec<f32>,
     b: Vec<f32>,
     act: Activation,
+    readout: Option<Readout>,
 }
 
 /// `a·b`, or `TooLarge` naming `what`.
@@ -214,7 +223,7 @@ impl DeqLayer {
         check_tensor("W", &w, product(hidden, hidden, "W")?)?;
         check_tensor("U", &u, product(hidden, input, "U")?)?;
         check_tensor("b", &b, hidden)?;
-        Ok(DeqLayer { hidden, input, w, u, b, act })
+        Ok(DeqLayer { hidden, input, w, u, b, act, readout: None })
     }
 
     /// Hidden width `h`: the state's last axis.
@@ -230,6 +239,28 @@ impl DeqLayer {
     /// The activation.
     pub fn activation(&self) -> Activation {
         self.act
+    }
+
+    /// The same layer with the classifier readout `logits = R z* + c` ([`Readout`]).
+    ///
+    /// # Errors
+    ///
+    /// [`ModelError::WrongLength`] naming `R` if the readout reads a state of another
+    /// width than `h`.
+    pub fn with_readout(self, readout: Readout) -> Result<Self, ModelError> {
+        if readout.hidden() != self.hidden {
+            return Err(ModelError::WrongLength {
+                name: "R".into(),
+                expected: readout.classes() * self.hidden,
+                got: readout.r().len(),
+            });
+        }
+        Ok(DeqLayer { readout: Some(readout), ..self })
+    }
+
+    /// The classifier readout, if the model has one.
+    pub fn readout(&self) -> Option<&Readout> {
+        self.readout.as_ref()
     }
 
     /// `W`, `[h, h]` row-major.

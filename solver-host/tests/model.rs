@@ -167,12 +167,17 @@ fn save_load_round_trip_is_bit_identical() {
 fn input_batch_and_state_round_trip() {
     let l = layer(6, 4, Activation::Tanh, 1);
     let t = Temp::new("inputs");
-    let batch = InputBatch { shape: vec![2, 3, 4], x: data(24, 2), z0: Some(data(36, 3)) };
+    let batch = InputBatch {
+        shape: vec![2, 3, 4],
+        x: data(24, 2),
+        z0: Some(data(36, 3)),
+        labels: Some(vec![0, 1, 2, 3, 4, 5]),
+    };
     batch.save(&t.0).unwrap();
     let back = InputBatch::load(&t.0, &l).unwrap();
     assert_eq!(back, batch);
     assert_eq!((back.samples(), back.tokens(), back.state_shape(6)), (2, 3, vec![2, 3, 6]));
-    let flat = InputBatch { shape: vec![5, 4], x: data(20, 4), z0: None };
+    let flat = InputBatch { shape: vec![5, 4], x: data(20, 4), z0: None, labels: None };
     flat.save(&t.0).unwrap();
     let back = InputBatch::load(&t.0, &l).unwrap();
     assert_eq!((back.samples(), back.tokens(), back.z0), (5, 1, None));

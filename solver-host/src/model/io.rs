@@ -1,5 +1,5 @@
-//! Safetensors files: [`DeqLayer::load`]/[`DeqLayer::save`], [`InputBatch`] and
-//! [`write_state`]. Every write is atomic (temporary file in the same directory, then
+//! Safetensors files: [`DeqLayer::load`]/[`DeqLayer::save`], [`InputBatch`],
+//! [`write_state`] and [`write_solution`]. Every write is atomic (temporary file in the same directory, then
 //! rename).
 
 use std::collections::HashMap;
@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
 use super::error::ShapeFmt;
-use super::{Activation, DeqLayer, ModelError};
+use super::{Activation, DeqLayer, ModelError, Predictions, Readout};
 
 /// A tensor read from a file: shape and F32 values.
 type Tensor = (Vec<usize>, Vec<f32>);
@@ -71,17 +71,24 @@ fn bytes(data: &[f32]) -> Vec<u8> {
     data.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
-/// Serialises F32 tensors `(name, shape, data)` and writes them atomically to `path`.
-/// The shapes' products must equal the data lengths (checked by the callers).
+/// A tensor to write: name, dtype, shape and little-endian bytes.
+type Raw<'a> = (&'a str, Dtype, &'a [usize], Vec<u8>);
+
+/// An F32 tensor to write.
+fn f32_tensor<'a>(name: &'a str, shape: &'a [usize], data: &[f32]) -> Raw<'a> {
+    (name, Dtype::F32, shape, bytes(data))
+}
+
+/// Serialises the tensors and writes them atomically to `path`. The shapes' products
+/// must match the data lengths (checked by the callers).
 fn write_tensors(
     path: &Path,
-    tensors: &[(&str, &[usize], &[f32])],
+    tensors: Vec<Raw<'_>>,
     metadata: Option<HashMap<String, String>>,
 ) -> Result<(), ModelError> {
-    let raw: Vec<Vec<u8>> = tensors.iter().map(|(_, _, data)| bytes(data)).collect();
     let mut views = Vec::with_capacity(tensors.len());
-    for ((name, shape, _), raw) in tensors.iter().zip(&raw) {
-        let view = TensorView::new(Dtype::F32, shape.to_vec(), raw)
+    for (name, dtype, shape, raw) in &tensors {
+        let view = TensorView::new(*dtype, shape.to_vec(), raw)
             .map_err(|e| ModelError::Io { path: path.to_path_buf(), msg: e.to_string() })?;
         views.push((*name, view));
     }
@@ -121,14 +128,16 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), ModelError> {
 
 impl DeqLayer {
     /// Loads a layer from a safetensors file: F32 tensors `"W"` `[h, h]`, `"U"` `[h, p]`
-    /// and `"b"` `[h]`, and optional metadata `"activation"` = `"tanh"` (default) or
+    /// and `"b"` `[h]`, optionally the classifier readout `"R"` `[k, h]` and `"c"` `[k]`
+    /// (both or neither), and optional metadata `"activation"` = `"tanh"` (default) or
     /// `"relu"`.
     ///
     /// # Errors
     ///
     /// A [`ModelError`] naming the file and the problem: unreadable file, not
-    /// safetensors (garbage, truncated), missing tensor, wrong shape or dtype (only F32
-    /// is accepted), empty or non-finite weights, unknown activation.
+    /// safetensors (garbage, truncated), missing tensor (`"R"` without `"c"` or the
+    /// reverse), wrong shape or dtype (only F32 is accepted), empty or non-finite
+    /// weights, unknown activation.
     pub fn load(path: &Path) -> Result<Self, ModelError> {
         let file = read(path)?;
         let st = parse(path, &file)?;
@@ -158,11 +167,30 @@ impl DeqLayer {
             },
             None => Activation::Tanh,
         };
-        DeqLayer::new(h, p, w, u, b, act).map_err(|e| e.in_file(path))
+        let layer = DeqLayer::new(h, p, w, u, b, act).map_err(|e| e.in_file(path))?;
+        match (tensor(path, &st, "R")?, tensor(path, &st, "c")?) {
+            (None, None) => Ok(layer),
+            (Some(_), None) => Err(ModelError::MissingTensor { path: path.to_path_buf(), name: "c".into() }),
+            (None, Some(_)) => Err(ModelError::MissingTensor { path: path.to_path_buf(), name: "R".into() }),
+            (Some((r_shape, r)), Some((c_shape, c))) => {
+                let k = match r_shape.as_slice() {
+                    &[k, cols] if cols == h => k,
+                    _ => return Err(wrong_shape(path, "R", format!("[k, {h}]"), r_shape)),
+                };
+                if c_shape != [k] {
+                    return Err(wrong_shape(path, "c", format!("[{k}]"), c_shape));
+                }
+                if k == 0 {
+                    return Err(ModelError::Empty { path: Some(path.to_path_buf()), name: "R".into() });
+                }
+                let readout = Readout::new(k, h, r, c).map_err(|e| e.in_file(path))?;
+                layer.with_readout(readout).map_err(|e| e.in_file(path))
+            }
+        }
     }
 
-    /// Writes the layer as a safetensors file (`"W"`, `"U"`, `"b"`, metadata
-    /// `"activation"`), atomically: a failed write leaves no file (and an existing file
+    /// Writes the layer as a safetensors file (`"W"`, `"U"`, `"b"`, the readout's `"R"`
+    /// and `"c"` if it has one, metadata `"activation"`), atomically: a failed write leaves no file (and an existing file
     /// unchanged).
     ///
     /// # Errors
@@ -171,17 +199,23 @@ impl DeqLayer {
     pub fn save(&self, path: &Path) -> Result<(), ModelError> {
         let (h, p) = (self.hidden, self.input);
         let meta = HashMap::from([(ACTIVATION_KEY.to_owned(), self.act.name().to_owned())]);
-        write_tensors(
-            path,
-            &[("W", &[h, h], &self.w), ("U", &[h, p], &self.u), ("b", &[h], &self.b)],
-            Some(meta),
-        )
+        let (wh, uh, bh) = ([h, h], [h, p], [h]);
+        let mut tensors =
+            vec![f32_tensor("W", &wh, &self.w), f32_tensor("U", &uh, &self.u), f32_tensor("b", &bh, &self.b)];
+        let (rh, ch);
+        if let Some(r) = &self.readout {
+            (rh, ch) = ([r.classes(), h], [r.classes()]);
+            tensors.push(f32_tensor("R", &rh, r.r()));
+            tensors.push(f32_tensor("c", &ch, r.c()));
+        }
+        write_tensors(path, tensors, Some(meta))
     }
 }
 
 /// A batch of inputs read from a safetensors file: tensor `"x"` `[B, p]` or `[B, L, p]`
-/// (F32) and optionally `"z0"`, the starting state, of the state's shape `[B, h]` or
-/// `[B, L, h]`.
+/// (F32), optionally `"z0"`, the starting state, of the state's shape `[B, h]` or
+/// `[B, L, h]`, and optionally `"label"` (I64, `[B]` or `[B, L]`: a class per row),
+/// which a classifier's predictions are scored against.
 #[derive(Clone, Debug, PartialEq)]
 pub struct InputBatch {
     /// Shape of `x`: `[B, p]` or `[B, L, p]`.
@@ -190,6 +224,8 @@ pub struct InputBatch {
     pub x: Vec<f32>,
     /// The starting state, row-major, of shape [`state_shape`](Self::state_shape).
     pub z0: Option<Vec<f32>>,
+    /// The true class of each row (`B·L` of them), if the file has labels.
+    pub labels: Option<Vec<i64>>,
 }
 
 impl InputBatch {
@@ -199,7 +235,8 @@ impl InputBatch {
     ///
     /// A [`ModelError`] naming the file: unreadable or not safetensors, `"x"` missing,
     /// not F32, not of rank 2 or 3, empty, its last axis not the layer's input width
-    /// ([`ModelError::InputWidth`]), `"z0"` not of the state's shape, non-finite values.
+    /// ([`ModelError::InputWidth`]), `"z0"` not of the state's shape, non-finite values,
+    /// `"label"` not I64 or not of shape `[B]` (`[B, L]`).
     pub fn load(path: &Path, layer: &DeqLayer) -> Result<Self, ModelError> {
         let file = read(path)?;
         let st = parse(path, &file)?;
@@ -213,7 +250,7 @@ impl InputBatch {
         if width != p {
             return Err(ModelError::InputWidth { path: path.to_path_buf(), got: width, expected: p });
         }
-        let batch = InputBatch { shape, x, z0: None };
+        let batch = InputBatch { shape, x, z0: None, labels: None };
         let z0 = match tensor(path, &st, "z0")? {
             None => None,
             Some((z_shape, z0)) => {
@@ -225,7 +262,8 @@ impl InputBatch {
                 Some(z0)
             }
         };
-        Ok(InputBatch { z0, ..batch })
+        let labels = labels(path, &st, &batch.shape[..batch.shape.len() - 1])?;
+        Ok(InputBatch { z0, labels, ..batch })
     }
 
     /// The built-in demonstration input (`deq`'s default problem, `deq demo`): `x` of
@@ -240,7 +278,7 @@ impl InputBatch {
             })
             .collect();
         let shape = if tokens == 1 { vec![samples, p] } else { vec![samples, tokens, p] };
-        InputBatch { shape, x, z0: None }
+        InputBatch { shape, x, z0: None, labels: None }
     }
 
     /// `B`, the number of independent samples.
@@ -262,13 +300,14 @@ impl InputBatch {
         s
     }
 
-    /// Writes the batch (`"x"`, and `"z0"` if present) as a safetensors file,
+    /// Writes the batch (`"x"`, and `"z0"` and `"label"` if present) as a safetensors file,
     /// atomically. `z0`'s hidden width is its length divided by `B·L`.
     ///
     /// # Errors
     ///
     /// [`ModelError::WrongLength`] if `x` does not match `shape` or `z0` is not a
-    /// positive multiple of `B·L` long, [`ModelError::Io`] if the file cannot be written.
+    /// positive multiple of `B·L` long or the labels are not `B·L`, [`ModelError::Io`] if
+    /// the file cannot be written.
     pub fn save(&self, path: &Path) -> Result<(), ModelError> {
         let expected = checked_len(&self.shape)
             .ok_or_else(|| ModelError::TooLarge { path: Some(path.to_path_buf()), what: "x".into() })?;
@@ -276,7 +315,7 @@ impl InputBatch {
             return Err(ModelError::WrongLength { name: "x".into(), expected, got: self.x.len() });
         }
         let rows = self.samples() * self.tokens();
-        let mut tensors: Vec<(&str, &[usize], &[f32])> = vec![("x", &self.shape, &self.x)];
+        let mut tensors = vec![f32_tensor("x", &self.shape, &self.x)];
         let state;
         if let Some(z0) = &self.z0 {
             if rows == 0 || z0.is_empty() || !z0.len().is_multiple_of(rows) {
@@ -284,9 +323,25 @@ impl InputBatch {
                 return Err(ModelError::WrongLength { name: "z0".into(), expected, got: z0.len() });
             }
             state = self.state_shape(z0.len() / rows);
-            tensors.push(("z0", &state, z0));
+            tensors.push(f32_tensor("z0", &state, z0));
         }
-        write_tensors(path, &tensors, None)
+        let rows_shape = &self.shape[..self.shape.len().saturating_sub(1)];
+        if let Some(labels) = &self.labels {
+            if labels.len() != rows {
+                return Err(ModelError::WrongLength {
+                    name: "label".into(),
+                    expected: rows,
+                    got: labels.len(),
+                });
+            }
+            tensors.push((
+                "label",
+                Dtype::I64,
+                rows_shape,
+                labels.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            ));
+        }
+        write_tensors(path, tensors, None)
     }
 }
 
@@ -303,10 +358,64 @@ fn checked_len(shape: &[usize]) -> Option<usize> {
 /// [`ModelError::WrongLength`] if `z.len()` is not the product of `shape`,
 /// [`ModelError::Io`] if the file cannot be written.
 pub fn write_state(path: &Path, shape: &[usize], z: &[f32]) -> Result<(), ModelError> {
+    write_solution(path, shape, z, None)
+}
+
+/// Writes the state `z` (tensor `"z"`, F32, shape `shape`) and, for a classifier, its
+/// [`Predictions`]: `"logits"` (F32, `shape` with the last axis `k`) and `"class"` (I64,
+/// `shape` without its last axis; −1 for a row whose scores are not finite). One atomic
+/// write: all of it or nothing.
+///
+/// # Errors
+///
+/// [`ModelError::WrongLength`] if `z.len()` is not the product of `shape` or the
+/// predictions are not of `z`'s rows, [`ModelError::Io`] if the file cannot be written.
+pub fn write_solution(
+    path: &Path,
+    shape: &[usize],
+    z: &[f32],
+    predictions: Option<&Predictions>,
+) -> Result<(), ModelError> {
     let expected = checked_len(shape)
         .ok_or_else(|| ModelError::TooLarge { path: Some(path.to_path_buf()), what: "z".into() })?;
     if z.len() != expected {
         return Err(ModelError::WrongLength { name: "z".into(), expected, got: z.len() });
     }
-    write_tensors(path, &[("z", shape, z)], None)
+    let mut tensors = vec![f32_tensor("z", shape, z)];
+    let rows_shape = &shape[..shape.len().saturating_sub(1)];
+    let rows = checked_len(rows_shape).unwrap_or(0);
+    let mut logits_shape = shape.to_vec();
+    if let Some(p) = predictions {
+        if p.class.len() != rows || p.logits.len() != rows * p.classes {
+            return Err(ModelError::WrongLength { name: "class".into(), expected: rows, got: p.class.len() });
+        }
+        if let Some(last) = logits_shape.last_mut() {
+            *last = p.classes;
+        }
+        tensors.push(f32_tensor("logits", &logits_shape, &p.logits));
+        tensors.push((
+            "class",
+            Dtype::I64,
+            rows_shape,
+            p.class.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ));
+    }
+    write_tensors(path, tensors, None)
+}
+
+/// `"label"`: I64 of shape `rows_shape`, if present.
+fn labels(path: &Path, st: &SafeTensors<'_>, rows_shape: &[usize]) -> Result<Option<Vec<i64>>, ModelError> {
+    let Ok(view) = st.tensor("label") else { return Ok(None) };
+    if view.dtype() != Dtype::I64 {
+        return Err(ModelError::WrongDtype {
+            path: path.to_path_buf(),
+            name: "label".into(),
+            dtype: format!("{:?} (labels are I64)", view.dtype()),
+        });
+    }
+    if view.shape() != rows_shape {
+        return Err(wrong_shape(path, "label", ShapeFmt(rows_shape).to_string(), view.shape().to_vec()));
+    }
+    let le = |c: &[u8]| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+    Ok(Some(view.data().chunks_exact(8).map(le).collect()))
 }

@@ -121,7 +121,8 @@ impl Default for ProblemArgs {
 pub struct SolveArgs {
     #[command(flatten)]
     pub problem: ProblemArgs,
-    /// Where to write the fixed points (safetensors, tensor z shaped like the state).
+    /// Where to write the fixed points (safetensors, tensor z shaped like the state; for a
+    /// model with a readout also its logits and class).
     #[arg(long)]
     pub output: Option<PathBuf>,
     /// The solver.
@@ -167,6 +168,28 @@ pub struct ExportArgs {
     /// The Rust file to write.
     #[arg(long)]
     pub out: PathBuf,
+    /// How the module stores W, U (and the readout's R): f32, or int8 with one scale
+    /// per row (a quarter of the flash; the arithmetic stays f32).
+    #[arg(long, value_enum, default_value_t = WeightFormat::F32)]
+    pub weights: WeightFormat,
+}
+
+/// `deq export --weights`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum WeightFormat {
+    /// f32, as in the model file.
+    F32,
+    /// int8 with one f32 scale per row.
+    Int8,
+}
+
+impl From<WeightFormat> for solver_host::model::export::Weights {
+    fn from(w: WeightFormat) -> Self {
+        match w {
+            WeightFormat::F32 => Self::F32,
+            WeightFormat::Int8 => Self::Int8,
+        }
+    }
 }
 
 /// `deq demo`.

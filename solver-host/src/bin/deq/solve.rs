@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
-use solver_host::model::write_state;
+use solver_host::model::{Predictions, write_solution};
 use solver_host::solver_core::{Report, Status};
 use solver_host::{LayerBackend, Lockstep};
 
@@ -93,9 +93,10 @@ pub fn run(a: &SolveArgs) -> Result<(), String> {
         Device::Cuda => gpu::solve_problem(&p, a.solver, a.problem.memory, &opts, progress)?,
     };
     let peak_rss = peak_rss_bytes();
+    let predictions = p.layer.readout().map(|r| r.predict(&out.z));
 
     if let Some(path) = &a.output {
-        write_state(path, &p.state_shape(), &out.z).map_err(|e| e.to_string())?;
+        write_solution(path, &p.state_shape(), &out.z, predictions.as_ref()).map_err(|e| e.to_string())?;
     }
     if let Some(path) = &a.report {
         let report = json_report(a, &p, &out, threads, peak_rss);
@@ -104,6 +105,9 @@ pub fn run(a: &SolveArgs) -> Result<(), String> {
         files::write_atomic(path, text.as_bytes())?;
     }
     print_summary(a, &p, &out, threads, peak_rss);
+    if let Some(pred) = &predictions {
+        print_predictions(&p, pred);
+    }
     Ok(())
 }
 
@@ -195,6 +199,27 @@ fn print_summary(a: &SolveArgs, p: &Problem, out: &Outcome, threads: usize, peak
     );
     if let Some(path) = &a.output {
         println!("  wrote {}", path.display());
+    }
+}
+
+/// The classifier's line: how many rows got each class, and the accuracy when the
+/// input has labels.
+fn print_predictions(p: &Problem, pred: &Predictions) {
+    let mut counts = vec![0usize; pred.classes];
+    let mut none = 0;
+    for &c in &pred.class {
+        match usize::try_from(c).ok().and_then(|c| counts.get_mut(c)) {
+            Some(n) => *n += 1,
+            None => none += 1,
+        }
+    }
+    let counts: Vec<String> = counts.iter().map(usize::to_string).collect();
+    let unclassified =
+        if none > 0 { format!(", {none} without a class (non-finite scores)") } else { String::new() };
+    println!("  classes ({}): {}{unclassified}", pred.classes, counts.join(" "));
+    if let Some(labels) = &p.input.labels {
+        let right = pred.class.iter().zip(labels).filter(|(c, l)| c == l).count();
+        println!("  accuracy {:.4} ({right}/{} rows match \"label\")", pred.accuracy(labels), labels.len());
     }
 }
 
