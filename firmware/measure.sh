@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# measure.sh: measures deq_layer on every QEMU board with each solver alone, and writes
-# the table into README.md between the markers
+# measure.sh: measures deq_layer on every QEMU board with each solver alone, and the
+# digits classifier (f32 and int8 weights) on every board, and writes the tables into
+# README.md between the markers
 #     <!-- measure.sh: begin -->  and  <!-- measure.sh: end -->
 # (everything else in README.md is left as it is).
 #
@@ -90,6 +91,72 @@ one_line() {
     grep -E "$re" "$log"
 }
 
+# build_elf TAG EXAMPLE OUT_ELF CARGO_ARGS...: a release build of EXAMPLE, copied to OUT_ELF.
+build_elf() {
+    local tag="$1" example="$2" elf="$3" json exe
+    shift 3
+    json="$elf.build.json"
+    cargo build --release --example "$example" "$@" --message-format=json-render-diagnostics >"$json" \
+        || die "$tag: build failed (a link error naming a_panic_is_reachable means a reachable panic)"
+    exe="$(jq -r --arg n "$example" 'select(.reason == "compiler-artifact" and .target.name == $n
+                         and (.target.kind | index("example"))) | .executable // empty' "$json")"
+    [ -n "$exe" ] && [ "$(echo "$exe" | wc -l)" -eq 1 ] && [ -f "$exe" ] || die "$tag: no single $example executable in the build output"
+    cp "$exe" "$elf"
+}
+
+# elf_sizes TAG ELF: sets flash and static_ram.
+elf_sizes() {
+    local tag="$1" elf="$2" sizes s
+    sizes="$("$llvm_size" -A "$elf")"
+    for s in .vector_table .text .rodata .data .bss; do
+        echo "$sizes" | awk -v s="$s" '$1 == s { f = 1 } END { exit !f }' || die "$tag: no section $s in $elf"
+    done
+    flash="$(echo "$sizes" | sum_sections .vector_table .text .rodata .data)"
+    static_ram="$(echo "$sizes" | sum_sections .data .bss .uninit)"
+}
+
+# run_measured TAG BOARD ELF REGIONS SUCCESS_LINE: runs ELF twice under the plugin; each
+# run must exit 0, print SUCCESS_LINE and one "peak stack" line, and count REGIONS
+# regions; the two runs must agree. Sets counts (one per line), peak and log (run 2).
+run_measured() {
+    local tag="$1" board="$2" elf="$3" regions="$4" success="$5" syms begin end run plog status prev_counts="" prev_peak=""
+    syms="$("$llvm_nm" "$elf")"
+    addr() {
+        local a
+        a="$(echo "$syms" | awk -v n="$1" '$3 == n && ($2 == "T" || $2 == "t") { print $1 }')"
+        [ -n "$a" ] && [ "$(echo "$a" | wc -l)" -eq 1 ] || die "$tag: no single text symbol $1"
+        printf '0x%x' $((0x$a & ~1))
+    }
+    begin="$(addr deq_mark_begin)"
+    end="$(addr deq_mark_end)"
+    for run in 1 2; do
+        log="$elf.run$run.log"
+        plog="$elf.run$run.plugin"
+        status=0
+        QEMU_TIMEOUT="${QEMU_TIMEOUT:-300}" \
+            QEMU_EXTRA="-icount shift=0 -d plugin -D $plog -plugin file=$plugin,begin=$begin,end=$end" \
+            bash qemu-run.sh "$board" "$elf" >"$log" 2>&1 || status=$?
+        [ "$status" -eq 0 ] || { cat "$log" >&2; die "$tag: run $run failed (exit status $status)"; }
+        grep -qxE "INFO +$success" "$log" || { cat "$log" >&2; die "$tag: run $run did not report '$success'"; }
+        peak="$(one_line "$log" 'peak stack [0-9]+ bytes' "$tag" | sed -E 's/.*peak stack ([0-9]+) bytes.*/\1/')"
+        [ -f "$plog" ] || die "$tag: run $run: the plugin wrote no log"
+        if grep -q '^insn_count_error' "$plog"; then
+            cat "$plog" >&2
+            die "$tag: run $run: markers out of order"
+        fi
+        [ "$(one_line "$plog" '^insn_count_regions [0-9]+$' "$tag")" = "insn_count_regions $regions" ] \
+            || die "$tag: run $run: expected $regions measured regions"
+        counts="$(grep -E '^insn_count [0-9]+ [0-9]+$' "$plog" | awk '{ print $3 }')"
+        [ "$(echo "$counts" | wc -l)" -eq "$regions" ] || die "$tag: run $run: expected $regions counts"
+        if [ "$run" -eq 2 ]; then
+            [ "$counts" = "$prev_counts" ] || die "$tag: instruction counts differ between runs"
+            [ "$peak" = "$prev_peak" ] || die "$tag: peak stack differs between runs: $prev_peak vs $peak"
+        fi
+        prev_counts="$counts"
+        prev_peak="$peak"
+    done
+}
+
 rows=()
 detail_rows=()
 microbit_broyden_total=""
@@ -99,71 +166,17 @@ for target in "${targets[@]}"; do
     for solver in "${solvers[@]}"; do
         tag="$target/$solver"
         echo "== $tag ($board)" >&2
-        json="$work/$target-$solver.build.json"
-        cargo build --release --example deq_layer --target "$target" --no-default-features --features "$solver" \
-            --message-format=json-render-diagnostics >"$json" \
-            || die "$tag: build failed (a link error naming a_panic_is_reachable means a reachable panic)"
-        exe="$(jq -r 'select(.reason == "compiler-artifact" and .target.name == "deq_layer"
-                             and (.target.kind | index("example"))) | .executable // empty' "$json")"
-        [ -n "$exe" ] && [ "$(echo "$exe" | wc -l)" -eq 1 ] && [ -f "$exe" ] || die "$tag: no single deq_layer executable in the build output"
         elf="$work/$target-$solver.elf"
-        cp "$exe" "$elf"
-
-        # Sizes.
-        sizes="$("$llvm_size" -A "$elf")"
-        for s in .vector_table .text .rodata .data .bss; do
-            echo "$sizes" | awk -v s="$s" '$1 == s { f = 1 } END { exit !f }' || die "$tag: no section $s in $elf"
-        done
-        flash="$(echo "$sizes" | sum_sections .vector_table .text .rodata .data)"
-        static_ram="$(echo "$sizes" | sum_sections .data .bss .uninit)"
-
-        # Marker addresses (Thumb bit cleared).
-        syms="$("$llvm_nm" "$elf")"
-        addr() {
-            local a
-            a="$(echo "$syms" | awk -v n="$1" '$3 == n && ($2 == "T" || $2 == "t") { print $1 }')"
-            [ -n "$a" ] && [ "$(echo "$a" | wc -l)" -eq 1 ] || die "$tag: no single text symbol $1"
-            printf '0x%x' $((0x$a & ~1))
-        }
-        begin="$(addr deq_mark_begin)"
-        end="$(addr deq_mark_end)"
-
-        # Two runs under the plugin; they must agree exactly.
-        counts_prev=""
-        peak_prev=""
-        for run in 1 2; do
-            out="$work/$target-$solver.run$run.log"
-            plog="$work/$target-$solver.run$run.plugin"
-            status=0
-            QEMU_TIMEOUT="${QEMU_TIMEOUT:-120}" \
-                QEMU_EXTRA="-icount shift=0 -d plugin -D $plog -plugin file=$plugin,begin=$begin,end=$end" \
-                bash qemu-run.sh "$board" "$elf" >"$out" 2>&1 || status=$?
-            [ "$status" -eq 0 ] || { cat "$out" >&2; die "$tag: run $run failed (exit status $status)"; }
-            grep -qxE 'INFO +all solves correct' "$out" || { cat "$out" >&2; die "$tag: run $run did not report 'all solves correct'"; }
-            n_ok="$(grep -cE "^INFO +$solver input [0-3]: .* ok$" "$out" || true)"
-            [ "$n_ok" -eq 4 ] || die "$tag: run $run: expected 4 correct '$solver input' lines, found $n_ok"
-            if grep -E 'input [0-9]+:' "$out" | grep -vqE "^INFO +$solver input "; then
-                die "$tag: run $run: another solver ran (features not applied?)"
-            fi
-            footprint="$(one_line "$out" 'FOOTPRINT [0-9]+ bytes' "$tag" | sed -E 's/.*FOOTPRINT ([0-9]+) bytes.*/\1/')"
-            peak="$(one_line "$out" 'peak stack [0-9]+ bytes' "$tag" | sed -E 's/.*peak stack ([0-9]+) bytes.*/\1/')"
-
-            [ -f "$plog" ] || die "$tag: run $run: the plugin wrote no log"
-            if grep -q '^insn_count_error' "$plog"; then
-                cat "$plog" >&2
-                die "$tag: run $run: markers out of order"
-            fi
-            [ "$(one_line "$plog" '^insn_count_regions [0-9]+$' "$tag")" = "insn_count_regions 4" ] \
-                || die "$tag: run $run: expected 4 measured solves"
-            counts="$(grep -E '^insn_count [0-9]+ [0-9]+$' "$plog" | awk '{ print $3 }')"
-            [ "$(echo "$counts" | wc -l)" -eq 4 ] || die "$tag: run $run: expected 4 counts"
-            if [ "$run" -eq 2 ]; then
-                [ "$counts" = "$counts_prev" ] || die "$tag: instruction counts differ between runs: $(echo $counts_prev) vs $(echo $counts)"
-                [ "$peak" = "$peak_prev" ] || die "$tag: peak stack differs between runs: $peak_prev vs $peak"
-            fi
-            counts_prev="$counts"
-            peak_prev="$peak"
-        done
+        build_elf "$tag" deq_layer "$elf" --target "$target" --no-default-features --features "$solver"
+        elf_sizes "$tag" "$elf"
+        run_measured "$tag" "$board" "$elf" 4 "all solves correct"
+        out="$log"
+        n_ok="$(grep -cE "^INFO +$solver input [0-3]: .* ok$" "$out" || true)"
+        [ "$n_ok" -eq 4 ] || die "$tag: expected 4 correct '$solver input' lines, found $n_ok"
+        if grep -E 'input [0-9]+:' "$out" | grep -vqE "^INFO +$solver input "; then
+            die "$tag: another solver ran (features not applied?)"
+        fi
+        footprint="$(one_line "$out" 'FOOTPRINT [0-9]+ bytes' "$tag" | sed -E 's/.*FOOTPRINT ([0-9]+) bytes.*/\1/')"
 
         total_ram=$((static_ram + peak))
         # Median and mean of the four counts, exact (halves and quarters, no rounding).
@@ -182,6 +195,29 @@ for target in "${targets[@]}"; do
             microbit_broyden_static=$static_ram
             microbit_broyden_peak=$peak
         fi
+    done
+done
+
+# ---- digits: the trained classifier, f32 and int8 weights, every board.
+digit_rows=()
+for target in "${targets[@]}"; do
+    board="$(board_of "$target")"
+    for weights in f32 int8; do
+        tag="$target/digits-$weights"
+        echo "== $tag ($board)" >&2
+        elf="$work/$target-digits-$weights.elf"
+        features=()
+        [ "$weights" = int8 ] && features=(--features int8)
+        build_elf "$tag" digits "$elf" --target "$target" "${features[@]}"
+        elf_sizes "$tag" "$elf"
+        run_measured "$tag" "$board" "$elf" 360 "all predictions agree with the host"
+        accuracy="$(one_line "$log" '^INFO +accuracy [0-9]+/360 ' "$tag" | sed -E 's/.*accuracy ([0-9]+)\/360 .*/\1/')"
+        agree="$(one_line "$log" 'predictions equal the host' "$tag" | sed -E 's/.*INFO +([0-9]+) predictions.*/\1/')"
+        stats="$(echo "$counts" | sort -n | awk '{ v[NR] = $1 } END { printf "%d %d", (v[NR / 2] + v[NR / 2 + 1]) / 2, v[NR] }')"
+        read -r dmedian dmax <<<"$stats"
+        pct="$(awk -v a="$accuracy" 'BEGIN { printf "%.1f", 100 * a / 360 }')"
+        echo "   flash $flash, static RAM $static_ram, peak stack $peak, accuracy $accuracy/360, agree $agree/360, insns/inference median $dmedian max $dmax" >&2
+        digit_rows+=("| $board (\`$target\`) | $weights | $accuracy/360 ($pct %) | $agree/360 | $flash | $static_ram | $peak | $((static_ram + peak)) | $dmedian | $dmax |")
     done
 done
 
@@ -206,7 +242,7 @@ section="$work/section.md"
     echo
     echo "| board (target) | solver | flash | static RAM | peak stack | total RAM | FOOTPRINT | instructions per solve, median | min–max | mean |"
     echo "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|"
-    printf '%s\n' "${rows[@]}"
+    printf '%s\n' "${rows[@]}" "${digit_rows[@]}"
     echo
     echo "Bytes, except the instruction counts. flash = \`.vector_table + .text + .rodata + .data\`"
     echo "(the \`.data\` load image, which holds the solver's \`static\`, is in flash too); static"
@@ -237,6 +273,18 @@ section="$work/section.md"
     echo "- Peak stack is a high-water mark found by stack painting (to the word): the deepest"
     echo "  the stack went in this run (start-up, the four solves, the defmt logging), not a"
     echo "  static bound over all inputs and paths. It is repeatable: both runs agreed."
+    echo
+    echo "### digits: the trained classifier"
+    echo
+    echo "\`digits\` (h = 32, \`Broyden<32, 8>\`, 360 test images), f32 weights and"
+    echo "\`--features int8\`. An inference is the injection \`U x + b\`, the solve and the"
+    echo "readout, from \`deq_mark_begin\` to \`deq_mark_end\`; median (of 360, the mean of the"
+    echo "two middle counts, rounded down) and maximum. \"agree\": predictions equal to the"
+    echo "host's (\`build.rs\`, the calls of \`deq solve\`)."
+    echo
+    echo "| board (target) | weights | accuracy | agree | flash | static RAM | peak stack | total RAM | instructions per inference, median | max |"
+    echo "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|"
+    printf '%s\n' "${digit_rows[@]}"
     echo "$end_marker"
 } >"$section"
 
@@ -250,4 +298,4 @@ grep -qxF "$begin_marker" "$tmp" && grep -qxF "$end_marker" "$tmp" || die "could
 cat "$tmp" >"$readme"
 
 echo "measure.sh: README.md updated in $((SECONDS - start_s)) s" >&2
-printf '%s\n' "${rows[@]}"
+printf '%s\n' "${rows[@]}" "${digit_rows[@]}"

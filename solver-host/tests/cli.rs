@@ -433,3 +433,126 @@ fn device_cuda_without_a_gpu() {
     let out = deq(&["solve", "--device", "cuda", "--solver", "anderson", "--output", s(&z)]);
     fails(&out, &["--device cuda", "broyden only"], &z);
 }
+
+/// The digits classifier of the firmware example (firmware/digits): `deq solve` writes
+/// the logits and classes beside `z`, both recomputed here from `z`, `R` and `c` in f64,
+/// and prints the accuracy against the file's labels; `deq export` writes `logits` and
+/// `classify`, f32 and int8, and the exported f32 classifier, compiled, predicts the
+/// host's class for every image it is given.
+#[test]
+fn classifier_solve_and_export() {
+    let d = dir("classifier");
+    let digits = Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware/digits");
+    let (m, x) = (digits.join("model.safetensors"), digits.join("test.safetensors"));
+    let z = d.join("z.safetensors");
+    let out = deq(&["solve", "--model", s(&m), "--input", s(&x), "--output", s(&z)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (z_shape, zv) = read_f32(&z, "z");
+    let (l_shape, logits) = read_f32(&z, "logits");
+    let (_, r) = read_f32(&m, "R");
+    let (_, c) = read_f32(&m, "c");
+    let (n, h, k) = (z_shape[0], z_shape[1], c.len());
+    assert_eq!((z_shape, l_shape), (vec![360, 32], vec![360, 10]));
+    let bytes = std::fs::read(&z).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let class = st.tensor("class").unwrap();
+    assert_eq!((class.dtype(), class.shape()), (Dtype::I64, &[360][..]));
+    let class: Vec<i64> =
+        class.data().chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect();
+    let input = std::fs::read(&x).unwrap();
+    let labels: Vec<i64> = safetensors::SafeTensors::deserialize(&input)
+        .unwrap()
+        .tensor("label")
+        .unwrap()
+        .data()
+        .chunks_exact(8)
+        .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    for i in 0..n {
+        let want: Vec<f64> = (0..k)
+            .map(|j| {
+                f64::from(c[j])
+                    + (0..h).map(|t| f64::from(r[j * h + t]) * f64::from(zv[i * h + t])).sum::<f64>()
+            })
+            .collect();
+        for j in 0..k {
+            assert!((f64::from(logits[i * k + j]) - want[j]).abs() < 1e-5, "logit ({i}, {j})");
+        }
+        let best = (0..k).fold(0, |b, j| if want[j] > want[b] { j } else { b });
+        assert_eq!(class[i], best as i64, "image {i}");
+    }
+    let right = class.iter().zip(&labels).filter(|(a, b)| a == b).count();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("accuracy {:.4} ({right}/360 rows match \"label\")", right as f64 / 360.0)),
+        "{stdout}"
+    );
+    assert!(right >= 346, "the committed model classifies {right}/360 test images right (< 96%)");
+
+    // Export, f32 and int8, and run the f32 classifier on the first 40 images.
+    let krate = d.join("krate");
+    std::fs::create_dir_all(krate.join("src")).unwrap();
+    for (weights, file, needle) in
+        [("f32", "f32.rs", "pub static W: [[f32; H]; H]"), ("int8", "int8.rs", "pub static W: [[i8; H]; H]")]
+    {
+        let rs = krate.join("src").join(file);
+        let out = deq(&["export", "--model", s(&m), "--weights", weights, "--out", s(&rs)]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = std::fs::read_to_string(&rs).unwrap();
+        for n in [needle, "pub const K: usize = 10;", "pub fn classify(z: &[f32; H]) -> Option<usize>"] {
+            assert!(text.contains(n), "{file} lacks {n}");
+        }
+        assert!(String::from_utf8_lossy(&out.stdout).contains("readout:       10 classes"));
+    }
+    let (_, xv) = read_f32(&x, "x");
+    let images = 40;
+    let xs: Vec<String> = xv[..images * 64]
+        .chunks(64)
+        .map(|r| format!("[{}]", r.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>().join(", ")))
+        .collect();
+    let core = Path::new(env!("CARGO_MANIFEST_DIR")).join("../solver-core");
+    std::fs::write(
+        krate.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"classifier\"\nversion = \"0.0.0\"\nedition = \"2024\"\n\n[dependencies]\n\
+             solver-core = {{ path = {:?} }}\n\n[workspace]\n",
+            core.canonicalize().unwrap()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        krate.join("src/main.rs"),
+        format!(
+            "#[allow(dead_code)]\nmod f32;\n#[allow(dead_code)]\nmod int8;\nconst X: [[f32; 64]; {images}] = [{}];\n\
+             const OPTS: solver_core::Options = solver_core::Options {{ max_iters: 200, tol_rel: 1e-6, tol_abs: 0.0, stall_iters: 50, ..solver_core::Options::DEFAULT }};\n\
+             fn main() {{\n    for x in &X {{\n        let mut c = [0.0f32; f32::H];\n        f32::injection(x, &mut c);\n        \
+             let mut z = [0.0f32; f32::H];\n        let r = f32::Solver::new().solve(|z, o| f32::layer(z, &c, o), &mut z, &OPTS);\n        \
+             assert!(r.status.is_converged());\n        let mut c8 = [0.0f32; int8::H];\n        int8::injection(x, &mut c8);\n        \
+             let mut z8 = [0.0f32; int8::H];\n        let r8 = int8::Solver::new().solve(|z, o| int8::layer(z, &c8, o), &mut z8, &OPTS);\n        \
+             assert!(r8.status.is_converged());\n        println!(\"{{}} {{}}\", f32::classify(&z).unwrap(), int8::classify(&z8).unwrap());\n    }}\n}}\n",
+            xs.join(",\n")
+        ),
+    )
+    .unwrap();
+    let run = Command::new(env!("CARGO"))
+        .args(["run", "--offline", "-q", "--manifest-path", s(&krate.join("Cargo.toml"))])
+        .env("CARGO_TARGET_DIR", d.join("target"))
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let lines: Vec<(i64, i64)> = String::from_utf8_lossy(&run.stdout)
+        .lines()
+        .map(|l| {
+            let mut t = l.split_whitespace().map(|v| v.parse().unwrap());
+            (t.next().unwrap(), t.next().unwrap())
+        })
+        .collect();
+    assert_eq!(lines.len(), images);
+    let f32_classes: Vec<i64> = lines.iter().map(|l| l.0).collect();
+    assert_eq!(f32_classes, class[..images], "exported f32 classifier vs deq solve");
+    // int8 weights: the classes stay those of the labels as often as f32's do, to one image.
+    let int8_right = lines.iter().zip(&labels).filter(|(l, y)| l.1 == **y).count();
+    let f32_right = lines.iter().zip(&labels).filter(|(l, y)| l.0 == **y).count();
+    assert!(int8_right + 1 >= f32_right, "int8 {int8_right} vs f32 {f32_right} of {images}");
+    let _ = std::fs::remove_dir_all(&d);
+}

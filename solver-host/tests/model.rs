@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use safetensors::{Dtype, tensor::TensorView};
-use solver_host::model::{Activation, DeqLayer, InputBatch, ModelError, write_state};
+use solver_host::model::{Activation, DeqLayer, InputBatch, ModelError, Readout, write_state};
 
 /// Deterministic values in `[-1, 1)`.
 fn data(len: usize, seed: u64) -> Vec<f32> {
@@ -396,4 +396,166 @@ fn rational_tanh_matches_f64() {
     assert_eq!((tanh_rational(f32::INFINITY), tanh_rational(f32::NEG_INFINITY)), (1.0, -1.0));
     assert!(tanh_rational(f32::NAN).is_nan());
     eprintln!("worst abs {worst_abs:e}, worst rel {worst_rel:e}");
+}
+
+// ---- the classifier readout ----
+
+/// A tensor to write raw: name, dtype, shape, bytes.
+type RawTensor<'a> = (&'a str, Dtype, Vec<usize>, Vec<u8>);
+
+/// A layer file with `h = 4`, `p = 3` and a readout of `k = 2` classes, with
+/// `readout`'s entries replacing (or, with no bytes, removing) `R` or `c`.
+fn write_classifier(path: &Path, readout: &[RawTensor<'_>]) {
+    let mut tensors = vec![
+        ("W", Dtype::F32, vec![4, 4], f32_bytes(&data(16, 1))),
+        ("U", Dtype::F32, vec![4, 3], f32_bytes(&data(12, 2))),
+        ("b", Dtype::F32, vec![4], f32_bytes(&data(4, 3))),
+        ("R", Dtype::F32, vec![2, 4], f32_bytes(&data(8, 4))),
+        ("c", Dtype::F32, vec![2], f32_bytes(&data(2, 5))),
+    ];
+    for r in readout {
+        tensors.retain(|t| t.0 != r.0);
+        if !r.3.is_empty() {
+            tensors.push(r.clone());
+        }
+    }
+    write_raw(path, &tensors, None);
+}
+
+#[test]
+fn readout_round_trip_and_old_files() {
+    let t = Temp::new("readout_round_trip");
+    let readout = Readout::new(3, 23, data(69, 31), data(3, 32)).unwrap();
+    let l = layer(23, 9, Activation::Tanh, 21).with_readout(readout.clone()).unwrap();
+    l.save(&t.0).unwrap();
+    let back = DeqLayer::load(&t.0).unwrap();
+    assert_eq!(back.readout(), Some(&readout));
+    // A file without R and c (every file before the readout) loads as a plain layer.
+    layer(23, 9, Activation::Tanh, 21).save(&t.0).unwrap();
+    assert_eq!(DeqLayer::load(&t.0).unwrap().readout(), None);
+    write_layer(&t.0, None, None);
+    assert_eq!(DeqLayer::load(&t.0).unwrap().readout(), None);
+    // A readout of another width is refused.
+    assert!(matches!(
+        layer(4, 3, Activation::Tanh, 1).with_readout(readout),
+        Err(ModelError::WrongLength { ref name, .. }) if name == "R"
+    ));
+}
+
+#[test]
+fn bad_readouts_are_one_line_errors() {
+    let t = Temp::new("bad_readout");
+    let cases: Vec<(Vec<RawTensor<'_>>, &str)> = vec![
+        (vec![("c", Dtype::F32, vec![], vec![])], "no tensor named \"c\""),
+        (vec![("R", Dtype::F32, vec![], vec![])], "no tensor named \"R\""),
+        (
+            vec![("R", Dtype::F32, vec![2, 5], f32_bytes(&data(10, 4)))],
+            "tensor \"R\" has shape [2, 5], expected [k, 4]",
+        ),
+        (
+            vec![("R", Dtype::F32, vec![8], f32_bytes(&data(8, 4)))],
+            "tensor \"R\" has shape [8], expected [k, 4]",
+        ),
+        (
+            vec![("c", Dtype::F32, vec![3], f32_bytes(&data(3, 5)))],
+            "tensor \"c\" has shape [3], expected [2]",
+        ),
+        (
+            vec![("c", Dtype::F32, vec![1, 2], f32_bytes(&data(2, 5)))],
+            "tensor \"c\" has shape [1, 2], expected [2]",
+        ),
+        (
+            vec![("R", Dtype::F64, vec![2, 4], (0..8).flat_map(|i| f64::from(i).to_le_bytes()).collect())],
+            "tensor \"R\" has dtype F64, only F32 is supported",
+        ),
+    ];
+    for (replace, problem) in cases {
+        write_classifier(&t.0, &replace);
+        let e = DeqLayer::load(&t.0).unwrap_err();
+        assert_one_line(&e, &t.name(), problem);
+    }
+    let mut r = data(8, 4);
+    r[5] = f32::INFINITY;
+    write_classifier(&t.0, &[("R", Dtype::F32, vec![2, 4], f32_bytes(&r))]);
+    let e = DeqLayer::load(&t.0).unwrap_err();
+    assert_one_line(&e, &t.name(), "tensor \"R\" holds a non-finite value (NaN or infinity) at flat index 5");
+    // An empty readout (k = 0) is refused, not loaded as a classifier of nothing.
+    let empty = || -> Vec<u8> { Vec::new() };
+    let raw = vec![
+        ("W", Dtype::F32, vec![4, 4], f32_bytes(&data(16, 1))),
+        ("U", Dtype::F32, vec![4, 3], f32_bytes(&data(12, 2))),
+        ("b", Dtype::F32, vec![4], f32_bytes(&data(4, 3))),
+        ("R", Dtype::F32, vec![0, 4], empty()),
+        ("c", Dtype::F32, vec![0], empty()),
+    ];
+    write_raw(&t.0, &raw, None);
+    let e = DeqLayer::load(&t.0).unwrap_err();
+    assert_one_line(&e, &t.name(), "\"R\"");
+    write_classifier(&t.0, &[]);
+    assert_eq!(DeqLayer::load(&t.0).unwrap().readout().map(Readout::classes), Some(2));
+}
+
+#[test]
+fn readout_matches_f64_and_classes_break_ties_first() {
+    let (k, h, rows) = (7, 13, 5);
+    let readout = Readout::new(k, h, data(k * h, 41), data(k, 42)).unwrap();
+    let z = data(rows * h, 43);
+    let p = readout.predict(&z);
+    for r in 0..rows {
+        let want: Vec<f64> = (0..k)
+            .map(|i| {
+                let dot: f64 =
+                    (0..h).map(|j| f64::from(readout.r()[i * h + j]) * f64::from(z[r * h + j])).sum();
+                f64::from(readout.c()[i]) + dot
+            })
+            .collect();
+        let scale: Vec<f64> = vec![h as f64; k];
+        assert_close(&p.logits[r * k..(r + 1) * k], &want, &scale, "logits");
+        let best = (0..k).fold(0, |b, i| if want[i] > want[b] { i } else { b });
+        assert_eq!(p.class[r], best as i64);
+    }
+    assert_eq!(Readout::class(&[1.0, 3.0, 3.0, -1.0]), Some(1));
+    assert_eq!(Readout::class(&[1.0, f32::NAN]), None);
+    assert_eq!(Readout::margin(&[1.0, 3.0, 2.5]), 0.5);
+    assert_eq!(Readout::margin(&[3.0, 3.0]), 0.0);
+    // A non-finite state gives class −1 and no accuracy.
+    let mut bad = z.clone();
+    bad[h + 2] = f32::NAN;
+    let q = readout.predict(&bad);
+    assert_eq!(q.class[1], -1);
+    assert!(q.class.iter().enumerate().all(|(i, &c)| (i == 1) == (c == -1)));
+    assert_eq!(q.accuracy(&[q.class[0], 0, q.class[2], q.class[3], -2]), 0.6);
+}
+
+#[test]
+fn int8_rows_are_within_half_a_step_and_the_dequantized_layer_keeps_the_rest() {
+    use solver_host::model::int8::{Int8Layer, Int8Matrix};
+    let (rows, cols) = (9, 17);
+    let mut a: Vec<f32> = data(rows * cols, 51).iter().map(|v| v * 3.0).collect();
+    a[2 * cols..3 * cols].iter_mut().for_each(|v| *v = 0.0); // a zero row
+    let q = Int8Matrix::quantize(&a, rows, cols);
+    let back = q.dequantized();
+    for i in 0..rows {
+        let row = &a[i * cols..(i + 1) * cols];
+        let max = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        assert_eq!(q.scale()[i], max / 127.0);
+        assert!(q.q()[i * cols..(i + 1) * cols].iter().all(|&v| v != i8::MIN));
+        for (j, (&x, &y)) in row.iter().zip(&back[i * cols..(i + 1) * cols]).enumerate() {
+            assert!((x - y).abs() <= 0.5 * q.scale()[i] * (1.0 + 1e-6), "({i}, {j}): {x} vs {y}");
+        }
+    }
+    assert!(back[2 * cols..3 * cols].iter().all(|&v| v == 0.0));
+    assert_eq!(q.bytes(), rows * cols + 4 * rows);
+
+    let l = layer(6, 4, Activation::Relu, 3)
+        .with_readout(Readout::new(3, 6, data(18, 4), data(3, 5)).unwrap())
+        .unwrap();
+    let i8l = Int8Layer::quantize(&l);
+    let dq = i8l.dequantized(&l).unwrap();
+    assert_eq!((dq.hidden(), dq.input_width(), dq.activation(), dq.b()), (6, 4, Activation::Relu, l.b()));
+    assert_eq!(dq.w(), i8l.w.dequantized().as_slice());
+    assert_eq!(dq.u(), i8l.u.dequantized().as_slice());
+    assert_eq!(dq.readout().unwrap().r(), i8l.r.as_ref().unwrap().dequantized().as_slice());
+    assert_eq!(dq.readout().unwrap().c(), l.readout().unwrap().c());
+    assert_eq!(i8l.bytes(&l), (36 + 4 * 6) + (24 + 4 * 6) + 4 * 6 + (18 + 4 * 3 + 4 * 3));
 }
