@@ -24,7 +24,8 @@ use core::ptr::addr_of_mut;
 
 use cortex_m_rt::entry;
 use deq_firmware::digits::{self, HOST_CLASS, HOST_MARGIN, HOST_RIGHT, data, model};
-use deq_firmware::{deq_mark_begin, deq_mark_end, margin};
+use deq_firmware::{deq_mark_begin, deq_mark_end};
+use solver_core::scores::margin;
 
 /// A host margin below this is a tie: the chip may pick the other class.
 const TIE_MARGIN: f32 = 1e-3;

@@ -104,21 +104,6 @@ pub fn max_error(z: &[f32; D], expected: &[f32; D]) -> f32 {
     z.iter().zip(expected).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max)
 }
 
-/// How decided a classification is: the largest score minus the second largest (as the
-/// host's `Readout::margin` computes it).
-pub fn margin(logits: &[f32]) -> f32 {
-    let (mut first, mut second) = (f32::NEG_INFINITY, f32::NEG_INFINITY);
-    for &v in logits {
-        if v > first {
-            second = first;
-            first = v;
-        } else if v > second {
-            second = v;
-        }
-    }
-    first - second
-}
-
 /// Tolerance of the on-target check against the float64 fixed points.
 pub const TOLERANCE: f32 = 1e-4;
 

@@ -45,6 +45,7 @@ pub mod math;
 mod monitor;
 mod options;
 pub mod picard;
+pub mod scores;
 pub mod step;
 
 #[cfg(feature = "defmt")]

@@ -357,6 +357,28 @@ fn bad_arguments() {
     assert_eq!(deq(&["solve", "--solver", "newton"]).status.code(), Some(2));
 }
 
+/// Runs the scratch crate `krate` (its `src/`, written by the caller) with a manifest
+/// that depends on solver-core, offline, and returns its standard output.
+fn run_scratch_crate(krate: &Path, target: &Path) -> String {
+    let core = Path::new(env!("CARGO_MANIFEST_DIR")).join("../solver-core");
+    std::fs::write(
+        krate.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"scratch\"\nversion = \"0.0.0\"\nedition = \"2024\"\n\n[dependencies]\n\
+             solver-core = {{ path = {:?} }}\n\n[workspace]\n",
+            core.canonicalize().unwrap()
+        ),
+    )
+    .unwrap();
+    let run = Command::new(env!("CARGO"))
+        .args(["run", "--offline", "-q", "--manifest-path", s(&krate.join("Cargo.toml"))])
+        .env("CARGO_TARGET_DIR", target)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    String::from_utf8_lossy(&run.stdout).into_owned()
+}
+
 /// The exported module compiles against solver-core, and its const-generic solver finds
 /// the same fixed point as `deq solve` (to f32 accuracy): the firmware path and the host
 /// path agree. Builds a scratch crate with cargo (offline, from the local cache).
@@ -375,16 +397,6 @@ fn exported_module_compiles_and_solves_like_the_host() {
     std::fs::create_dir_all(krate.join("src")).unwrap();
     let out = deq(&["export", "--model", s(&m), "--memory", "6", "--out", s(&krate.join("src/layer.rs"))]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let core = Path::new(env!("CARGO_MANIFEST_DIR")).join("../solver-core");
-    std::fs::write(
-        krate.join("Cargo.toml"),
-        format!(
-            "[package]\nname = \"exported\"\nversion = \"0.0.0\"\nedition = \"2024\"\n\n[dependencies]\n\
-             solver-core = {{ path = {:?} }}\n\n[workspace]\n",
-            core.canonicalize().unwrap()
-        ),
-    )
-    .unwrap();
     let xs = xv.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>().join(", ");
     std::fs::write(
         krate.join("src/main.rs"),
@@ -396,14 +408,8 @@ fn exported_module_compiles_and_solves_like_the_host() {
         ),
     )
     .unwrap();
-    let run = Command::new(env!("CARGO"))
-        .args(["run", "--offline", "-q", "--manifest-path", s(&krate.join("Cargo.toml"))])
-        .env("CARGO_TARGET_DIR", d.join("target"))
-        .output()
-        .unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    let fw: Vec<f32> =
-        String::from_utf8_lossy(&run.stdout).split_whitespace().map(|t| t.parse().unwrap()).collect();
+    let stdout = run_scratch_crate(&krate, &d.join("target"));
+    let fw: Vec<f32> = stdout.split_whitespace().map(|t| t.parse().unwrap()).collect();
     assert_eq!(fw.len(), host_z.len());
     for (a, b) in fw.iter().zip(&host_z) {
         assert!((a - b).abs() < 1e-5, "exported {a} vs host {b}");
@@ -510,16 +516,6 @@ fn classifier_solve_and_export() {
         .chunks(64)
         .map(|r| format!("[{}]", r.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>().join(", ")))
         .collect();
-    let core = Path::new(env!("CARGO_MANIFEST_DIR")).join("../solver-core");
-    std::fs::write(
-        krate.join("Cargo.toml"),
-        format!(
-            "[package]\nname = \"classifier\"\nversion = \"0.0.0\"\nedition = \"2024\"\n\n[dependencies]\n\
-             solver-core = {{ path = {:?} }}\n\n[workspace]\n",
-            core.canonicalize().unwrap()
-        ),
-    )
-    .unwrap();
     std::fs::write(
         krate.join("src/main.rs"),
         format!(
@@ -534,13 +530,8 @@ fn classifier_solve_and_export() {
         ),
     )
     .unwrap();
-    let run = Command::new(env!("CARGO"))
-        .args(["run", "--offline", "-q", "--manifest-path", s(&krate.join("Cargo.toml"))])
-        .env("CARGO_TARGET_DIR", d.join("target"))
-        .output()
-        .unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    let lines: Vec<(i64, i64)> = String::from_utf8_lossy(&run.stdout)
+    let stdout = run_scratch_crate(&krate, &d.join("target"));
+    let lines: Vec<(i64, i64)> = stdout
         .lines()
         .map(|l| {
             let mut t = l.split_whitespace().map(|v| v.parse().unwrap());

@@ -12,7 +12,8 @@
 //! - `logits(z, out)`: `out = R z + c`, summed in the same order as
 //!   [`Readout::logits`](super::Readout::logits);
 //! - `classify(z)`: the index of the largest score (the first on a tie), `None` if a
-//!   score is NaN, as [`Readout::class`](super::Readout::class).
+//!   score is NaN: `solver_core::scores::argmax`, as for
+//!   [`Readout::class`](super::Readout::class).
 //!
 //! With [`Weights::Int8`] the matrices are stored as `i8` with a scale per row
 //! ([`int8`](super::int8)) and each row's product is `s_i · Σ_j q_ij z_j`, in f32.
@@ -179,24 +180,12 @@ pub fn firmware_module(layer: &DeqLayer, spec: &ModuleSpec) -> String {
              \x20       *o = {sum};\n\
              \x20   }}\n\
              }}\n\
-             /// The index of the largest score (the first on a tie), `None` if a score is NaN.\n\
-             pub fn argmax(logits: &[f32; K]) -> Option<usize> {{\n\
-             \x20   let mut best: Option<(usize, f32)> = None;\n\
-             \x20   for (i, &v) in logits.iter().enumerate() {{\n\
-             \x20       if v.is_nan() {{\n\
-             \x20           return None;\n\
-             \x20       }}\n\
-             \x20       if best.is_none_or(|(_, b)| v > b) {{\n\
-             \x20           best = Some((i, v));\n\
-             \x20       }}\n\
-             \x20   }}\n\
-             \x20   best.map(|(i, _)| i)\n\
-             }}\n\
-             /// The predicted class of the fixed point `z`: [`argmax`] of its [`logits`].\n\
+             /// The predicted class of the fixed point `z`: the largest of its [`logits`] (the\n\
+             /// first on a tie), `None` if a score is NaN.\n\
              pub fn classify(z: &[f32; H]) -> Option<usize> {{\n\
              \x20   let mut scores = [0.0f32; K];\n\
              \x20   logits(z, &mut scores);\n\
-             \x20   argmax(&scores)\n\
+             \x20   solver_core::scores::argmax(&scores)\n\
              }}\n"
         );
     }

@@ -110,37 +110,16 @@ impl Readout {
     }
 
     /// The predicted class: the index of the largest score (the first one on a tie), or
-    /// `None` if a score is NaN (a sample whose solve did not end finite).
+    /// `None` if a score is NaN (a sample whose solve did not end finite);
+    /// [`solver_core::scores::argmax`], which exported modules and firmware call too.
     pub fn class(logits: &[f32]) -> Option<usize> {
-        if logits.is_empty() || logits.iter().any(|v| v.is_nan()) {
-            return None;
-        }
-        let mut best = 0;
-        for (i, &v) in logits.iter().enumerate() {
-            if v > logits[best] {
-                best = i;
-            }
-        }
-        Some(best)
+        solver_core::scores::argmax(logits)
     }
 
     /// How decided the prediction is: the largest score minus the second largest (0 on a
-    /// tie, NaN if a score is NaN, +∞ with a single class). A class that two
-    /// implementations may round differently has a small margin.
+    /// tie, NaN if a score is NaN); [`solver_core::scores::margin`].
     pub fn margin(logits: &[f32]) -> f32 {
-        if logits.iter().any(|v| v.is_nan()) {
-            return f32::NAN;
-        }
-        let (mut first, mut second) = (f32::NEG_INFINITY, f32::NEG_INFINITY);
-        for &v in logits {
-            if v > first {
-                second = first;
-                first = v;
-            } else if v > second {
-                second = v;
-            }
-        }
-        first - second
+        solver_core::scores::margin(logits)
     }
 }
 
