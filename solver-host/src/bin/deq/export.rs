@@ -35,10 +35,11 @@ pub fn run(a: &ExportArgs) -> Result<(), String> {
     files::write_atomic(&a.out, text.as_bytes())?;
     println!("wrote {}", a.out.display());
     println!("solver RAM:    {ram} bytes ({})", spec.solver);
-    let tensors = if layer.readout().is_some() { "W, U, b, R, c" } else { "W, U, b" };
+    let (tensors, matrices) =
+        if layer.readout().is_some() { ("W, U, b, R, c", "W, U, R") } else { ("W, U, b", "W, U") };
     let storage = match spec.weights {
-        export::Weights::F32 => "as f32",
-        export::Weights::Int8 => "with W, U (and R) as int8 and a scale per row",
+        export::Weights::F32 => "as f32".to_string(),
+        export::Weights::Int8 => format!("with {matrices} as int8 and a scale per row"),
     };
     println!("weight flash:  {} bytes ({tensors} {storage})", export::weight_flash(&layer, spec.weights));
     if let Some(r) = layer.readout() {
