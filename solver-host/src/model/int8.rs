@@ -3,8 +3,9 @@
 //! A row `a_i` of a weight matrix is stored as `q_i = round(a_i / s_i)` in `i8`, with
 //! `s_i = max_j |a_ij| / 127`, so every entry is within `s_i / 2` of its float value and
 //! the row's largest entry is exact up to rounding. The firmware computes a row's product
-//! as `s_i · Σ_j q_ij z_j` (one scale multiply per row, the sum in f32): the weights take a
-//! quarter of the flash, the arithmetic stays f32, and the solver does not change.
+//! as `s_i · Σ_j q_ij z_j` (one scale multiply per row, the sum in f32, each `q` turned
+//! into an f32 by a table lookup; see [`export`](super::export)): the weights take about
+//! a quarter of the flash, the arithmetic stays f32, and the solver does not change.
 //!
 //! The model the int8 firmware evaluates is the float layer whose weights are `q_ij·s_i`
 //! ([`Int8Layer::dequantized`]): the host solves that one to know what the firmware
