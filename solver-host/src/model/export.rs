@@ -20,8 +20,8 @@
 //! `q as f32` read from a 256-entry table (1 KiB of flash). Measured on the digits
 //! model (`firmware/measure.sh`, median instructions per inference): the table makes
 //! the int8 form 1.1 % slower than f32 on the Cortex-M0 instead of 13 % with the
-//! conversion routine its software floats call, 0.9 % instead of 7 % on the M3, and
-//! costs 0.3 % on the M4F, whose FPU converts in one instruction.
+//! conversion routine its software floats call, 0.9 % instead of 7 % on the M3; on the
+//! M4F, whose FPU converts in one instruction, it is 0.3 % slower than the conversion.
 //! Floats are printed so that they read back bit for bit.
 
 use std::fmt::Write as _;
