@@ -150,11 +150,16 @@ impl fmt::Display for SizeError {
 
 impl std::error::Error for SizeError {}
 
-/// A zeroed buffer of `a·b` floats, or `TooLarge`.
-fn buffer(a: usize, b: usize) -> Result<Vec<f32>, SizeError> {
+/// A zeroed buffer of `a·b` floats, or `TooLarge` when `a·b` overflows or the
+/// allocator refuses it (the allocation is tried, so a size that passes the arithmetic
+/// but not the machine is an error, not an abort).
+pub(crate) fn buffer(a: usize, b: usize) -> Result<Vec<f32>, SizeError> {
     let len = a.checked_mul(b).ok_or(SizeError::TooLarge)?;
     len.checked_mul(4).filter(|&bytes| bytes <= isize::MAX as usize).ok_or(SizeError::TooLarge)?;
-    Ok(vec![0.0; len])
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| SizeError::TooLarge)?;
+    v.resize(len, 0.0);
+    Ok(v)
 }
 
 fn check(n: usize, m: usize) -> Result<(), SizeError> {
@@ -180,7 +185,18 @@ pub struct DynBroyden {
     state: Option<BroydenState>,
 }
 
+/// `4·(per_n·n + rest)` bytes, or `None` on overflow.
+fn bytes(n: usize, per_n: usize, rest: usize) -> Option<usize> {
+    per_n.checked_mul(n)?.checked_add(rest)?.checked_mul(4)
+}
+
 impl DynBroyden {
+    /// Bytes of the buffers [`new`](Self::new)`(n, m)` allocates, `4·n·(2m + 5)`,
+    /// without allocating them; `None` if the figure overflows.
+    pub fn bytes_for(n: usize, m: usize) -> Option<usize> {
+        bytes(n, m.checked_mul(2)?.checked_add(5)?, 0)
+    }
+
     /// A solver for `n` unknowns keeping at most `m` update pairs.
     pub fn new(n: usize, m: usize) -> Result<Self, SizeError> {
         check(n, m)?;
@@ -265,6 +281,12 @@ pub struct DynAnderson {
 }
 
 impl DynAnderson {
+    /// Bytes of the buffers [`new`](Self::new)`(n, m)` allocates,
+    /// `4·n·(2m + 4) + 4·(2m² + m)`, without allocating them; `None` on overflow.
+    pub fn bytes_for(n: usize, m: usize) -> Option<usize> {
+        bytes(n, m.checked_mul(2)?.checked_add(4)?, m.checked_mul(m)?.checked_mul(2)?.checked_add(m)?)
+    }
+
     /// A solver for `n` unknowns over the `m` last differences.
     pub fn new(n: usize, m: usize) -> Result<Self, SizeError> {
         check(n, m)?;
@@ -347,6 +369,11 @@ pub struct DynPicard {
 }
 
 impl DynPicard {
+    /// Bytes of the buffers [`new`](Self::new)`(n)` allocates, `8·n`; `None` on overflow.
+    pub fn bytes_for(n: usize) -> Option<usize> {
+        bytes(n, 2, 0)
+    }
+
     /// A solver for `n` unknowns.
     pub fn new(n: usize) -> Result<Self, SizeError> {
         check(n, 1)?;

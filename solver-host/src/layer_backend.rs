@@ -25,9 +25,18 @@ pub struct LayerBackend<'l> {
 impl<'l> LayerBackend<'l> {
     /// The backend for `samples` samples of `tokens` tokens each, with inputs `x`
     /// (`[samples × tokens × p]`, row-major).
+    ///
+    /// # Errors
+    ///
+    /// [`ModelError::Empty`] for no samples or no tokens, [`ModelError::WrongLength`] if
+    /// `x` is not `samples·tokens·p` long, [`ModelError::TooLarge`] if the injection
+    /// cannot be allocated.
     pub fn new(layer: &'l DeqLayer, x: &[f32], samples: usize, tokens: usize) -> Result<Self, ModelError> {
         let (h, p) = (layer.hidden(), layer.input_width());
-        let rows = samples.checked_mul(tokens).filter(|&r| r > 0).ok_or(ModelError::TooLarge {
+        if samples == 0 || tokens == 0 {
+            return Err(ModelError::Empty { path: None, name: "x".into() });
+        }
+        let rows = samples.checked_mul(tokens).ok_or(ModelError::TooLarge {
             path: None,
             what: format!("a batch of {samples} samples of {tokens} tokens"),
         })?;
@@ -36,7 +45,10 @@ impl<'l> LayerBackend<'l> {
             return Err(ModelError::WrongLength { name: "x".into(), expected, got: x.len() });
         }
         let len = rows.checked_mul(h).ok_or(ModelError::TooLarge { path: None, what: "the state".into() })?;
-        let mut c = vec![0.0f32; len];
+        let mut c = Vec::new();
+        c.try_reserve_exact(len)
+            .map_err(|_| ModelError::TooLarge { path: None, what: "the state".into() })?;
+        c.resize(len, 0.0f32);
         let block = rows.div_ceil(2 * rayon::current_num_threads()).max(1);
         c.par_chunks_mut(block * h).zip(x.par_chunks(block * p)).for_each(|(cb, xb)| layer.injection(xb, cb));
         Ok(LayerBackend { layer, c, samples, tokens })

@@ -112,14 +112,22 @@ impl fmt::Display for LockstepError {
                 "the backend evaluates {} samples of dimension {}, the solver holds {} of dimension {}",
                 backend.0, backend.1, solver.0, solver.1
             ),
-            LockstepError::StateLength { expected, got } => {
-                write!(f, "the state has {got} values, expected {expected} (samples × dimension)")
-            }
+            LockstepError::StateLength { expected, got } => state_length(f, *expected, *got),
         }
     }
 }
 
 impl std::error::Error for LockstepError {}
+
+/// The message of a state of `got` values where `expected` (`B·d`) were needed; an
+/// `expected` of 0 means the batch has no samples or the dimension is zero.
+pub(crate) fn state_length(f: &mut fmt::Formatter<'_>, expected: usize, got: usize) -> fmt::Result {
+    if expected == 0 {
+        write!(f, "the state of {got} values cannot be solved: no samples, or dimension zero")
+    } else {
+        write!(f, "the state has {got} values, expected {expected} (samples × dimension)")
+    }
+}
 
 /// Progress of a lockstep solve, passed to the caller's callback after every round.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -256,8 +264,11 @@ impl<S: HostSolver> Lockstep<S> {
     /// buffers. Everything a solve needs is allocated here.
     pub fn new(samples: usize, make: impl Fn() -> Result<S, SizeError>) -> Result<Self, SizeError> {
         let rounds = Rounds::new(samples, make)?;
-        let len = samples * rounds.dim;
-        Ok(Lockstep { rounds, points: vec![0.0; len], outputs: vec![0.0; len] })
+        Ok(Lockstep {
+            points: crate::dynamic::buffer(samples, rounds.dim)?,
+            outputs: crate::dynamic::buffer(samples, rounds.dim)?,
+            rounds,
+        })
     }
 
     /// Number of samples `B`.

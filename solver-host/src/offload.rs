@@ -36,7 +36,8 @@ use core::fmt;
 use solver_core::broyden::ops::{BroydenOp, Reply};
 use solver_core::{BroydenSettings, BroydenState, BroydenWork, Options, Report};
 
-use crate::dynamic::NOT_STARTED;
+use crate::SizeError;
+use crate::dynamic::{NOT_STARTED, buffer};
 use crate::lockstep::{BatchBackend, Progress, copy};
 
 /// Where a batch of Broyden solves keeps its vectors, and how it carries out their
@@ -81,9 +82,7 @@ pub enum OffloadError<E> {
 impl<E: fmt::Display> fmt::Display for OffloadError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            OffloadError::StateLength { expected, got } => {
-                write!(f, "the state has {got} values, expected {expected} (samples × dimension)")
-            }
+            OffloadError::StateLength { expected, got } => crate::lockstep::state_length(f, *expected, *got),
             OffloadError::Memory => write!(f, "the history must hold at least one pair"),
             OffloadError::Device(e) => e.fmt(f),
         }
@@ -233,18 +232,24 @@ pub struct HostVectors<'f> {
 impl<'f> HostVectors<'f> {
     /// Buffers for `f.samples()` samples of dimension `f.dim()` with room for `m`
     /// pairs each.
-    pub fn new(f: &'f dyn BatchBackend, m: usize) -> Self {
+    ///
+    /// # Errors
+    ///
+    /// [`SizeError::TooLarge`] if `m·d`, `5·d` or `B·d` overflows or cannot be
+    /// allocated.
+    pub fn new(f: &'f dyn BatchBackend, m: usize) -> Result<Self, SizeError> {
         let (b, d) = (f.samples(), f.dim());
-        let fresh = || [vec![0.0; m * d], vec![0.0; m * d], vec![0.0; BroydenWork::vecs_len(d)]];
-        HostVectors {
+        let fresh =
+            || -> Result<[Vec<f32>; 3], SizeError> { Ok([buffer(m, d)?, buffer(m, d)?, buffer(5, d)?]) };
+        Ok(HostVectors {
             f,
             m,
-            bufs: (0..b).map(|_| fresh()).collect(),
-            z: vec![0.0; b * d],
-            points: vec![0.0; b * d],
-            outputs: vec![0.0; b * d],
+            bufs: (0..b).map(|_| fresh()).collect::<Result<_, _>>()?,
+            z: buffer(b, d)?,
+            points: buffer(b, d)?,
+            outputs: buffer(b, d)?,
             active: vec![false; b],
-        }
+        })
     }
 }
 

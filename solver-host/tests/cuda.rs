@@ -49,7 +49,8 @@ fn compare(
     let z0: Vec<f32> = lcg_f32(B * d, 5).into_iter().map(|v| 0.1 * v).collect();
     let f = LayerBackend::new(layer, x, B, tokens).unwrap();
     let mut z_cpu = z0.clone();
-    let cpu = offload::solve(&mut HostVectors::new(&f, m), s, opts, &mut z_cpu, &mut |_| {}).unwrap();
+    let cpu =
+        offload::solve(&mut HostVectors::new(&f, m).unwrap(), s, opts, &mut z_cpu, &mut |_| {}).unwrap();
     let mut gpu_backend = CudaBroyden::new(layer, x, B, tokens, m).unwrap();
     let mut z_gpu = z0;
     let gpu = offload::solve(&mut gpu_backend, s, opts, &mut z_gpu, &mut |_| {}).unwrap();

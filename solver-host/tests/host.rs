@@ -140,3 +140,20 @@ fn bad_sizes_are_errors() {
         solve_batch(|| DynPicard::new(4).unwrap(), |_, _, _| {}, &mut z, 4, &Options::DEFAULT).unwrap_err();
     assert_eq!(e, BatchError { len: 10, dim: 4 });
 }
+
+/// Sizes that pass the overflow checks but not the allocator are errors, not aborts.
+#[test]
+fn sizes_beyond_the_allocator_are_errors() {
+    assert_eq!(DynAnderson::new(4, 1 << 40).err(), Some(SizeError::TooLarge));
+    assert_eq!(DynBroyden::new(1 << 41, 4).err(), Some(SizeError::TooLarge));
+    assert_eq!(DynPicard::new(1 << 42).err(), Some(SizeError::TooLarge));
+    // The footprints are computed without allocating.
+    assert_eq!(DynBroyden::bytes_for(256, 1_000_000_000), Some(4 * 256 * 2_000_000_005));
+    assert_eq!(DynAnderson::bytes_for(10, 3), Some(4 * 10 * 10 + 4 * 21));
+    assert_eq!(DynAnderson::bytes_for(10, usize::MAX), None);
+    assert_eq!(DynPicard::bytes_for(7), Some(56));
+    for (n, m) in [(5, 1), (64, 8), (3, 20)] {
+        assert_eq!(DynBroyden::bytes_for(n, m), Some(DynBroyden::new(n, m).unwrap().memory_bytes()));
+        assert_eq!(DynAnderson::bytes_for(n, m), Some(DynAnderson::new(n, m).unwrap().memory_bytes()));
+    }
+}

@@ -26,7 +26,7 @@ fn both(
     let mut z = starts(samples);
     let mut evaluations = 0;
     let reports = {
-        let mut host = HostVectors::new(&layers, m);
+        let mut host = HostVectors::new(&layers, m).unwrap();
         offload::solve(&mut host, s, opts, &mut z, &mut |p| {
             evaluations = p.rounds;
             assert_eq!(p.samples, samples);
@@ -113,7 +113,7 @@ fn a_run_driven_round_by_round_is_solve() {
     let opts = Options { max_iters: 200, ..Options::DEFAULT };
     let [expected, _] = both(samples, 4, &s, &opts, None);
     let layers = Layers::new(samples);
-    let mut host = HostVectors::new(&layers, 4);
+    let mut host = HostVectors::new(&layers, 4).unwrap();
     host.load(&starts(samples)).unwrap();
     let mut run = offload::OffloadRun::new(samples, &s, 4, &opts).unwrap();
     assert!(offload::OffloadRun::new(samples, &s, 0, &opts).is_none());
@@ -156,7 +156,7 @@ fn layer_batch_matches_lockstep() {
     let mut lock = Lockstep::new(samples, || DynBroyden::new(d, 8)).unwrap();
     let expected = lock.solve(&backend, &mut z, &opts, &mut |_| {}).unwrap();
     let mut z_off = vec![0.0f32; samples * d];
-    let mut host = HostVectors::new(&backend, 8);
+    let mut host = HostVectors::new(&backend, 8).unwrap();
     let reports =
         offload::solve(&mut host, &BroydenSettings::DEFAULT, &opts, &mut z_off, &mut |_| {}).unwrap();
     assert_eq!((reports, z_off), (expected, z));
@@ -166,7 +166,7 @@ fn layer_batch_matches_lockstep() {
 #[test]
 fn bad_shapes_are_errors() {
     let layers = Layers::new(3);
-    let mut host = HostVectors::new(&layers, 4);
+    let mut host = HostVectors::new(&layers, 4).unwrap();
     let s = BroydenSettings::DEFAULT;
     let mut short = vec![0.0f32; 3 * D - 1];
     let err = offload::solve(&mut host, &s, &Options::DEFAULT, &mut short, &mut |_| {}).unwrap_err();
@@ -177,10 +177,21 @@ fn bad_shapes_are_errors() {
         err.to_string(),
         format!("the state has {} values, expected {} (samples × dimension)", 3 * D - 1, 3 * D)
     );
-    let mut none = HostVectors::new(&layers, 0);
+    let mut none = HostVectors::new(&layers, 0).unwrap();
     let mut z = starts(3);
     let err = offload::solve(&mut none, &s, &Options::DEFAULT, &mut z, &mut |_| {}).unwrap_err();
     assert!(matches!(err, OffloadError::Memory), "{err}");
     // Nothing was touched.
     assert_eq!(z, starts(3));
+}
+
+/// `HostVectors::new` reports sizes it cannot allocate (`m·d` overflowing, or too large)
+/// instead of panicking; a zero dimension's state error says so rather than "expected 0".
+#[test]
+fn host_vectors_sizes_are_errors() {
+    let layers = Layers::new(2);
+    assert!(matches!(HostVectors::new(&layers, usize::MAX), Err(solver_host::SizeError::TooLarge)));
+    assert!(matches!(HostVectors::new(&layers, 1 << 40), Err(solver_host::SizeError::TooLarge)));
+    let e: OffloadError<String> = OffloadError::StateLength { expected: 0, got: 0 };
+    assert!(!e.to_string().contains("expected 0"), "{e}");
 }

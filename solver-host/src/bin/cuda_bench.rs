@@ -178,7 +178,7 @@ fn run(a: &Args) -> Result<bool, String> {
     bench(&mut backend, 300, a.repeats.div_ceil(2))?;
 
     let f = LayerBackend::new(&layer, &x, b, l).map_err(|e| e.to_string())?;
-    let mut host = HostVectors::new(&f, a.memory);
+    let mut host = HostVectors::new(&f, a.memory).map_err(|e| e.to_string())?;
     let mut z = vec![0.0f32; b * d];
     let t = Instant::now();
     let reports = offload::solve(&mut host, &BroydenSettings::DEFAULT, &budget(30), &mut z, &mut |_| {})
