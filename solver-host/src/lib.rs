@@ -25,7 +25,7 @@
 //!
 //! # Features
 //!
-//! * `layer` (default): `model` (faer's matrix products, safetensors files),
+//! * `layer` (default): `model` (the layer's kernels, safetensors files),
 //!   `LayerBackend` and the `deq` tool. Without it the crate is the run-time solvers
 //!   and the batch drivers alone, as solver-py builds it.
 //! * `cuda`: the GPU backend of [`offload`] (`cuda::CudaBroyden`), with `layer`.

@@ -46,34 +46,32 @@
 //! state `"z0"` of the state's shape and labels `"label"`; outputs ([`write_state`],
 //! [`write_solution`]) hold `"z"`, and for a classifier its `"logits"` and `"class"`. Every write
 //! goes to a temporary file in the target's directory, renamed over the target once
-//! complete, so a failed write leaves no partial file. Loading never panics: truncated
-//! or foreign files, missing tensors, wrong shapes or dtypes, sizes that overflow and
-//! NaN weights are all reported as a [`ModelError`] whose message names the file.
+//! complete, so a failed write leaves no partial file; a target that exists and is not
+//! a regular file (a device, a FIFO) is refused rather than replaced. Loading never
+//! panics: truncated or foreign files, missing tensors, tensors named twice, wrong
+//! shapes or dtypes, sizes that overflow or cannot be allocated and NaN weights are
+//! all reported as a [`ModelError`] whose message (one line, control characters
+//! escaped) names the file. Only regular files are read, and no more of them than
+//! their size: a device or a FIFO is refused before it is opened.
+//! [`DeqLayer::from_bytes`] and [`InputBatch::from_bytes`] parse bytes already in
+//! memory (the fuzz target `solver-host/fuzz` drives them).
 //!
 //! # Matrix products
 //!
-//! The products use [faer](https://crates.io/crates/faer) (`matmul`, `Par::Seq`),
-//! chosen by measurement (`cargo bench -p deq-benches --bench gemm -- --warm-up-time 1
-//! --measurement-time 3`; AMD EPYC, 2 cores, shared with other builds, so ±20%).
-//! Criterion medians of `C = A·Wᵀ`, f32, one thread:
+//! The products are the crate's own kernel: each output is one dot product summed in
+//! a fixed order (16 partial sums in order of the index, added in a fixed tree), with
+//! rows blocked four at a time for speed and an AVX2 build of the same code chosen at
+//! run time. Blocking and vector width change nothing in the arithmetic, so a row's
+//! result is bit for bit the same alone or in any batch, on any thread count: a
+//! sample's `f` does not depend on which other samples share its product. (faer,
+//! used before, chose kernels by shape, so one row alone and the same row among others
+//! were rounded differently.) Measured on the built-in model, see the README.
 //!
-//! | rows × k × n    | faer    | gemm    | matrixmultiply |
-//! |-----------------|---------|---------|----------------|
-//! | 2250 × 700 × 700 | 25.0 ms | 30.2 ms | 27.3 ms       |
-//! | 64 × 256 × 256  | 98 µs   | 131 µs  | 138 µs         |
-//! | 1 × 256 × 256   | 3.4 µs  | 3.0 µs  | 81 µs          |
+//! # NaN
 //!
-//! Split over row blocks on a 2-thread rayon pool (how the solver parallelises), faer
-//! took 13.3 ms and 61 µs (1.9× and 1.6×); the crates' own threading did worse. The
-//! deciding point: after a warm-up call on a thread, faer's single-threaded product
-//! allocates nothing (its x86-64 AVX2/AVX-512 kernels pack into thread-local buffers),
-//! while `gemm` and `matrixmultiply` allocate on every call, and [`DeqLayer::apply`]
-//! runs inside the allocation-free solve loop. The price is build weight: faer (with
-//! `default-features = false, features = ["std", "rayon"]`) builds in about 110 s and
-//! 69 crates, against 17 s and 32 crates for `gemm` and 2 s and 3 crates for
-//! `matrixmultiply`. On targets without AVX2+FMA (or on AArch64) faer falls back to the
-//! `gemm` crate, which allocates per call. Threads: `Par::Seq` inside each row block, so
-//! the only pool is the caller's rayon pool (`--threads N`).
+//! Both activations keep NaN: `tanh(NaN)` and `relu(NaN)` are NaN, so a NaN or an
+//! `∞ − ∞` anywhere in `W z + U x + b` reaches the solver, which ends that sample with
+//! status `non-finite`.
 //!
 //! # Example
 //!
@@ -100,6 +98,7 @@
 
 mod error;
 pub mod export;
+mod header;
 pub mod int8;
 mod io;
 mod kernel;
@@ -108,17 +107,22 @@ mod readout;
 use std::fmt;
 use std::str::FromStr;
 
-pub use error::ModelError;
-pub use io::{InputBatch, write_atomic, write_solution, write_state};
+pub use error::{ModelError, escape_controls};
+pub use io::{InputBatch, solution_bytes, write_atomic, write_solution, write_state};
 pub use kernel::tanh_rational;
 pub use readout::{Predictions, Readout};
+
+/// `max(0, x)`, NaN for NaN (`f32::max` would give 0 and hide the NaN from the solver).
+pub fn relu(x: f32) -> f32 {
+    if x < 0.0 { 0.0 } else { x }
+}
 
 /// Activation of the layer, applied elementwise.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Activation {
     /// Hyperbolic tangent.
     Tanh,
-    /// `max(0, x)`.
+    /// `max(0, x)`, with `relu(NaN) = NaN`.
     Relu,
 }
 
@@ -321,7 +325,7 @@ impl DeqLayer {
         kernel::matmul_nt_acc(z, &self.w, out, h, h);
         match self.act {
             Activation::Tanh => kernel::tanh_in_place(out),
-            Activation::Relu => out.iter_mut().for_each(|v| *v = v.max(0.0)),
+            Activation::Relu => out.iter_mut().for_each(|v| *v = relu(*v)),
         }
     }
 

@@ -202,6 +202,17 @@ fn failed_write_leaves_no_file() {
     assert!(!dir.exists());
 }
 
+/// A write to a device or a directory is refused, not renamed over it.
+#[test]
+fn writes_never_replace_what_is_not_a_regular_file() {
+    use std::os::unix::fs::FileTypeExt;
+    let e = write_state(Path::new("/dev/null"), &[1], &[0.0]).unwrap_err();
+    assert!(e.to_string().contains("not a regular file"), "{e}");
+    assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device());
+    let e = DeqLayer::demo(4, 2).save(&std::env::temp_dir()).unwrap_err();
+    assert!(e.to_string().contains("not a regular file"), "{e}");
+}
+
 // ---- bad files ----
 
 /// Asserts that `e` displays as one line containing the file name and `problem`.
@@ -558,4 +569,77 @@ fn int8_rows_are_within_half_a_step_and_the_dequantized_layer_keeps_the_rest() {
     assert_eq!(dq.readout().unwrap().r(), i8l.r.as_ref().unwrap().dequantized().as_slice());
     assert_eq!(dq.readout().unwrap().c(), l.readout().unwrap().c());
     assert_eq!(i8l.bytes(&l), (36 + 4 * 6) + (24 + 4 * 6) + 4 * 6 + (18 + 4 * 3 + 4 * 3));
+}
+
+/// A NaN in `W z + U x + b` stays NaN through either activation (relu's `max(0)` turned
+/// it into 0 and hid it from the solver).
+#[test]
+fn activations_keep_nan() {
+    for act in [Activation::Tanh, Activation::Relu] {
+        let l = layer(8, 3, act, 4);
+        let (z, mut c) = (vec![0.0f32; 16], vec![0.0f32; 16]);
+        c[3] = f32::NAN;
+        c[12] = f32::INFINITY - f32::INFINITY;
+        let mut out = vec![0.0f32; 16];
+        l.apply(&z, &c, &mut out);
+        assert!(out[3].is_nan() && out[12].is_nan(), "{act}: {out:?}");
+        assert!(out.iter().enumerate().all(|(i, v)| i == 3 || i == 12 || v.is_finite()), "{act}");
+    }
+    assert!(solver_host::model::relu(f32::NAN).is_nan());
+    assert_eq!(solver_host::model::relu(-2.0), 0.0);
+}
+
+/// Each row of `apply` and `injection` is bit for bit the same computed alone, in any
+/// group of rows, at any offset (widths that are and are not multiples of the kernel's
+/// 16 lanes and 4-row blocks).
+#[test]
+fn products_do_not_depend_on_the_grouping_of_rows() {
+    for (h, p, rows) in [(100, 24, 11), (64, 16, 9), (7, 3, 6), (256, 64, 13)] {
+        let l = layer(h, p, Activation::Tanh, 9);
+        let x = data(rows * p, 10);
+        let z = data(rows * h, 11);
+        let mut c_all = vec![0.0f32; rows * h];
+        l.injection(&x, &mut c_all);
+        let mut all = vec![0.0f32; rows * h];
+        l.apply(&z, &c_all, &mut all);
+        for split in [1, 2, 3, 5] {
+            for (k, (zs, xs)) in z.chunks(split * h).zip(x.chunks(split * p)).enumerate() {
+                let mut c = vec![0.0f32; zs.len()];
+                l.injection(xs, &mut c);
+                let mut out = vec![0.0f32; zs.len()];
+                l.apply(zs, &c, &mut out);
+                let at = k * split * h;
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&c), bits(&c_all[at..at + zs.len()]), "h {h} split {split} group {k}");
+                assert_eq!(bits(&out), bits(&all[at..at + zs.len()]), "h {h} split {split} group {k}");
+            }
+        }
+    }
+}
+
+/// A backend of no samples is an empty batch, not one "too large for this machine".
+#[test]
+fn layer_backend_of_no_samples_is_empty() {
+    let l = layer(4, 2, Activation::Tanh, 1);
+    let err = solver_host::LayerBackend::new(&l, &[], 0, 1).err().unwrap();
+    assert!(matches!(err, ModelError::Empty { .. }), "{err}");
+    assert!(!err.to_string().contains("too large"), "{err}");
+    let err = InputBatch { shape: vec![0, 2], x: vec![], z0: Some(vec![]), labels: None }
+        .to_bytes(Path::new("x.st"))
+        .unwrap_err();
+    assert_eq!(err.to_string(), "x.st: tensor \"x\" is empty");
+}
+
+/// Messages are one line however their parts are spelled: control characters from a
+/// path or a parser's message are escaped.
+#[test]
+fn messages_escape_control_characters() {
+    let t = Temp(std::env::temp_dir().join(format!("deq-model-{}-a\nb\u{1b}[2J", std::process::id())));
+    let header = br#"{"W":{"dtype":"F\n3","shape":[1],"data_offsets":[0,4]}}"#;
+    std::fs::write(&t.0, [&(header.len() as u64).to_le_bytes()[..], header, &[0; 4]].concat()).unwrap();
+    let err = DeqLayer::load(&t.0).unwrap_err().to_string();
+    assert_eq!(err.lines().count(), 1, "{err:?}");
+    assert!(!err.chars().any(char::is_control), "{err:?}");
+    assert!(err.contains("a\\nb\\u{1b}[2J"), "{err}");
+    assert_eq!(solver_host::model::escape_controls("a\tb\u{7}"), "a\\tb\\u{7}");
 }

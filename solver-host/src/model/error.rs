@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 /// A problem with a model or data file, or with weights given in memory.
 ///
-/// `Display` is one line naming the file (where there is one) and the problem, e.g.
+/// `Display` is one line (control characters escaped) naming the file (where there is one) and the problem, e.g.
 /// `layer.safetensors: tensor "W" has shape [4, 5], expected [4, 4]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -108,6 +108,23 @@ fn one_line(msg: &str) -> String {
     msg.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// `text` with every control character (newlines, escape sequences, NUL...) written as
+/// its Rust escape (`\n`, `\u{1b}`): what a file or a path brings into a message can
+/// neither break it into several lines nor drive the terminal.
+pub fn escape_controls(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_owned();
+    }
+    text.chars().fold(String::with_capacity(text.len() + 8), |mut s, c| {
+        if c.is_control() {
+            s.extend(c.escape_default());
+        } else {
+            s.push(c);
+        }
+        s
+    })
+}
+
 impl ModelError {
     /// An I/O error on `path`.
     pub(crate) fn io(path: &Path, err: &std::io::Error) -> Self {
@@ -153,8 +170,19 @@ fn prefix(f: &mut fmt::Formatter<'_>, path: Option<&Path>) -> fmt::Result {
 }
 
 impl fmt::Display for ModelError {
+    /// One line: control characters that names, paths or the parser's message bring
+    /// are escaped ([`escape_controls`]).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
+        f.write_str(&escape_controls(&Raw(self).to_string()))
+    }
+}
+
+/// The message before control characters are escaped.
+struct Raw<'e>(&'e ModelError);
+
+impl fmt::Display for Raw<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
             ModelError::Io { path, msg } => write!(f, "{}: {msg}", path.display()),
             ModelError::NotSafetensors { path, msg } => {
                 write!(f, "{}: not a valid safetensors file ({msg})", path.display())

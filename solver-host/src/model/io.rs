@@ -1,10 +1,10 @@
 //! Safetensors files: [`DeqLayer::load`]/[`DeqLayer::save`], [`InputBatch`],
-//! [`write_state`] and [`write_solution`]. Every write is atomic (temporary file in the same directory, then
-//! rename).
+//! [`write_state`] and [`write_solution`]. Every write is atomic (temporary file in the
+//! same directory, then rename); reads take regular files only.
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -19,13 +19,46 @@ type Tensor = (Vec<usize>, Vec<f32>);
 /// Metadata key naming the activation.
 const ACTIVATION_KEY: &str = "activation";
 
+/// Reads a whole regular file. Anything else (a device such as `/dev/zero`, a FIFO, a
+/// socket) is refused before it is opened, so a read can neither block forever nor grow
+/// without bound; the buffer is the file's size, and an allocation the machine refuses
+/// is an error, not an abort.
 fn read(path: &Path) -> Result<Vec<u8>, ModelError> {
-    fs::read(path).map_err(|e| ModelError::io(path, &e))
+    let io = |e: std::io::Error| ModelError::io(path, &e);
+    let not_regular = || ModelError::Io {
+        path: path.to_path_buf(),
+        msg: "not a regular file (devices, FIFOs and sockets are not read)".into(),
+    };
+    if !fs::metadata(path).map_err(io)?.is_file() {
+        return Err(not_regular());
+    }
+    let file = fs::File::open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(not_regular());
+    }
+    let len = usize::try_from(meta.len())
+        .map_err(|_| ModelError::TooLarge { path: Some(path.to_path_buf()), what: "the file".into() })?;
+    let mut bytes = Vec::new();
+    bytes
+        .try_reserve_exact(len)
+        .map_err(|_| ModelError::TooLarge { path: Some(path.to_path_buf()), what: "the file".into() })?;
+    // At most the size it had when opened, should it grow meanwhile.
+    file.take(meta.len()).read_to_end(&mut bytes).map_err(io)?;
+    Ok(bytes)
 }
 
 fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<SafeTensors<'a>, ModelError> {
-    SafeTensors::deserialize(bytes)
-        .map_err(|e| ModelError::NotSafetensors { path: path.to_path_buf(), msg: e.to_string() })
+    let bad = |msg: String| ModelError::NotSafetensors { path: path.to_path_buf(), msg };
+    let st = SafeTensors::deserialize(bytes).map_err(|e| bad(e.to_string()))?;
+    // The parser keeps the last of two entries with one name; a file that names a tensor
+    // twice is ambiguous, so it is refused.
+    let n = bytes.get(..8).and_then(|b| b.try_into().ok()).map_or(0, u64::from_le_bytes);
+    let header = usize::try_from(n).ok().and_then(|n| bytes.get(8..n.checked_add(8)?));
+    if let Some(name) = header.and_then(super::header::duplicate_key) {
+        return Err(bad(format!("tensor \"{name}\" is named twice in the header")));
+    }
+    Ok(st)
 }
 
 /// Tensor `name` as F32 values with its shape; `None` if absent.
@@ -79,28 +112,36 @@ fn f32_tensor<'a>(name: &'a str, shape: &'a [usize], data: &[f32]) -> Raw<'a> {
     (name, Dtype::F32, shape, bytes(data))
 }
 
-/// Serialises the tensors and writes them atomically to `path`. The shapes' products
-/// must match the data lengths (checked by the callers).
-fn write_tensors(
+/// Serialises the tensors as a safetensors file's bytes. The shapes' products must
+/// match the data lengths (checked by the callers); `path` only names the file in
+/// errors.
+fn serialize(
     path: &Path,
     tensors: Vec<Raw<'_>>,
     metadata: Option<HashMap<String, String>>,
-) -> Result<(), ModelError> {
+) -> Result<Vec<u8>, ModelError> {
     let mut views = Vec::with_capacity(tensors.len());
     for (name, dtype, shape, raw) in &tensors {
         let view = TensorView::new(*dtype, shape.to_vec(), raw)
             .map_err(|e| ModelError::Io { path: path.to_path_buf(), msg: e.to_string() })?;
         views.push((*name, view));
     }
-    let file = safetensors::serialize(views, metadata)
-        .map_err(|e| ModelError::Io { path: path.to_path_buf(), msg: e.to_string() })?;
-    write_atomic(path, &file)
+    safetensors::serialize(views, metadata)
+        .map_err(|e| ModelError::Io { path: path.to_path_buf(), msg: e.to_string() })
 }
 
 /// Writes `contents` to a temporary file next to `path`, then renames it over `path`;
-/// on any failure the temporary file is removed and `path` is left as it was.
+/// on any failure the temporary file is removed and `path` is left as it was. A `path`
+/// that exists and is not a regular file (a directory, a device such as `/dev/null`, a
+/// FIFO) is refused: renaming over it would replace it.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), ModelError> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
+    if fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        return Err(ModelError::Io {
+            path: path.to_path_buf(),
+            msg: "not a regular file (it would be replaced, not written)".into(),
+        });
+    }
     let Some(name) = path.file_name() else {
         return Err(ModelError::Io { path: path.to_path_buf(), msg: "not a file name".into() });
     };
@@ -139,8 +180,16 @@ impl DeqLayer {
     /// reverse), wrong shape or dtype (only F32 is accepted), empty or non-finite
     /// weights, unknown activation.
     pub fn load(path: &Path) -> Result<Self, ModelError> {
-        let file = read(path)?;
-        let st = parse(path, &file)?;
+        Self::from_bytes(path, &read(path)?)
+    }
+
+    /// [`load`](Self::load) from the bytes of a file; `path` only names it in errors.
+    ///
+    /// # Errors
+    ///
+    /// As [`load`](Self::load), but for reading.
+    pub fn from_bytes(path: &Path, file: &[u8]) -> Result<Self, ModelError> {
+        let st = parse(path, file)?;
         let (b_shape, b) = required(path, &st, "b")?;
         let (w_shape, w) = required(path, &st, "W")?;
         let (u_shape, u) = required(path, &st, "U")?;
@@ -157,7 +206,7 @@ impl DeqLayer {
             &[rows, p] if rows == h => p,
             _ => return Err(wrong_shape(path, "U", format!("[{h}, p]"), u_shape)),
         };
-        let act = match SafeTensors::read_metadata(&file).ok().and_then(|(_, m)| m.metadata().clone()) {
+        let act = match SafeTensors::read_metadata(file).ok().and_then(|(_, m)| m.metadata().clone()) {
             Some(meta) => match meta.get(ACTIVATION_KEY) {
                 Some(value) => value.parse::<Activation>().map_err(|_| ModelError::BadActivation {
                     path: path.to_path_buf(),
@@ -197,6 +246,15 @@ impl DeqLayer {
     ///
     /// [`ModelError::Io`] if the file cannot be written.
     pub fn save(&self, path: &Path) -> Result<(), ModelError> {
+        write_atomic(path, &self.to_bytes(path)?)
+    }
+
+    /// The bytes [`save`](Self::save) writes; `path` only names the file in errors.
+    ///
+    /// # Errors
+    ///
+    /// [`ModelError::Io`] if the tensors cannot be serialised.
+    pub fn to_bytes(&self, path: &Path) -> Result<Vec<u8>, ModelError> {
         let (h, p) = (self.hidden, self.input);
         let meta = HashMap::from([(ACTIVATION_KEY.to_owned(), self.act.name().to_owned())]);
         let (wh, uh, bh) = ([h, h], [h, p], [h]);
@@ -208,7 +266,7 @@ impl DeqLayer {
             tensors.push(f32_tensor("R", &rh, r.r()));
             tensors.push(f32_tensor("c", &ch, r.c()));
         }
-        write_tensors(path, tensors, Some(meta))
+        serialize(path, tensors, Some(meta))
     }
 }
 
@@ -238,8 +296,16 @@ impl InputBatch {
     /// ([`ModelError::InputWidth`]), `"z0"` not of the state's shape, non-finite values,
     /// `"label"` not I64 or not of shape `[B]` (`[B, L]`).
     pub fn load(path: &Path, layer: &DeqLayer) -> Result<Self, ModelError> {
-        let file = read(path)?;
-        let st = parse(path, &file)?;
+        Self::from_bytes(path, &read(path)?, layer)
+    }
+
+    /// [`load`](Self::load) from the bytes of a file; `path` only names it in errors.
+    ///
+    /// # Errors
+    ///
+    /// As [`load`](Self::load), but for reading.
+    pub fn from_bytes(path: &Path, file: &[u8], layer: &DeqLayer) -> Result<Self, ModelError> {
+        let st = parse(path, file)?;
         let (shape, x) = required(path, &st, "x")?;
         let p = layer.input_width();
         if !(2..=3).contains(&shape.len()) {
@@ -309,6 +375,18 @@ impl InputBatch {
     /// positive multiple of `B·L` long or the labels are not `B·L`, [`ModelError::Io`] if
     /// the file cannot be written.
     pub fn save(&self, path: &Path) -> Result<(), ModelError> {
+        write_atomic(path, &self.to_bytes(path)?)
+    }
+
+    /// The bytes [`save`](Self::save) writes; `path` only names the file in errors.
+    ///
+    /// # Errors
+    ///
+    /// As [`save`](Self::save), but for writing.
+    pub fn to_bytes(&self, path: &Path) -> Result<Vec<u8>, ModelError> {
+        if self.shape.is_empty() || self.shape.contains(&0) {
+            return Err(ModelError::Empty { path: Some(path.to_path_buf()), name: "x".into() });
+        }
         let expected = checked_len(&self.shape)
             .ok_or_else(|| ModelError::TooLarge { path: Some(path.to_path_buf()), what: "x".into() })?;
         if self.x.len() != expected {
@@ -341,7 +419,7 @@ impl InputBatch {
                 labels.iter().flat_map(|v| v.to_le_bytes()).collect(),
             ));
         }
-        write_tensors(path, tensors, None)
+        serialize(path, tensors, None)
     }
 }
 
@@ -376,6 +454,23 @@ pub fn write_solution(
     z: &[f32],
     predictions: Option<&Predictions>,
 ) -> Result<(), ModelError> {
+    write_atomic(path, &solution_bytes(path, shape, z, predictions)?)
+}
+
+/// The bytes [`write_solution`] writes; `path` only names the file in errors.
+///
+/// # Errors
+///
+/// [`ModelError::Empty`] if `shape` has a zero, otherwise as [`write_solution`].
+pub fn solution_bytes(
+    path: &Path,
+    shape: &[usize],
+    z: &[f32],
+    predictions: Option<&Predictions>,
+) -> Result<Vec<u8>, ModelError> {
+    if shape.contains(&0) {
+        return Err(ModelError::Empty { path: Some(path.to_path_buf()), name: "z".into() });
+    }
     let expected = checked_len(shape)
         .ok_or_else(|| ModelError::TooLarge { path: Some(path.to_path_buf()), what: "z".into() })?;
     if z.len() != expected {
@@ -400,7 +495,7 @@ pub fn write_solution(
             p.class.iter().flat_map(|v| v.to_le_bytes()).collect(),
         ));
     }
-    write_tensors(path, tensors, None)
+    serialize(path, tensors, None)
 }
 
 /// `"label"`: I64 of shape `rows_shape`, if present.

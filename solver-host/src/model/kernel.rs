@@ -1,24 +1,97 @@
-//! The layer's numerical kernels: the matrix product (faer), `tanh`, and the
-//! deterministic generator and spectral-norm estimate behind
-//! [`DeqLayer::demo`](super::DeqLayer::demo).
+//! The layer's numerical kernels: the matrix product, `tanh`, and the deterministic
+//! generator and spectral-norm estimate behind [`DeqLayer::demo`](super::DeqLayer::demo).
 
-use faer::linalg::matmul::matmul;
-use faer::{Accum, MatMut, MatRef, Par};
+/// Lanes of each accumulator: every output sums its `k` products into 16 partial sums
+/// (`j mod 16`), then adds those in a fixed tree.
+const LANES: usize = 16;
+/// Rows of `a` that share one pass over a row of `w` (register blocking).
+const BLOCK: usize = 4;
 
 /// `c += a·wᵀ`: `a` is `[rows × k]`, `w` is `[n × k]` (PyTorch `Linear` weight layout),
-/// `c` is `[rows × n]`, all row-major. Single-threaded (`Par::Seq`); after the first
-/// call on a thread it allocates nothing on x86-64 with AVX2+FMA or AVX-512 (faer's
-/// packing buffers are thread-local there).
+/// `c` is `[rows × n]`, all row-major. Single-threaded, allocates nothing.
+///
+/// Every output `c[r][i]` is computed by the same sequence of IEEE operations whatever
+/// `rows` is and wherever the row sits in `a`: products `a[r][j]·w[i][j]` summed into
+/// partial sum `j mod 16` in order of `j`, the 16 partial sums added in a fixed tree,
+/// then added to `c[r][i]`. Rust contracts no multiply-add and reassociates nothing,
+/// so the result is bit for bit the same for one row alone or in any batch, on any
+/// thread, with or without the AVX2 path.
+///
+/// # Panics
+///
+/// If the lengths do not match `rows`, `k` and `n`.
 pub(crate) fn matmul_nt_acc(a: &[f32], w: &[f32], c: &mut [f32], k: usize, n: usize) {
-    let rows = c.len() / n;
-    assert!(a.len() == rows * k && w.len() == n * k && c.len() == rows * n);
-    if rows == 0 || k == 0 || n == 0 {
+    if n == 0 || k == 0 {
         return;
     }
-    let a = MatRef::from_row_major_slice(a, rows, k);
-    let wt = MatRef::from_row_major_slice(w, n, k).transpose();
-    let c = MatMut::from_row_major_slice_mut(c, rows, n);
-    matmul(c, Accum::Add, a, wt, 1.0f32, Par::Seq);
+    let rows = c.len() / n;
+    assert!(a.len() == rows * k && w.len() == n * k && c.len() == rows * n);
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        unsafe { matmul_avx2(a, w, c, k, n) };
+        return;
+    }
+    matmul_rows(a, w, c, k, n);
+}
+
+/// [`matmul_rows`] compiled with AVX2 (wider vectors, the same operations).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn matmul_avx2(a: &[f32], w: &[f32], c: &mut [f32], k: usize, n: usize) {
+    matmul_rows(a, w, c, k, n);
+}
+
+/// Blocks of [`BLOCK`] rows, then the remaining rows one by one, through [`rows_times`].
+#[inline(always)]
+fn matmul_rows(a: &[f32], w: &[f32], c: &mut [f32], k: usize, n: usize) {
+    let mut a_blocks = a.chunks_exact(BLOCK * k);
+    let mut c_blocks = c.chunks_exact_mut(BLOCK * n);
+    for (ab, cb) in (&mut a_blocks).zip(&mut c_blocks) {
+        rows_times::<BLOCK>(ab, w, cb, k, n);
+    }
+    for (ar, cr) in a_blocks.remainder().chunks_exact(k).zip(c_blocks.into_remainder().chunks_exact_mut(n)) {
+        rows_times::<1>(ar, w, cr, k, n);
+    }
+}
+
+/// `c += a·wᵀ` for `R` rows of `a` (`[R × k]`) into `c` (`[R × n]`).
+#[inline(always)]
+fn rows_times<const R: usize>(a: &[f32], w: &[f32], c: &mut [f32], k: usize, n: usize) {
+    let full = k - k % LANES;
+    for (i, wi) in w.chunks_exact(k).enumerate() {
+        let mut acc = [[0.0f32; LANES]; R];
+        let mut j = 0;
+        while j < full {
+            let wv: &[f32; LANES] = wi[j..j + LANES].try_into().unwrap_or(&[0.0; LANES]);
+            for (r, acc_r) in acc.iter_mut().enumerate() {
+                let av: &[f32; LANES] = a[r * k + j..r * k + j + LANES].try_into().unwrap_or(&[0.0; LANES]);
+                for l in 0..LANES {
+                    acc_r[l] += av[l] * wv[l];
+                }
+            }
+            j += LANES;
+        }
+        for (l, jj) in (full..k).enumerate() {
+            for (r, acc_r) in acc.iter_mut().enumerate() {
+                acc_r[l] += a[r * k + jj] * wi[jj];
+            }
+        }
+        for (r, acc_r) in acc.iter().enumerate() {
+            c[r * n + i] += tree_sum(acc_r);
+        }
+    }
+}
+
+/// The 16 partial sums added pairwise in a fixed order.
+#[inline(always)]
+fn tree_sum(v: &[f32; LANES]) -> f32 {
+    let mut h = [0.0f32; LANES / 2];
+    for l in 0..LANES / 2 {
+        h[l] = v[l] + v[l + LANES / 2];
+    }
+    let (q0, q1, q2, q3) = (h[0] + h[4], h[1] + h[5], h[2] + h[6], h[3] + h[7]);
+    (q0 + q2) + (q1 + q3)
 }
 
 /// `v = tanh(v)` elementwise, by [`tanh_rational`]: branch-free, so the loop
