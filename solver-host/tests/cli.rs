@@ -336,7 +336,7 @@ fn unwritable_output_path() {
     input(&x, vec![2, 5]);
     let z = d.join("no-such-dir").join("z.safetensors");
     let out = deq(&["solve", "--model", s(&m), "--input", s(&x), "--output", s(&z)]);
-    fails(&out, &["z.safetensors", "does not exist"], &z);
+    fails(&out, &["z.safetensors", "No such file or directory"], &z);
     // A directory as the output, and an unwritable report.
     let out = deq(&["solve", "--model", s(&m), "--input", s(&x), "--output", s(&d)]);
     assert_eq!(out.status.code(), Some(2));

@@ -82,22 +82,22 @@ pub struct ProblemArgs {
     #[arg(long)]
     pub input: Option<PathBuf>,
     /// History depth: Broyden pairs or Anderson differences kept (memory ∝ this).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, allow_negative_numbers = true)]
     pub memory: usize,
     /// Relative tolerance on ‖f(z) − z‖ / ‖f(z)‖.
-    #[arg(long, default_value_t = 1e-6)]
+    #[arg(long, default_value_t = 1e-6, allow_negative_numbers = true)]
     pub tol_rel: f32,
     /// Absolute tolerance on ‖f(z) − z‖.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub tol_abs: f32,
     /// Most iterations per sample (sizes nothing: memory does not depend on it).
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, allow_negative_numbers = true)]
     pub max_iters: u32,
     /// Stop a sample after this many iterations without a new best residual (0: never).
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, allow_negative_numbers = true)]
     pub stall_iters: u32,
-    /// Worker threads (default: every core).
-    #[arg(long)]
+    /// Worker threads (default: every core; at most 1024).
+    #[arg(long, allow_negative_numbers = true)]
     pub threads: Option<usize>,
 }
 
@@ -149,7 +149,7 @@ pub struct CompareArgs {
     #[arg(long)]
     pub svg: Option<PathBuf>,
     /// The sample whose traces are written.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     pub sample: usize,
 }
 
@@ -163,7 +163,7 @@ pub struct ExportArgs {
     #[arg(long, value_enum, default_value_t = SolverKind::Broyden)]
     pub solver: SolverKind,
     /// History depth of that solver.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, allow_negative_numbers = true)]
     pub memory: usize,
     /// The Rust file to write.
     #[arg(long)]
@@ -202,15 +202,15 @@ pub struct DemoArgs {
     #[arg(long)]
     pub input_out: PathBuf,
     /// Hidden width h.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, allow_negative_numbers = true)]
     pub hidden: usize,
     /// Input width p.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, allow_negative_numbers = true)]
     pub input_width: usize,
     /// Samples B.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, allow_negative_numbers = true)]
     pub samples: usize,
     /// Tokens L per sample (1 writes x as B×p, more as B×L×p).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     pub tokens: usize,
 }

@@ -7,16 +7,17 @@ use solver_host::model::DeqLayer;
 use solver_host::solver_core::{Options, kernels};
 
 use crate::args::{CompareArgs, SolverKind};
+use crate::outputs::Outputs;
 use crate::problem::{self, Problem};
 use crate::solve::{converged, solve_problem, worst_residual};
-use crate::{files, svg};
+use crate::svg;
 
 /// `deq compare`.
 pub fn run(a: &CompareArgs) -> Result<(), String> {
     let opts = problem::options(&a.problem)?;
-    for path in [&a.csv, &a.svg].into_iter().flatten() {
-        files::check_writable(path)?;
-    }
+    let named = [("--csv", &a.csv), ("--svg", &a.svg)];
+    let outputs: Vec<_> = named.iter().filter_map(|(f, p)| p.as_deref().map(|p| (*f, p))).collect();
+    let staged = Outputs::prepare(&outputs, &problem::inputs(&a.problem))?;
     let p = problem::load(&a.problem)?;
     if a.sample >= p.samples() {
         return Err(format!("--sample {} is out of range: the input has {} samples", a.sample, p.samples()));
@@ -59,14 +60,17 @@ pub fn run(a: &CompareArgs) -> Result<(), String> {
             .into_iter()
             .map(|k| trace(&p, a.sample, k, a.problem.memory, &opts).map(|t| (k, t)))
             .collect::<Result<_, _>>()?;
-        if let Some(path) = &a.csv {
-            files::write_atomic(path, csv(&traces).as_bytes())?;
-            println!("wrote {}", path.display());
+        let mut contents = Vec::new();
+        if a.csv.is_some() {
+            contents.push(csv(&traces));
         }
-        if let Some(path) = &a.svg {
+        if a.svg.is_some() {
             let series: Vec<(&str, &[f32])> = traces.iter().map(|(k, t)| (k.name(), t.as_slice())).collect();
             let title = format!("sample {} of {}: ‖f(z) − z‖ / ‖f(z)‖ per evaluation", a.sample, p.source);
-            files::write_atomic(path, svg::plot(&title, &series).as_bytes())?;
+            contents.push(svg::plot(&title, &series));
+        }
+        staged.commit(&contents.iter().map(String::as_bytes).collect::<Vec<_>>())?;
+        for (_, path) in &outputs {
             println!("wrote {}", path.display());
         }
     }

@@ -3,20 +3,21 @@
 
 use std::mem::size_of;
 
-use solver_host::HostSolver;
 use solver_host::model::DeqLayer;
 use solver_host::model::export::{self, ModuleSpec};
 use solver_host::solver_core::{AndersonSettings, BroydenSettings, PicardSettings};
 
 use crate::args::{ExportArgs, SolverKind};
-use crate::{files, problem};
+use crate::outputs::Outputs;
+use crate::problem;
 
 /// `deq export`.
 pub fn run(a: &ExportArgs) -> Result<(), String> {
     if a.memory == 0 {
         return Err("--memory must be at least 1".into());
     }
-    files::check_writable(&a.out)?;
+    let inputs: Vec<(&str, &std::path::Path)> = a.model.iter().map(|m| ("--model", m.as_path())).collect();
+    let out = Outputs::prepare(&[("--out", &a.out)], &inputs)?;
     let (layer, source) = match &a.model {
         Some(m) => (DeqLayer::load(m).map_err(|e| e.to_string())?, m.display().to_string()),
         None => {
@@ -32,7 +33,7 @@ pub fn run(a: &ExportArgs) -> Result<(), String> {
         weights: a.weights.into(),
     };
     let text = export::firmware_module(&layer, &spec);
-    files::write_atomic(&a.out, text.as_bytes())?;
+    out.commit(&[text.as_bytes()])?;
     println!("wrote {}", a.out.display());
     println!("solver RAM:    {ram} bytes ({})", spec.solver);
     let (tensors, matrices) =
@@ -49,15 +50,17 @@ pub fn run(a: &ExportArgs) -> Result<(), String> {
 }
 
 /// The `FOOTPRINT` of solver-core's const-generic solver for `h` unknowns: the same
-/// buffers as the run-time form plus the settings stored beside them.
+/// buffers as the run-time form plus the settings stored beside them. Computed, not
+/// allocated: a history far too deep for this machine still has a footprint.
 pub fn footprint(kind: SolverKind, h: usize, memory: usize) -> Result<usize, String> {
-    let buffers = problem::make_solver(kind, h, memory).map_err(|e| e.to_string())?.memory_bytes();
-    Ok(buffers
-        + match kind {
-            SolverKind::Broyden => size_of::<BroydenSettings>(),
-            SolverKind::Anderson => size_of::<AndersonSettings>(),
-            SolverKind::Picard => size_of::<PicardSettings>(),
-        })
+    let settings = match kind {
+        SolverKind::Broyden => size_of::<BroydenSettings>(),
+        SolverKind::Anderson => size_of::<AndersonSettings>(),
+        SolverKind::Picard => size_of::<PicardSettings>(),
+    };
+    problem::solver_bytes(kind, h, memory)
+        .and_then(|b| b.checked_add(settings))
+        .ok_or_else(|| format!("--memory {memory}: the solver's RAM for h = {h} overflows a usize"))
 }
 
 fn solver_type(kind: SolverKind, memory: usize) -> String {

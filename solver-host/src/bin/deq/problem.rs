@@ -1,12 +1,15 @@
 //! The problem a command works on: a model and a batch of inputs, from files or built
 //! in, and the solvers and thread pool that solve it.
 
+use std::path::Path;
+
 use solver_host::model::{DeqLayer, InputBatch};
 use solver_host::solver_core::Options;
 use solver_host::{DynAnderson, DynBroyden, DynPicard, HostSolver, SizeError};
 
 use crate::args::{DemoArgs, ProblemArgs, SolverKind};
-use crate::files;
+use crate::limits::{self, MAX_THREADS, floats};
+use crate::outputs::Outputs;
 
 /// Shape of the built-in demonstration problem: a d = 256 tanh layer, 64 samples.
 pub const DEMO: (usize, usize, usize) = (256, 64, 64);
@@ -48,6 +51,14 @@ impl Problem {
     }
 }
 
+/// The input files `args` names, with their flags (for [`Outputs::prepare`]).
+pub fn inputs(args: &ProblemArgs) -> Vec<(&'static str, &Path)> {
+    [("--model", &args.model), ("--input", &args.input)]
+        .into_iter()
+        .filter_map(|(flag, p)| p.as_deref().map(|p| (flag, p)))
+        .collect()
+}
+
 /// Loads the model and input named by `args`, or the built-in problem when no model is
 /// given.
 pub fn load(args: &ProblemArgs) -> Result<Problem, String> {
@@ -83,12 +94,23 @@ pub fn write_demo(a: &DemoArgs) -> Result<(), String> {
             return Err(format!("{what} must be at least 1"));
         }
     }
-    files::check_writable(&a.model_out)?;
-    files::check_writable(&a.input_out)?;
+    // The weights (W twice while it is built), the input, and each file's bytes twice
+    // (tensor bytes, then the file).
+    let model = floats(&[5, a.hidden, a.hidden]).zip(floats(&[3, a.hidden, a.input_width]));
+    limits::fits(
+        &format!("--hidden {} --input-width {}", a.hidden, a.input_width),
+        model.map(|(w, u)| w + u),
+    )?;
+    limits::fits(
+        &format!("--samples {} --tokens {} --input-width {}", a.samples, a.tokens, a.input_width),
+        floats(&[3, a.samples, a.tokens, a.input_width]),
+    )?;
+    let out = Outputs::prepare(&[("--model-out", &a.model_out), ("--input-out", &a.input_out)], &[])?;
     let layer = DeqLayer::demo(a.hidden, a.input_width);
     let input = InputBatch::demo(a.samples, a.tokens, a.input_width);
-    layer.save(&a.model_out).map_err(|e| e.to_string())?;
-    input.save(&a.input_out).map_err(|e| e.to_string())?;
+    let model_bytes = layer.to_bytes(&a.model_out).map_err(|e| e.to_string())?;
+    let input_bytes = input.to_bytes(&a.input_out).map_err(|e| e.to_string())?;
+    out.commit(&[&model_bytes, &input_bytes])?;
     println!(
         "wrote {} (tanh, h = {}, p = {}) and {} (x {:?})",
         a.model_out.display(),
@@ -98,6 +120,27 @@ pub fn write_demo(a: &DemoArgs) -> Result<(), String> {
         input.shape
     );
     Ok(())
+}
+
+/// Bytes of one solver of `kind` for `dim` unknowns and history `memory`, computed,
+/// not allocated; `None` on overflow.
+pub fn solver_bytes(kind: SolverKind, dim: usize, memory: usize) -> Option<usize> {
+    match kind {
+        SolverKind::Broyden => DynBroyden::bytes_for(dim, memory),
+        SolverKind::Anderson => DynAnderson::bytes_for(dim, memory),
+        SolverKind::Picard => DynPicard::bytes_for(dim),
+    }
+}
+
+/// Checks, before allocating, that `samples` solvers of `kind` and the two `[B × d]`
+/// batch buffers fit in this machine's memory; the error names `--memory`.
+pub fn check_solvers(kind: SolverKind, samples: usize, dim: usize, memory: usize) -> Result<(), String> {
+    let solvers = solver_bytes(kind, dim, memory).and_then(|b| (b as u128).checked_mul(samples as u128));
+    let total = solvers.zip(floats(&[2, samples, dim])).and_then(|(s, b)| s.checked_add(b));
+    limits::fits(
+        &format!("--memory {memory} (--solver {}, {samples} samples of dimension {dim})", kind.name()),
+        total,
+    )
 }
 
 /// The solver for one sample of dimension `dim`.
@@ -128,10 +171,12 @@ pub fn options(args: &ProblemArgs) -> Result<Options, String> {
     })
 }
 
-/// A thread pool of `threads` workers (default: one per core).
+/// A thread pool of `threads` workers (default: one per core; at most [`MAX_THREADS`]).
 pub fn pool(threads: Option<usize>) -> Result<rayon::ThreadPool, String> {
-    if threads == Some(0) {
-        return Err("--threads must be at least 1".into());
+    match threads {
+        Some(0) => return Err("--threads must be at least 1".into()),
+        Some(n) if n > MAX_THREADS => return Err(format!("--threads {n}: at most {MAX_THREADS}")),
+        _ => {}
     }
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads.unwrap_or(0))

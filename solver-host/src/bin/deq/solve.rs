@@ -5,13 +5,13 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
-use solver_host::model::{Predictions, write_solution};
+use solver_host::model::{Predictions, solution_bytes};
 use solver_host::solver_core::{Report, Status};
 use solver_host::{LayerBackend, Lockstep};
 
 use crate::args::{Device, SolveArgs, SolverKind};
-use crate::files;
 use crate::gpu;
+use crate::outputs::Outputs;
 use crate::problem::{self, Problem};
 
 /// What one lockstep solve of a problem gave.
@@ -45,8 +45,9 @@ pub fn solve_problem(
     progress: bool,
 ) -> Result<Outcome, String> {
     let (b, d) = (p.samples(), p.dim());
+    problem::check_solvers(kind, b, d, memory)?;
     let mut lock = Lockstep::new(b, || problem::make_solver(kind, d, memory))
-        .map_err(|e| format!("cannot build the solvers: {e}"))?;
+        .map_err(|e| format!("--memory {memory}: cannot build the solvers: {e}"))?;
     let backend = LayerBackend::new(&p.layer, &p.input.x, b, p.tokens()).map_err(|e| e.to_string())?;
     let mut z = p.start();
     let bar = progress_bar(b, progress);
@@ -81,9 +82,9 @@ pub fn run(a: &SolveArgs) -> Result<(), String> {
     if a.device == Device::Cuda {
         gpu::check(a.solver)?;
     }
-    for path in [&a.output, &a.report].into_iter().flatten() {
-        files::check_writable(path)?;
-    }
+    let named = [("--output", &a.output), ("--report", &a.report)];
+    let outputs: Vec<_> = named.iter().filter_map(|(f, p)| p.as_deref().map(|p| (*f, p))).collect();
+    let staged = Outputs::prepare(&outputs, &problem::inputs(&a.problem))?;
     let p = problem::load(&a.problem)?;
     let pool = problem::pool(a.problem.threads)?;
     let threads = pool.current_num_threads();
@@ -95,15 +96,20 @@ pub fn run(a: &SolveArgs) -> Result<(), String> {
     let peak_rss = peak_rss_bytes();
     let predictions = p.layer.readout().map(|r| r.predict(&out.z));
 
+    let mut contents = Vec::new();
     if let Some(path) = &a.output {
-        write_solution(path, &p.state_shape(), &out.z, predictions.as_ref()).map_err(|e| e.to_string())?;
+        contents.push(
+            solution_bytes(path, &p.state_shape(), &out.z, predictions.as_ref())
+                .map_err(|e| e.to_string())?,
+        );
     }
-    if let Some(path) = &a.report {
+    if a.report.is_some() {
         let report = json_report(a, &p, &out, threads, peak_rss);
         let text =
             serde_json::to_string_pretty(&report).map_err(|e| format!("cannot encode the report: {e}"))?;
-        files::write_atomic(path, text.as_bytes())?;
+        contents.push(text.into_bytes());
     }
+    staged.commit(&contents.iter().map(Vec::as_slice).collect::<Vec<_>>())?;
     print_summary(a, &p, &out, threads, peak_rss);
     if let Some(pred) = &predictions {
         print_predictions(&p, pred);
@@ -128,8 +134,8 @@ fn json_report(
                 "status": r.status.to_string(),
                 "iterations": r.iterations,
                 "f_evals": r.f_evals,
-                "residual_abs": r.residual_abs,
-                "residual_rel": r.residual_rel,
+                "residual_abs": json_f32(r.residual_abs),
+                "residual_rel": json_f32(r.residual_rel),
                 "restarts": r.restarts,
             })
         })
@@ -150,6 +156,12 @@ fn json_report(
         "converged": converged(&out.reports),
         "samples": samples,
     })
+}
+
+/// A float for the report: a number when finite, else the string `"inf"`, `"-inf"` or
+/// `"NaN"` (JSON has no such numbers, and `null` would read as "missing").
+fn json_f32(v: f32) -> serde_json::Value {
+    if v.is_finite() { json!(v) } else { json!(v.to_string()) }
 }
 
 fn print_summary(a: &SolveArgs, p: &Problem, out: &Outcome, threads: usize, peak_rss: Option<u64>) {
