@@ -3,27 +3,14 @@
 //! compare's traces, export, and one test per kind of bad input (one line on stderr,
 //! exit status 2, no output file).
 
+mod cli_util;
+
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
+use cli_util::{deq, dir, read_f32, s};
 use safetensors::tensor::{Dtype, TensorView};
-
-fn deq(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_deq")).args(args).output().expect("the deq binary runs")
-}
-
-/// A fresh directory for one test.
-fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("deq-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// Asserts a clean failure: status 2, exactly one line on stderr containing every
 /// `needle`, nothing on stdout, and `absent` not created.
@@ -60,15 +47,6 @@ fn write_tensors(path: &Path, tensors: &[(&str, Dtype, Vec<usize>, Vec<u8>)], me
 
 fn f32_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-fn read_f32(path: &Path, name: &str) -> (Vec<usize>, Vec<f32>) {
-    let bytes = std::fs::read(path).unwrap();
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let t = st.tensor(name).unwrap();
-    assert_eq!(t.dtype(), Dtype::F32);
-    let v = t.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
-    (t.shape().to_vec(), v)
 }
 
 /// A small model (h = 12, p = 5) of the given tensors, each overridable.

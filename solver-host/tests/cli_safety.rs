@@ -4,27 +4,13 @@
 //! results that depended on the thread count, unbounded reads, temporary files left by
 //! a signal, and misleading messages. Each test states what it checks.
 
+mod cli_util;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use safetensors::tensor::Dtype;
+use cli_util::{deq, dir, read_f32, s};
 use solver_host::model::{Activation, DeqLayer, InputBatch};
-
-fn deq(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_deq")).args(args).output().expect("the deq binary runs")
-}
-
-/// A fresh directory for one test.
-fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("deq-safety-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// The names in `d`, sorted.
 fn listing(d: &Path) -> Vec<String> {
@@ -60,15 +46,6 @@ fn demo(d: &Path) -> (PathBuf, PathBuf) {
     (m, x)
 }
 
-fn read_f32(path: &Path, name: &str) -> (Vec<usize>, Vec<f32>) {
-    let bytes = std::fs::read(path).unwrap();
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let t = st.tensor(name).unwrap();
-    assert_eq!(t.dtype(), Dtype::F32);
-    let v = t.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
-    (t.shape().to_vec(), v)
-}
-
 fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()
 }
@@ -83,7 +60,7 @@ fn is_root() -> bool {
 #[test]
 fn outputs_to_devices_and_fifos_are_refused_and_left_alone() {
     use std::os::unix::fs::FileTypeExt;
-    let d = dir("devices");
+    let d = dir("safety-devices");
     let (m, x) = demo(&d);
     let fifo = d.join("fifo");
     assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
@@ -114,7 +91,7 @@ fn outputs_to_devices_and_fifos_are_refused_and_left_alone() {
 /// unchanged.
 #[test]
 fn outputs_naming_an_input_or_each_other_are_refused() {
-    let d = dir("same");
+    let d = dir("safety-same");
     let (m, x) = demo(&d);
     let (m_bytes, x_bytes) = (std::fs::read(&m).unwrap(), std::fs::read(&x).unwrap());
     let sub = d.join("sub");
@@ -161,7 +138,7 @@ fn outputs_naming_an_input_or_each_other_are_refused() {
 /// permission-bit check passed it and failed only after writing the other output).
 #[test]
 fn a_run_that_cannot_write_one_output_writes_none() {
-    let d = dir("partial");
+    let d = dir("safety-partial");
     let (m, x) = demo(&d);
     let (z, long) = (d.join("z.st"), d.join("r".repeat(250)));
     let base = ["--model", s(&m), "--input", s(&x)];
@@ -199,7 +176,7 @@ fn a_run_that_cannot_write_one_output_writes_none() {
 /// allocating it. (The sizes are far beyond any machine's memory.)
 #[test]
 fn sizes_beyond_memory_are_errors_naming_the_flag() {
-    let d = dir("sizes");
+    let d = dir("safety-sizes");
     let rs = d.join("l.rs");
     let out = deq(&["export", "--memory", "1000000000", "--out", s(&rs)]);
     ok(&out);
@@ -233,7 +210,7 @@ fn raw_file(path: &Path, header: &str, data: &[u8]) {
 /// escape sequence. Item 11: a tensor named twice is refused.
 #[test]
 fn file_contents_reach_the_terminal_escaped() {
-    let d = dir("escape");
+    let d = dir("safety-escape");
     let (_, x) = demo(&d);
     let m = d.join("m.st");
     raw_file(&m, r#"{"W":{"dtype":"F\n32\u001b[31m","shape":[1],"data_offsets":[0,4]}}"#, &[0; 4]);
@@ -256,7 +233,7 @@ fn file_contents_reach_the_terminal_escaped() {
 /// as a string, not as `null`.
 #[test]
 fn nan_in_a_relu_layer_ends_the_sample_non_finite() {
-    let d = dir("relu");
+    let d = dir("safety-relu");
     let (m, x) = (d.join("m.st"), d.join("x.st"));
     let (h, p) = (3, 2);
     let w = vec![0.1, 0.0, 0.0, 0.0, 0.1, 0.0, 0.0, 0.0, 0.1];
@@ -284,7 +261,7 @@ fn nan_in_a_relu_layer_ends_the_sample_non_finite() {
 /// rows share it).
 #[test]
 fn results_do_not_depend_on_threads_or_on_the_batch() {
-    let d = dir("determinism");
+    let d = dir("safety-determinism");
     let (m, x) = (d.join("m.st"), d.join("x.st"));
     let args = ["demo", "--model-out", s(&m), "--input-out", s(&x), "--hidden", "100", "--input-width", "24"];
     ok(&deq(&[&args[..], &["--samples", "9"]].concat()));
@@ -332,7 +309,7 @@ fn wait_or_kill(mut child: std::process::Child) -> Output {
 /// (which grew memory without bound) and a FIFO with no writer (which blocked forever).
 #[test]
 fn streams_are_refused_as_inputs() {
-    let d = dir("streams");
+    let d = dir("safety-streams");
     let (m, x) = demo(&d);
     let fifo = d.join("fifo");
     assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
@@ -352,7 +329,7 @@ fn streams_are_refused_as_inputs() {
 #[test]
 fn a_signal_removes_the_temporary_files() {
     for (name, sig) in [("int", libc::SIGINT), ("term", libc::SIGTERM)] {
-        let d = dir(&format!("signal-{name}"));
+        let d = dir(&format!("safety-signal-{name}"));
         let (m, x) = (d.join("m.st"), d.join("x.st"));
         // A large input: its generation takes long enough to be interrupted.
         let child = Command::new(env!("CARGO_BIN_EXE_deq"))
