@@ -58,14 +58,15 @@
 //!
 //! # Matrix products
 //!
-//! The products are the crate's own kernel: each output is one dot product summed in
-//! a fixed order (16 partial sums in order of the index, added in a fixed tree), with
-//! rows blocked four at a time for speed and an AVX2 build of the same code chosen at
-//! run time. Blocking and vector width change nothing in the arithmetic, so a row's
-//! result is bit for bit the same alone or in any batch, on any thread count: a
-//! sample's `f` does not depend on which other samples share its product. (faer,
-//! used before, chose kernels by shape, so one row alone and the same row among others
-//! were rounded differently.) Measured on the built-in model, see the README.
+//! The products are the crate's own kernel over the transposed weights (kept beside
+//! `W` and `U`, computed once): each output is one chain `c + a₀b₀ + a₁b₁ + …` in
+//! the order of the index, with register tiles of 4 rows × 16 outputs that vectorise
+//! across outputs (no horizontal sums) and an AVX2 build of the same code chosen at run
+//! time. Tiling and vector width change nothing in the arithmetic, so a row's result is
+//! bit for bit the same alone or in any batch, on any thread count: a sample's `f` does
+//! not depend on which other samples share its product. (faer, used before, chose
+//! kernels by shape, so one row alone and the same row among others were rounded
+//! differently.) Measured on the built-in model, see the README.
 //!
 //! # NaN
 //!
@@ -178,6 +179,9 @@ pub struct DeqLayer {
     w: Vec<f32>,
     u: Vec<f32>,
     b: Vec<f32>,
+    /// `Wᵀ` and `Uᵀ` (`[h, h]`, `[p, h]`): the layout the product kernel reads.
+    wt: Vec<f32>,
+    ut: Vec<f32>,
     act: Activation,
     readout: Option<Readout>,
 }
@@ -227,7 +231,10 @@ impl DeqLayer {
         check_tensor("W", &w, product(hidden, hidden, "W")?)?;
         check_tensor("U", &u, product(hidden, input, "U")?)?;
         check_tensor("b", &b, hidden)?;
-        Ok(DeqLayer { hidden, input, w, u, b, act, readout: None })
+        let too_large = |what: &str| ModelError::TooLarge { path: None, what: what.to_owned() };
+        let wt = kernel::transpose(&w, hidden, hidden).ok_or_else(|| too_large("W"))?;
+        let ut = kernel::transpose(&u, hidden, input).ok_or_else(|| too_large("U"))?;
+        Ok(DeqLayer { hidden, input, w, u, b, wt, ut, act, readout: None })
     }
 
     /// Hidden width `h`: the state's last axis.
@@ -301,7 +308,7 @@ impl DeqLayer {
         for row in c.chunks_exact_mut(h) {
             row.copy_from_slice(&self.b);
         }
-        kernel::matmul_nt_acc(x, &self.u, c, p, h);
+        kernel::matmul_acc(x, &self.ut, c, p, h);
     }
 
     /// `out = act(z Wᵀ + c)` row by row: `z`, `c` and `out` are all `[rows × h]`.
@@ -322,7 +329,7 @@ impl DeqLayer {
             out.len()
         );
         out.copy_from_slice(c);
-        kernel::matmul_nt_acc(z, &self.w, out, h, h);
+        kernel::matmul_acc(z, &self.wt, out, h, h);
         match self.act {
             Activation::Tanh => kernel::tanh_in_place(out),
             Activation::Relu => out.iter_mut().for_each(|v| *v = relu(*v)),

@@ -1,97 +1,120 @@
 //! The layer's numerical kernels: the matrix product, `tanh`, and the deterministic
 //! generator and spectral-norm estimate behind [`DeqLayer::demo`](super::DeqLayer::demo).
 
-/// Lanes of each accumulator: every output sums its `k` products into 16 partial sums
-/// (`j mod 16`), then adds those in a fixed tree.
-const LANES: usize = 16;
-/// Rows of `a` that share one pass over a row of `w` (register blocking).
-const BLOCK: usize = 4;
+/// Output columns of one register tile: two AVX2 vectors, four SSE2 vectors.
+const COLS: usize = 16;
+/// Rows of `a` in one register tile (with [`COLS`], 64 accumulators: 8 AVX2 registers).
+const ROWS: usize = 4;
 
-/// `c += a·wᵀ`: `a` is `[rows × k]`, `w` is `[n × k]` (PyTorch `Linear` weight layout),
-/// `c` is `[rows × n]`, all row-major. Single-threaded, allocates nothing.
+/// `bᵀ` of a row-major `[n × k]` matrix: `[k × n]`, row-major. The layer keeps its
+/// weights transposed once, at construction, for [`matmul_acc`].
 ///
-/// Every output `c[r][i]` is computed by the same sequence of IEEE operations whatever
-/// `rows` is and wherever the row sits in `a`: products `a[r][j]·w[i][j]` summed into
-/// partial sum `j mod 16` in order of `j`, the 16 partial sums added in a fixed tree,
-/// then added to `c[r][i]`. Rust contracts no multiply-add and reassociates nothing,
-/// so the result is bit for bit the same for one row alone or in any batch, on any
-/// thread, with or without the AVX2 path.
+/// # Errors
+///
+/// `None` if the copy cannot be allocated.
+pub(crate) fn transpose(b: &[f32], n: usize, k: usize) -> Option<Vec<f32>> {
+    let mut t = Vec::new();
+    t.try_reserve_exact(b.len()).ok()?;
+    t.extend((0..k * n).map(|idx| b[(idx % n) * k + idx / n]));
+    Some(t)
+}
+
+/// `c += a·b`: `a` is `[rows × k]`, `b` is `[k × n]` (the transposed weights,
+/// [`transpose`]), `c` is `[rows × n]`, all row-major. Single-threaded, allocates
+/// nothing.
+///
+/// Every output is one chain of IEEE operations in a fixed order,
+/// `c[r][j] + a[r][0]·b[0][j] + a[r][1]·b[1][j] + …` (each product rounded, then added:
+/// Rust contracts no multiply-add and reassociates nothing), whatever `rows` is, where
+/// the row sits in `a`, and which path computes it: column strips of [`COLS`] outputs,
+/// each passed over by register tiles of [`ROWS`] rows, vectorise across columns (each
+/// lane is a different output, so no horizontal sums), the leftover rows and columns
+/// run the same chain one by one, and the AVX2 build runs the same code. So a row's result is bit for bit the same alone
+/// or in any batch, on any thread.
 ///
 /// # Panics
 ///
 /// If the lengths do not match `rows`, `k` and `n`.
-pub(crate) fn matmul_nt_acc(a: &[f32], w: &[f32], c: &mut [f32], k: usize, n: usize) {
+pub(crate) fn matmul_acc(a: &[f32], b: &[f32], c: &mut [f32], k: usize, n: usize) {
     if n == 0 || k == 0 {
         return;
     }
     let rows = c.len() / n;
-    assert!(a.len() == rows * k && w.len() == n * k && c.len() == rows * n);
+    assert!(a.len() == rows * k && b.len() == k * n && c.len() == rows * n);
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2, checked just above.
-        unsafe { matmul_avx2(a, w, c, k, n) };
+        unsafe { matmul_avx2(a, b, c, k, n) };
         return;
     }
-    matmul_rows(a, w, c, k, n);
+    matmul_rows(a, b, c, k, n);
 }
 
 /// [`matmul_rows`] compiled with AVX2 (wider vectors, the same operations).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn matmul_avx2(a: &[f32], w: &[f32], c: &mut [f32], k: usize, n: usize) {
-    matmul_rows(a, w, c, k, n);
+unsafe fn matmul_avx2(a: &[f32], b: &[f32], c: &mut [f32], k: usize, n: usize) {
+    matmul_rows(a, b, c, k, n);
 }
 
-/// Blocks of [`BLOCK`] rows, then the remaining rows one by one, through [`rows_times`].
+/// Column strips of [`COLS`] outputs, outermost, so that a strip of `b` (`k × 16`
+/// floats: 45 KB for k = 700) stays in cache while every tile of [`ROWS`] rows passes
+/// over it; then the leftover columns. The order of the strips and tiles changes no
+/// output's chain.
 #[inline(always)]
-fn matmul_rows(a: &[f32], w: &[f32], c: &mut [f32], k: usize, n: usize) {
-    let mut a_blocks = a.chunks_exact(BLOCK * k);
-    let mut c_blocks = c.chunks_exact_mut(BLOCK * n);
-    for (ab, cb) in (&mut a_blocks).zip(&mut c_blocks) {
-        rows_times::<BLOCK>(ab, w, cb, k, n);
+fn matmul_rows(a: &[f32], b: &[f32], c: &mut [f32], k: usize, n: usize) {
+    let full = n - n % COLS;
+    for j0 in (0..full).step_by(COLS) {
+        let mut a_blocks = a.chunks_exact(ROWS * k);
+        let mut c_blocks = c.chunks_exact_mut(ROWS * n);
+        for (ab, cb) in (&mut a_blocks).zip(&mut c_blocks) {
+            strip::<ROWS>(ab, b, cb, k, n, j0);
+        }
+        for (ar, cr) in
+            a_blocks.remainder().chunks_exact(k).zip(c_blocks.into_remainder().chunks_exact_mut(n))
+        {
+            strip::<1>(ar, b, cr, k, n, j0);
+        }
     }
-    for (ar, cr) in a_blocks.remainder().chunks_exact(k).zip(c_blocks.into_remainder().chunks_exact_mut(n)) {
-        rows_times::<1>(ar, w, cr, k, n);
+    for (ar, cr) in a.chunks_exact(k).zip(c.chunks_exact_mut(n)) {
+        for j in full..n {
+            let mut s = cr[j];
+            for (&av, b_row) in ar.iter().zip(b.chunks_exact(n)) {
+                s += av * b_row[j];
+            }
+            cr[j] = s;
+        }
     }
 }
 
-/// `c += a·wᵀ` for `R` rows of `a` (`[R × k]`) into `c` (`[R × n]`).
+/// `c[.., j0..j0 + 16] += a·b[.., j0..j0 + 16]` for `R` rows of `a` (`[R × k]`) into
+/// `c` (`[R × n]`): `R × 16` accumulators, one chain per output.
 #[inline(always)]
-fn rows_times<const R: usize>(a: &[f32], w: &[f32], c: &mut [f32], k: usize, n: usize) {
-    let full = k - k % LANES;
-    for (i, wi) in w.chunks_exact(k).enumerate() {
-        let mut acc = [[0.0f32; LANES]; R];
-        let mut j = 0;
-        while j < full {
-            let wv: &[f32; LANES] = wi[j..j + LANES].try_into().unwrap_or(&[0.0; LANES]);
-            for (r, acc_r) in acc.iter_mut().enumerate() {
-                let av: &[f32; LANES] = a[r * k + j..r * k + j + LANES].try_into().unwrap_or(&[0.0; LANES]);
-                for l in 0..LANES {
-                    acc_r[l] += av[l] * wv[l];
+fn strip<const R: usize>(a: &[f32], b: &[f32], c: &mut [f32], k: usize, n: usize, j0: usize) {
+    let mut acc = [[0.0f32; COLS]; R];
+    for (r, acc_r) in acc.iter_mut().enumerate() {
+        acc_r.copy_from_slice(&c[r * n + j0..r * n + j0 + COLS]);
+    }
+    // k in chunks of 64: the tile's columns of `a` gathered once per chunk, so that the
+    // inner loop reads only `a_t` and one segment of a row of `b`, without bounds checks.
+    let mut a_t = [[0.0f32; R]; 64];
+    for k0 in (0..k).step_by(64) {
+        let len = (k - k0).min(64);
+        for (t, col) in a_t.iter_mut().take(len).enumerate() {
+            *col = core::array::from_fn(|r| a[r * k + k0 + t]);
+        }
+        for (av, b_row) in a_t.iter().take(len).zip(b[k0 * n..].chunks_exact(n)) {
+            let bv: &[f32; COLS] = b_row[j0..j0 + COLS].try_into().unwrap_or(&[0.0; COLS]);
+            for (acc_r, &ar) in acc.iter_mut().zip(av) {
+                for (x, &bl) in acc_r.iter_mut().zip(bv) {
+                    *x += ar * bl;
                 }
             }
-            j += LANES;
-        }
-        for (l, jj) in (full..k).enumerate() {
-            for (r, acc_r) in acc.iter_mut().enumerate() {
-                acc_r[l] += a[r * k + jj] * wi[jj];
-            }
-        }
-        for (r, acc_r) in acc.iter().enumerate() {
-            c[r * n + i] += tree_sum(acc_r);
         }
     }
-}
-
-/// The 16 partial sums added pairwise in a fixed order.
-#[inline(always)]
-fn tree_sum(v: &[f32; LANES]) -> f32 {
-    let mut h = [0.0f32; LANES / 2];
-    for l in 0..LANES / 2 {
-        h[l] = v[l] + v[l + LANES / 2];
+    for (r, acc_r) in acc.iter().enumerate() {
+        c[r * n + j0..r * n + j0 + COLS].copy_from_slice(acc_r);
     }
-    let (q0, q1, q2, q3) = (h[0] + h[4], h[1] + h[5], h[2] + h[6], h[3] + h[7]);
-    (q0 + q2) + (q1 + q3)
 }
 
 /// `v = tanh(v)` elementwise, by [`tanh_rational`]: branch-free, so the loop
@@ -183,4 +206,59 @@ pub(crate) fn spectral_norm(w: &[f32], h: usize) -> f64 {
         v.iter_mut().for_each(|x| *x /= norm);
     }
     sigma
+}
+
+#[cfg(test)]
+mod product_tests {
+    use super::*;
+
+    /// Deterministic values in [-1, 1).
+    fn values(len: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed;
+        (0..len)
+            .map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    /// The chain each output is defined by, written out one output at a time.
+    fn reference(a: &[f32], b: &[f32], c: &mut [f32], k: usize, n: usize) {
+        for (ar, cr) in a.chunks_exact(k).zip(c.chunks_exact_mut(n)) {
+            for (j, cj) in cr.iter_mut().enumerate() {
+                for (kk, &av) in ar.iter().enumerate() {
+                    *cj += av * b[kk * n + j];
+                }
+            }
+        }
+    }
+
+    /// Every path (tiles, leftover rows and columns, k in chunks, the AVX2 build) gives
+    /// the reference's bits, and `transpose` is the transpose.
+    #[test]
+    fn every_path_is_the_reference_chain_bit_for_bit() {
+        for (rows, k, n) in [(1, 1, 1), (3, 5, 17), (4, 64, 16), (9, 130, 33), (13, 200, 70), (8, 65, 48)] {
+            let (a, w) = (values(rows * k, 1), values(n * k, 2));
+            let b = transpose(&w, n, k).unwrap();
+            assert!((0..n).all(|i| (0..k).all(|j| b[j * n + i] == w[i * k + j])));
+            let c0 = values(rows * n, 3);
+            let mut want = c0.clone();
+            reference(&a, &b, &mut want, k, n);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            let mut got = c0.clone();
+            matmul_rows(&a, &b, &mut got, k, n);
+            assert_eq!(bits(&got), bits(&want), "portable path, {rows}×{k}×{n}");
+            let mut got = c0.clone();
+            matmul_acc(&a, &b, &mut got, k, n);
+            assert_eq!(bits(&got), bits(&want), "dispatched path, {rows}×{k}×{n}");
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                let mut got = c0.clone();
+                // SAFETY: the CPU has AVX2.
+                unsafe { matmul_avx2(&a, &b, &mut got, k, n) };
+                assert_eq!(bits(&got), bits(&want), "AVX2 path, {rows}×{k}×{n}");
+            }
+        }
+    }
 }
