@@ -237,7 +237,7 @@ mod digits {
             fs::write(out.join(format!("digits_model_{name}.rs")), module).unwrap();
             let p = host(host_layer, &input);
             let upper = name.to_uppercase();
-            let right = p.class.iter().zip(&labels).filter(|(c, l)| c == l).count();
+            let right = p.correct(&labels);
             writeln!(s, "/// The host's class of each image, {name} weights.\npub static HOST_CLASS_{upper}: [u8; TEST] = [{}];", list(p.class.iter().map(|&c| c as u8))).unwrap();
             let margins = p.logits.chunks_exact(p.classes).map(Readout::margin);
             writeln!(s, "/// The host's margin (largest score − second largest) of each image, {name} weights.\n#[rustfmt::skip]\npub static HOST_MARGIN_{upper}: [f32; TEST] = [{}];", list(margins)).unwrap();

@@ -55,9 +55,15 @@ pub struct ModuleSpec {
 
 /// Bytes of flash the weights take in the module.
 pub fn weight_flash(layer: &DeqLayer, weights: Weights) -> usize {
-    match weights {
-        Weights::F32 => layer.weight_bytes() + layer.readout().map_or(0, |r| r.weight_bytes()),
-        Weights::Int8 => Int8Layer::quantize(layer).bytes(layer),
+    let int8 = (weights == Weights::Int8).then(|| Int8Layer::quantize(layer));
+    flash(layer, int8.as_ref())
+}
+
+/// [`weight_flash`] of `layer`, stored as `int8` if given, else as f32.
+fn flash(layer: &DeqLayer, int8: Option<&Int8Layer>) -> usize {
+    match int8 {
+        None => layer.weight_bytes() + layer.readout().map_or(0, |r| r.weight_bytes()),
+        Some(q) => q.bytes(layer),
     }
 }
 
@@ -66,7 +72,7 @@ pub fn firmware_module(layer: &DeqLayer, spec: &ModuleSpec) -> String {
     let (h, p) = (layer.hidden(), layer.input_width());
     let act = layer.activation();
     let int8 = (spec.weights == Weights::Int8).then(|| Int8Layer::quantize(layer));
-    let flash = weight_flash(layer, spec.weights);
+    let flash = flash(layer, int8.as_ref());
     let storage = if int8.is_some() { "int8 with a scale per row" } else { "f32" };
     let mut s = String::new();
     let _ = writeln!(
@@ -128,25 +134,28 @@ pub fn firmware_module(layer: &DeqLayer, spec: &ModuleSpec) -> String {
         // NaN stays NaN (f32::max would turn it into 0).
         Activation::Relu => "if s < 0.0 { 0.0 } else { s }",
     };
-    let (u_sum, w_sum) = match int8 {
+    // Per row of U and of W: what the loop binds, what it iterates, the sum it forms.
+    let ((u_bind, u_rows, u_sum), (w_bind, w_rows, w_sum)) = match int8 {
         None => (
-            "*bi + row.iter().zip(x).map(|(w, xj)| w * xj).sum::<f32>()",
-            "ci + row.iter().zip(z).map(|(w, zj)| w * zj).sum::<f32>()",
+            (
+                "(row, bi)",
+                "U.iter().zip(&BIAS)",
+                "*bi + row.iter().zip(x).map(|(w, xj)| w * xj).sum::<f32>()",
+            ),
+            ("(row, ci)", "W.iter().zip(c)", "ci + row.iter().zip(z).map(|(w, zj)| w * zj).sum::<f32>()"),
         ),
         Some(_) => (
-            "*bi + si * row.iter().zip(x).map(|(w, xj)| dq(*w) * xj).sum::<f32>()",
-            "ci + si * row.iter().zip(z).map(|(w, zj)| dq(*w) * zj).sum::<f32>()",
+            (
+                "((row, si), bi)",
+                "U.iter().zip(&U_SCALE).zip(&BIAS)",
+                "*bi + si * row.iter().zip(x).map(|(w, xj)| dq(*w) * xj).sum::<f32>()",
+            ),
+            (
+                "((row, si), ci)",
+                "W.iter().zip(&W_SCALE).zip(c)",
+                "ci + si * row.iter().zip(z).map(|(w, zj)| dq(*w) * zj).sum::<f32>()",
+            ),
         ),
-    };
-    let (u_rows, w_rows, u_bind, w_bind) = if spec.weights == Weights::Int8 {
-        (
-            "U.iter().zip(&U_SCALE).zip(&BIAS)",
-            "W.iter().zip(&W_SCALE).zip(c)",
-            "((row, si), bi)",
-            "((row, si), ci)",
-        )
-    } else {
-        ("U.iter().zip(&BIAS)", "W.iter().zip(c)", "(row, bi)", "(row, ci)")
     };
     let _ = write!(
         s,

@@ -112,6 +112,11 @@ fn f32_tensor<'a>(name: &'a str, shape: &'a [usize], data: &[f32]) -> Raw<'a> {
     (name, Dtype::F32, shape, bytes(data))
 }
 
+/// An I64 tensor to write.
+fn i64_tensor<'a>(name: &'a str, shape: &'a [usize], data: &[i64]) -> Raw<'a> {
+    (name, Dtype::I64, shape, data.iter().flat_map(|v| v.to_le_bytes()).collect())
+}
+
 /// Serialises the tensors as a safetensors file's bytes. The shapes' products must
 /// match the data lengths (checked by the callers); `path` only names the file in
 /// errors.
@@ -229,9 +234,7 @@ impl DeqLayer {
                 if c_shape != [k] {
                     return Err(wrong_shape(path, "c", format!("[{k}]"), c_shape));
                 }
-                if k == 0 {
-                    return Err(ModelError::Empty { path: Some(path.to_path_buf()), name: "R".into() });
-                }
+                // k = 0 is refused by `Readout::new` (`Empty`, naming `R` and the file).
                 let readout = Readout::new(k, h, r, c).map_err(|e| e.in_file(path))?;
                 layer.with_readout(readout).map_err(|e| e.in_file(path))
             }
@@ -412,12 +415,7 @@ impl InputBatch {
                     got: labels.len(),
                 });
             }
-            tensors.push((
-                "label",
-                Dtype::I64,
-                rows_shape,
-                labels.iter().flat_map(|v| v.to_le_bytes()).collect(),
-            ));
+            tensors.push(i64_tensor("label", rows_shape, labels));
         }
         serialize(path, tensors, None)
     }
@@ -488,12 +486,7 @@ pub fn solution_bytes(
             *last = p.classes;
         }
         tensors.push(f32_tensor("logits", &logits_shape, &p.logits));
-        tensors.push((
-            "class",
-            Dtype::I64,
-            rows_shape,
-            p.class.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        ));
+        tensors.push(i64_tensor("class", rows_shape, &p.class));
     }
     serialize(path, tensors, None)
 }

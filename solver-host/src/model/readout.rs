@@ -136,9 +136,14 @@ pub struct Predictions {
 }
 
 impl Predictions {
-    /// The fraction of rows whose class equals the label (`labels` has one per row).
+    /// The number of rows whose class equals the label (`labels` has one per row).
+    pub fn correct(&self, labels: &[i64]) -> usize {
+        self.class.iter().zip(labels).filter(|(c, l)| c == l).count()
+    }
+
+    /// The fraction of rows whose class equals the label ([`correct`](Self::correct)
+    /// over the rows).
     pub fn accuracy(&self, labels: &[i64]) -> f64 {
-        let right = self.class.iter().zip(labels).filter(|(c, l)| c == l).count();
-        right as f64 / self.class.len().max(1) as f64
+        self.correct(labels) as f64 / self.class.len().max(1) as f64
     }
 }

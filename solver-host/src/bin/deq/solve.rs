@@ -230,7 +230,7 @@ fn print_predictions(p: &Problem, pred: &Predictions) {
         if none > 0 { format!(", {none} without a class (non-finite scores)") } else { String::new() };
     println!("  classes ({}): {}{unclassified}", pred.classes, counts.join(" "));
     if let Some(labels) = &p.input.labels {
-        let right = pred.class.iter().zip(labels).filter(|(c, l)| c == l).count();
+        let right = pred.correct(labels);
         println!("  accuracy {:.4} ({right}/{} rows match \"label\")", pred.accuracy(labels), labels.len());
     }
 }
