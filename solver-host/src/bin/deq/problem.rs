@@ -94,8 +94,8 @@ pub fn write_demo(a: &DemoArgs) -> Result<(), String> {
             return Err(format!("{what} must be at least 1"));
         }
     }
-    // The weights (W twice while it is built), the input, and each file's bytes twice
-    // (tensor bytes, then the file).
+    // The weights (W up to three times while it is built: the draw, W and the layer's
+    // Wᵀ), the input, and each file's bytes twice (tensor bytes, then the file).
     let model = floats(&[5, a.hidden, a.hidden]).zip(floats(&[3, a.hidden, a.input_width]));
     limits::fits(
         &format!("--hidden {} --input-width {}", a.hidden, a.input_width),
