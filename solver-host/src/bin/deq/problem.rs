@@ -94,9 +94,10 @@ pub fn write_demo(a: &DemoArgs) -> Result<(), String> {
             return Err(format!("{what} must be at least 1"));
         }
     }
-    // The weights (W up to three times while it is built: the draw, W and the layer's
-    // Wᵀ), the input, and each file's bytes twice (tensor bytes, then the file).
-    let model = floats(&[5, a.hidden, a.hidden]).zip(floats(&[3, a.hidden, a.input_width]));
+    // The most held at once: the layer's W, Wᵀ, U and Uᵀ plus the file's tensor bytes
+    // and the file (4 copies of U; of W, 4 then, and 3 while it is drawn), with one
+    // copy of W to spare; then the input, likewise.
+    let model = floats(&[5, a.hidden, a.hidden]).zip(floats(&[4, a.hidden, a.input_width]));
     limits::fits(
         &format!("--hidden {} --input-width {}", a.hidden, a.input_width),
         model.map(|(w, u)| w + u),
