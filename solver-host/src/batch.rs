@@ -3,9 +3,7 @@
 use core::fmt;
 
 use rayon::prelude::*;
-use solver_core::{Options, Report, WorkError};
-
-use crate::HostSolver;
+use solver_core::{LengthError, Options, Real, Report, Solver};
 
 /// A batch whose buffer does not hold whole samples.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,17 +29,18 @@ impl std::error::Error for BatchError {}
 /// samples it takes, so the allocations are per thread, not per sample or iteration.
 /// `f(b, z, out)` evaluates sample `b`'s map. Each sample gets its own report, and the
 /// results do not depend on the number of threads.
-pub fn solve_batch<S, M, F>(
+pub fn solve_batch<T, S, M, F>(
     make: M,
     f: F,
-    z: &mut [f32],
+    z: &mut [T],
     dim: usize,
-    opts: &Options,
-) -> Result<Vec<Result<Report, WorkError>>, BatchError>
+    opts: &Options<T>,
+) -> Result<Vec<Result<Report<T>, LengthError>>, BatchError>
 where
-    S: HostSolver,
+    T: Real,
+    S: Solver<T> + Send,
     M: Fn() -> S + Sync,
-    F: Fn(usize, &[f32], &mut [f32]) + Sync,
+    F: Fn(usize, &[T], &mut [T]) + Sync,
 {
     if dim == 0 || !z.len().is_multiple_of(dim) {
         return Err(BatchError { len: z.len(), dim });

@@ -31,11 +31,11 @@
 //! * `cuda`: the GPU backend of [`offload`] (`cuda::CudaBroyden`), with `layer`.
 //!
 //! ```
-//! use solver_host::{DynBroyden, HostSolver};
-//! use solver_core::{Options, Status};
+//! use solver_host::DynBroyden;
+//! use solver_core::{Options, Solver, Status};
 //!
 //! let n = 100; // chosen at run time
-//! let mut solver = DynBroyden::new(n, 8).unwrap();
+//! let mut solver = DynBroyden::with_sizes(n, 8).unwrap();
 //! let mut z = vec![0.0f32; n];
 //! let report = solver
 //!     .solve(&mut |z: &[f32], out: &mut [f32]| {
@@ -60,7 +60,8 @@ pub mod model;
 pub mod offload;
 
 pub use batch::{BatchError, solve_batch};
-pub use dynamic::{DynAnderson, DynBroyden, DynPicard, HostSolver, SizeError};
+pub use dynamic::{AnySolver, DynAnderson, DynBroyden, DynPicard, Heap};
+pub use solver_core::{SizeError, Solver};
 #[cfg(feature = "layer")]
 pub use layer_backend::LayerBackend;
 pub use lockstep::{BatchBackend, Lockstep, LockstepError, Progress, Rounds};

@@ -1,0 +1,429 @@
+//! A Broyden iteration, top to bottom: the decisions of a solve, made on scalars, and
+//! the vector work they ask for, one [`Op`] at a time.
+//!
+//! [`BroydenState::advance`] is the whole method. It takes the reply to the operation it
+//! asked for last and runs until it needs the next one; each arm of its `match` is one
+//! line of the iteration below, in this order, and each formula is written there once.
+//! The vectors keep their names (see [`Vector`]); during the update, three of them hold
+//! the update's terms, named where they are formed: the step's buffer `P` holds `Δz`,
+//! the residual's `G` holds `Δg`, and the trial point's `Xn` (copied to `X` first) holds
+//! `v`.
+//!
+//! ```text
+//!   start:    g ← f(x), its residual and norms             converged? best?
+//!   iterate:  p ← g − U(Vᵀg)            (= −H g)            p finite? else H = −I, p ← g
+//!             xn ← x + α·p
+//!             gn ← f(xn), its residual and norms           converged? best? rejected?
+//!   accept:   Δz = xn − x (in P),  Δg = gn − g (in G),  x ← xn
+//!             v = −Δz + V(UᵀΔz)     (= HᵀΔz, in Xn)        vᵀΔg tiny? skip the update
+//!             u = (Δz + Δg − U(VᵀΔg)) / (vᵀΔg)  (its slot) u finite? else an inert pair
+//!             v into its slot;  g ← gn
+//! ```
+
+use super::ops::{Factor, Op, Pairs, Reply, Vector};
+use super::{BroydenSettings, History};
+use crate::monitor::{Eval, Monitor, next_slot};
+use crate::{Options, Real, Report, Status};
+
+/// Where a Broyden solve stands: a small plain value (the monitor's counters, the
+/// history's fill level, the step length being tried, the update in progress, and the
+/// line of the iteration it is at).
+#[derive(Clone, Copy, Debug)]
+pub struct BroydenState<T: Real = f32> {
+    settings: BroydenSettings<T>,
+    root: bool,
+    /// Slots in the history.
+    m: usize,
+    mon: Monitor<T>,
+    /// Pairs in use (rows `0..count`) and the slot the next one goes to (the oldest
+    /// once all `m` are in use).
+    count: usize,
+    head: usize,
+    /// Residual norm and scale at the current iterate `x`, and at the point just
+    /// evaluated.
+    cur: Eval<T>,
+    next: Eval<T>,
+    /// Step rejection's growth allowance, the step length and the backtracks tried.
+    allowed_growth: T,
+    alpha: T,
+    tries: u8,
+    /// The update in progress: the slot of the new pair, the pairs it is computed
+    /// against, whether the history restarts, `vᵀΔg` and `‖v‖`.
+    slot: usize,
+    kept: usize,
+    restart: bool,
+    vg: T,
+    v_norm: T,
+    at: Line<T>,
+}
+
+/// The line of the iteration a solve is at: the operation whose reply it waits for.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Line<T: Real> {
+    Start,
+    // Evaluating a point: the start point (trial == false) or the trial point.
+    Evaluated { trial: bool },
+    FirstNorm { trial: bool },
+    Subtracted { trial: bool },
+    SecondNorm { trial: bool },
+    PointFinite { trial: bool },
+    ResidualFinite { trial: bool },
+    KeptBest { trial: bool, stop: Option<Status> },
+    // The step.
+    StepCopied,
+    StepFormed,
+    StepChecked,
+    TrialReset,
+    TrialFormed,
+    // The update.
+    DzFormed,
+    DgFormed,
+    Moved,
+    VStarted,
+    VFormed,
+    VgDotted,
+    VNormed,
+    DgNormed,
+    UStarted,
+    UFormed,
+    UScaled,
+    UChecked,
+    UZeroed,
+    PairStored,
+    Finished,
+    Done(Report<T>),
+}
+
+/// The point and its residual: the start point's or the trial point's.
+const fn point(trial: bool) -> (Vector, Vector) {
+    if trial { (Vector::Xn, Vector::Gn) } else { (Vector::X, Vector::G) }
+}
+
+impl<T: Real> BroydenState<T> {
+    /// A solve whose first operation is `Evaluate { X, G }`: the caller must have put
+    /// the start point in `X` (and in its best iterate `z`). `root`: `g` is given
+    /// directly (`solve_root`) instead of `g = f(x) − x`.
+    pub(crate) fn new(settings: &BroydenSettings<T>, root: bool, m: usize, opts: &Options<T>) -> Self {
+        let none = Eval { abs: T::INFINITY, scale: T::ZERO };
+        BroydenState {
+            settings: *settings,
+            root,
+            m,
+            mon: Monitor::new(opts),
+            count: 0,
+            head: 0,
+            cur: none,
+            next: none,
+            allowed_growth: settings.reject_growth,
+            alpha: T::ONE,
+            tries: 0,
+            slot: 0,
+            kept: 0,
+            restart: false,
+            vg: T::ZERO,
+            v_norm: T::ZERO,
+            at: Line::Start,
+        }
+    }
+
+    /// A fixed-point solve (`g = f(x) − x`) with room for `m ≥ 1` pairs, for a caller that
+    /// keeps the vectors itself (see [`ops`](super::ops)): put the start point in `X` and
+    /// in `z`, call [`advance`](Self::advance) with [`Reply::None`] for the first
+    /// operation, then carry out each operation and feed its reply to `advance` until
+    /// [`Op::Done`]. `None` when `m == 0`.
+    pub fn detached(settings: &BroydenSettings<T>, m: usize, opts: &Options<T>) -> Option<Self> {
+        (m > 0).then(|| Self::new(settings, false, m, opts))
+    }
+
+    /// Iterations taken so far (the `iterations` its report will give).
+    pub fn iterations(&self) -> u32 {
+        self.mon.iterations
+    }
+
+    /// `(residual_abs, residual_rel)` of the best iterate so far, the one the caller's `z`
+    /// holds (as its report will give them): `(∞, ∞)` before any finite evaluation.
+    pub fn best_residual(&self) -> (T, T) {
+        self.mon.best()
+    }
+
+    /// The point whose evaluation the solve waits for and where `f` of it goes: `(Xn,
+    /// Gn)` while a trial point is evaluated, `(X, G)` otherwise.
+    pub fn evaluation(&self) -> (Vector, Vector) {
+        point(matches!(self.at, Line::Evaluated { trial: true }))
+    }
+
+    /// Takes the reply to the last operation asked for (carried out by the caller) and
+    /// returns the next one. A reply of the wrong kind reads as a non-finite value, which
+    /// ends the solve with [`Status::NonFinite`] or skips the update, never a panic.
+    /// After [`Op::Done`] the same report is returned again.
+    pub fn advance(&mut self, reply: Reply<T>) -> Op<T> {
+        let mut reply = reply;
+        loop {
+            let (line, op) = self.line(reply);
+            self.at = line;
+            if let Some(op) = op {
+                return op;
+            }
+            reply = Reply::None;
+        }
+    }
+
+    /// One line of the iteration: given the reply to its operation, the next line and
+    /// the operation it waits for (`None`: go straight on).
+    fn line(&mut self, reply: Reply<T>) -> (Line<T>, Option<Op<T>>) {
+        use Vector::{G, Gn, P, X, Xn};
+        let s = self.settings;
+        match self.at {
+            Line::Done(report) => (Line::Done(report), Some(Op::Done(report))),
+
+            // ── Evaluate a point and form its residual. Fixed-point form: the scale
+            //    ‖f(x)‖, then g ← f(x) − x and ‖g‖. Root form: ‖g‖, then the scale ‖x‖.
+            Line::Start => (Line::Evaluated { trial: false }, Some(Op::Evaluate { point: X, out: G })),
+            Line::Evaluated { trial } => (Line::FirstNorm { trial }, Some(Op::Norm { a: point(trial).1 })),
+            Line::FirstNorm { trial } => {
+                let (x, g) = point(trial);
+                if self.root {
+                    self.next.abs = reply.scalar();
+                    (Line::SecondNorm { trial }, Some(Op::Norm { a: x }))
+                } else {
+                    self.next.scale = reply.scalar();
+                    let minus_x = Op::Combine { out: g, x: g, alpha: -T::ONE, y: x };
+                    (Line::Subtracted { trial }, Some(minus_x))
+                }
+            }
+            Line::Subtracted { trial } => (Line::SecondNorm { trial }, Some(Op::Norm { a: point(trial).1 })),
+            Line::SecondNorm { trial } => {
+                if self.root {
+                    self.next.scale = reply.scalar();
+                } else {
+                    self.next.abs = reply.scalar();
+                }
+                if self.next.abs.is_finite() && self.next.scale.is_finite() {
+                    self.judge(trial, true)
+                } else {
+                    // Overflow or NaN: which one decides Diverged or NonFinite.
+                    (Line::PointFinite { trial }, Some(Op::AllFinite { a: point(trial).0 }))
+                }
+            }
+            Line::PointFinite { trial } => match reply.flag() {
+                true => (Line::ResidualFinite { trial }, Some(Op::AllFinite { a: point(trial).1 })),
+                false => self.judge(trial, false),
+            },
+            Line::ResidualFinite { trial } => self.judge(trial, reply.flag()),
+            Line::KeptBest { trial, stop } => self.observed(trial, stop),
+
+            // ── The step p = −H g = g − U(Vᵀg), never evaluated unless finite.
+            Line::StepCopied => {
+                let all = Pairs { end: self.count, skip: None };
+                let step = Op::LowRank { out: P, alpha: -T::ONE, a: Factor::U, b: Factor::V, pairs: all, x: G };
+                (Line::StepFormed, Some(step))
+            }
+            Line::StepFormed => (Line::StepChecked, Some(Op::AllFinite { a: P })),
+            Line::StepChecked => {
+                let finite = reply.flag();
+                if !finite {
+                    // H g overflowed: restart with H = −I (a plain step, p = g).
+                    self.clear();
+                    self.mon.restarts += 1;
+                }
+                self.alpha = T::ONE;
+                self.tries = 0;
+                self.trial(!finite)
+            }
+            // The trial point xn = x + α·p.
+            Line::TrialReset => (Line::TrialFormed, Some(self.trial_point())),
+            Line::TrialFormed => (Line::Evaluated { trial: true }, Some(Op::Evaluate { point: Xn, out: Gn })),
+
+            // ── The step is taken: Δz = xn − x (in P), Δg = gn − g (in G), x ← xn.
+            Line::DzFormed => (Line::DgFormed, Some(Op::Combine { out: G, x: Gn, alpha: -T::ONE, y: G })),
+            Line::DgFormed => (Line::Moved, Some(Op::Copy { from: Xn, to: X })),
+            // v = HᵀΔz = −Δz + V(UᵀΔz), in Xn, against the pairs other than the new slot.
+            Line::Moved => (Line::VStarted, Some(Op::Scale { out: Xn, alpha: -T::ONE, x: P })),
+            Line::VStarted => {
+                let others = self.others();
+                let v = Op::LowRank { out: Xn, alpha: T::ONE, a: Factor::V, b: Factor::U, pairs: others, x: P };
+                (Line::VFormed, Some(v))
+            }
+            Line::VFormed => (Line::VgDotted, Some(Op::Dot { a: Xn, b: G })),
+            Line::VgDotted => {
+                self.vg = reply.scalar();
+                (Line::VNormed, Some(Op::Norm { a: Xn }))
+            }
+            Line::VNormed => {
+                self.v_norm = reply.scalar();
+                (Line::DgNormed, Some(Op::Norm { a: G }))
+            }
+            Line::DgNormed => {
+                // Skip the update when |cos(v, Δg)| = |vᵀΔg| / (‖v‖‖Δg‖) is tiny, divided
+                // step by step so that tiny vectors cannot underflow the test into passing.
+                let cosine = self.vg / self.v_norm / reply.scalar();
+                if cosine.abs() > s.skip_tol && (T::ONE / self.vg).is_finite() {
+                    // u = (Δz − HΔg)/(vᵀΔg) = (Δz + Δg − U(VᵀΔg))/(vᵀΔg), into its slot.
+                    let u = Vector::U(self.slot);
+                    (Line::UStarted, Some(Op::Combine { out: u, x: P, alpha: T::ONE, y: G }))
+                } else {
+                    // Skipped: the history is left exactly as it was.
+                    self.finish()
+                }
+            }
+            Line::UStarted => {
+                let (u, others) = (Vector::U(self.slot), self.others());
+                let low_rank = Op::LowRank { out: u, alpha: -T::ONE, a: Factor::U, b: Factor::V, pairs: others, x: G };
+                (Line::UFormed, Some(low_rank))
+            }
+            Line::UFormed => {
+                let u = Vector::U(self.slot);
+                (Line::UScaled, Some(Op::Scale { out: u, alpha: T::ONE / self.vg, x: u }))
+            }
+            Line::UScaled => (Line::UChecked, Some(Op::AllFinite { a: Vector::U(self.slot) })),
+            Line::UChecked => {
+                if !reply.flag() {
+                    // u overflowed. Its slot (free, or the oldest pair once full) is already
+                    // overwritten, so make the pair inert (u = v = 0) rather than keep a
+                    // non-finite value.
+                    return (Line::UZeroed, Some(Op::Fill { out: Vector::U(self.slot), value: T::ZERO }));
+                }
+                if self.restart {
+                    self.count = 1;
+                    self.head = next_slot(0, self.m);
+                    self.mon.restarts += 1;
+                } else {
+                    self.count = (self.count + 1).min(self.m);
+                    self.head = next_slot(self.head, self.m);
+                }
+                (Line::PairStored, Some(Op::Copy { from: Xn, to: Vector::V(self.slot) }))
+            }
+            Line::UZeroed => (Line::PairStored, Some(Op::Fill { out: Vector::V(self.slot), value: T::ZERO })),
+            Line::PairStored => self.finish(),
+            Line::Finished => {
+                self.cur = self.next;
+                match self.mon.end_iteration() {
+                    Some(st) => self.done(self.mon.finish(st)),
+                    None => self.iterate(),
+                }
+            }
+        }
+    }
+
+    /// After the residual of a point: judged by the monitor, copied to `z` when it is
+    /// the best so far.
+    fn judge(&mut self, trial: bool, finite: bool) -> (Line<T>, Option<Op<T>>) {
+        let (best, stop) = self.mon.judge(self.next, || finite);
+        if best {
+            (Line::KeptBest { trial, stop }, Some(Op::Copy { from: point(trial).0, to: Vector::Best }))
+        } else {
+            self.observed(trial, stop)
+        }
+    }
+
+    /// After the residual of a point was judged: the stop, or the rest of the iteration.
+    fn observed(&mut self, trial: bool, stop: Option<Status>) -> (Line<T>, Option<Op<T>>) {
+        match (trial, stop) {
+            (false, Some(st)) => self.done(self.mon.finish(st)),
+            (true, Some(st)) => {
+                let report = self.mon.stop_in_iteration(st);
+                self.done(report)
+            }
+            (false, None) => {
+                self.cur = self.next;
+                self.iterate()
+            }
+            (true, None) => self.judge_trial(),
+        }
+    }
+
+    /// Starts an iteration, if the budget allows: `p ← g`, then the low-rank part.
+    fn iterate(&mut self) -> (Line<T>, Option<Op<T>>) {
+        if !self.mon.may_iterate() {
+            return self.done(self.mon.finish(Status::MaxIterations));
+        }
+        (Line::StepCopied, Some(Op::Copy { from: Vector::G, to: Vector::P }))
+    }
+
+    /// The trial point `xn = x + α·p`, after `p ← g` when `reset`.
+    fn trial(&mut self, reset: bool) -> (Line<T>, Option<Op<T>>) {
+        if reset {
+            (Line::TrialReset, Some(Op::Copy { from: Vector::G, to: Vector::P }))
+        } else {
+            (Line::TrialFormed, Some(self.trial_point()))
+        }
+    }
+
+    fn trial_point(&self) -> Op<T> {
+        Op::Combine { out: Vector::Xn, x: Vector::X, alpha: self.alpha, y: Vector::P }
+    }
+
+    /// The trial point was evaluated and is finite: backtrack, reject, stop on
+    /// divergence, or accept it and update the history.
+    fn judge_trial(&mut self) -> (Line<T>, Option<Op<T>>) {
+        let s = self.settings;
+        let (next, cur) = (self.next.abs, self.cur.abs);
+        // Armijo backtracking, when enabled: halve α until ‖g‖ falls enough.
+        if s.line_search && next > (T::ONE - T::E_4 * self.alpha) * cur {
+            if self.tries < s.max_backtracks {
+                self.tries += 1;
+                self.alpha *= T::HALF;
+                return self.trial(false);
+            }
+            // No trial passed: take the last one and restart the history.
+            if self.count > 0 {
+                self.clear();
+                self.mon.restarts += 1;
+            }
+        }
+        if !s.line_search && next > self.allowed_growth * cur && self.count > 0 {
+            // Rejected: the iterate stays, the history restarts. Each rejection doubles
+            // the growth tolerated until the residual improves again, so a map whose
+            // quasi-Newton steps are transiently uphill is not stopped forever.
+            self.clear();
+            self.mon.restarts += 1;
+            self.allowed_growth *= T::TWO;
+            return match self.mon.end_iteration() {
+                Some(st) => self.done(self.mon.finish(st)),
+                None => self.iterate(),
+            };
+        }
+        if self.mon.diverged(next) {
+            let report = self.mon.stop_in_iteration(Status::Diverged);
+            return self.done(report);
+        }
+        if next < cur && self.count > 0 {
+            // A quasi-Newton step (not a plain one) made progress: re-arm.
+            self.allowed_growth = s.reject_growth;
+        }
+        // Accepted. The new pair goes to `head`, computed against the other stored
+        // pairs; when the history is full it first drops the oldest (the slot at
+        // `head`) or, with `History::Restart`, all of them.
+        (self.slot, self.kept, self.restart) = if self.count == self.m && s.history == History::Restart {
+            (0, 0, true)
+        } else {
+            (self.head, self.count, false)
+        };
+        (Line::DzFormed, Some(Op::Combine { out: Vector::P, x: Vector::Xn, alpha: -T::ONE, y: Vector::X }))
+    }
+
+    /// The pairs the new one is computed against.
+    fn others(&self) -> Pairs {
+        Pairs { end: self.kept, skip: Some(self.slot) }
+    }
+
+    /// Ends the update: `g ← gn`.
+    fn finish(&mut self) -> (Line<T>, Option<Op<T>>) {
+        (Line::Finished, Some(Op::Copy { from: Vector::Gn, to: Vector::G }))
+    }
+
+    fn done(&mut self, report: Report<T>) -> (Line<T>, Option<Op<T>>) {
+        (Line::Done(report), Some(Op::Done(report)))
+    }
+
+    /// Forgets every pair: `H = −I`.
+    fn clear(&mut self) {
+        self.count = 0;
+        self.head = 0;
+    }
+
+    #[cfg(test)]
+    pub(crate) fn count(&self) -> usize {
+        self.count
+    }
+}
