@@ -164,7 +164,7 @@ mod digits {
     /// The host's predictions for `layer` on `input`.
     fn host(layer: &DeqLayer, input: &InputBatch) -> Predictions {
         let (b, d) = (input.samples(), layer.hidden());
-        let mut lock = Lockstep::new(b, || DynBroyden::new(d, MEMORY)).expect("solvers");
+        let mut lock = Lockstep::new(b, || DynBroyden::with_sizes(d, MEMORY)).expect("solvers");
         let backend = LayerBackend::new(layer, &input.x, b, 1).expect("backend");
         let mut z = vec![0.0f32; b * d];
         let reports = lock.solve(&backend, &mut z, &OPTS, &mut |_| {}).expect("solve");

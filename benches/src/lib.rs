@@ -7,10 +7,10 @@ pub mod timing;
 
 use deq_problems::{FixedPointProblem, linalg};
 use solver_core::{AndersonSettings, BroydenSettings, Options, PicardSettings, Report, Status};
-use solver_host::{DynAnderson, DynBroyden, DynPicard, HostSolver};
+use solver_host::{DynAnderson, DynBroyden, DynPicard, Solver};
 
 /// Runs `solver` on `p` from its start point.
-fn run(mut solver: impl HostSolver, p: &dyn FixedPointProblem, opts: &Options) -> (Report, Vec<f32>) {
+fn run(mut solver: impl Solver, p: &dyn FixedPointProblem, opts: &Options) -> (Report, Vec<f32>) {
     let mut z = p.start();
     let r = solver.solve(&mut |x, o| p.f(x, o), &mut z, opts).expect("the problem's start has its dimension");
     (r, z)
@@ -23,7 +23,7 @@ pub fn broyden(
     s: &BroydenSettings,
     opts: &Options,
 ) -> (Report, Vec<f32>) {
-    let mut solver = DynBroyden::new(p.dim(), m).expect("sizes");
+    let mut solver = DynBroyden::with_sizes(p.dim(), m).expect("sizes");
     solver.settings = *s;
     run(solver, p, opts)
 }
@@ -35,14 +35,14 @@ pub fn anderson(
     s: &AndersonSettings,
     opts: &Options,
 ) -> (Report, Vec<f32>) {
-    let mut solver = DynAnderson::new(p.dim(), m).expect("sizes");
+    let mut solver = DynAnderson::with_sizes(p.dim(), m).expect("sizes");
     solver.settings = *s;
     run(solver, p, opts)
 }
 
 /// Damped fixed-point iteration with the given settings.
 pub fn picard(p: &dyn FixedPointProblem, s: &PicardSettings, opts: &Options) -> (Report, Vec<f32>) {
-    let mut solver = DynPicard::new(p.dim()).expect("sizes");
+    let mut solver = DynPicard::with_sizes(p.dim()).expect("sizes");
     solver.settings = *s;
     run(solver, p, opts)
 }

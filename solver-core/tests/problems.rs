@@ -182,9 +182,9 @@ fn plain_iteration_diverges_where_broyden_converges() {
 fn broyden_work(p: &dyn FixedPointProblem, m: usize, opts: &Options) -> (Vec<f32>, Report) {
     let n = p.dim();
     let (mut u, mut v, mut vecs) = (vec![0.0; m * n], vec![0.0; m * n], vec![0.0; 5 * n]);
-    let mut w = solver_core::BroydenWork::new(n, m, &mut u, &mut v, &mut vecs).unwrap();
+    let mut w = solver_core::BroydenSlices::from_slices(n, m, [&mut u, &mut v, &mut vecs]).unwrap();
     let mut z = p.start();
-    let r = w.solve(&solver_core::BroydenSettings::DEFAULT, &mut |x, o| p.f(x, o), &mut z, opts).unwrap();
+    let r = solver_core::Solver::solve(&mut w, &mut |x, o| p.f(x, o), &mut z, opts).unwrap();
     (z, r)
 }
 

@@ -427,3 +427,85 @@ impl<T: Real> BroydenState<T> {
         self.count
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::super::ops::SliceVectors;
+    use super::*;
+    use crate::kernels;
+
+    /// Drives a solve of `f(z) = 0.6·tanh(A z) + c` (a mildly coupled map) with `m`
+    /// pairs through the slice executor and, at the end of every stored update (P = Δz,
+    /// G = Δg still), checks the newest secant condition `H Δg = Δz` with
+    /// `H = −I + U Vᵀ` recomputed from the stored rows.
+    fn secant_holds(history: History, m: usize) -> u32 {
+        const N: usize = 5;
+        let settings = BroydenSettings { history, ..BroydenSettings::DEFAULT };
+        let opts = Options { max_iters: 40, tol_rel: 0.0, stall_iters: 0, ..Options::DEFAULT };
+        let (mut u, mut v, mut work, mut z) = (vec![0.0f32; m * N], vec![0.0f32; m * N], [0.0f32; 5 * N], [0.0f32; N]);
+        let f = |x: &[f32], out: &mut [f32]| {
+            for (i, o) in out.iter_mut().enumerate() {
+                let s: f32 = (0..N).map(|j| ((i * 7 + j * 3) % 5) as f32 * 0.2 - 0.4).zip(x).map(|(a, b)| a * b).sum();
+                *o = 0.6 * libm::tanhf(s) + 0.1 * i as f32;
+            }
+        };
+        let mut state = BroydenState::new(&settings, false, m, &opts);
+        let mut reply = Reply::None;
+        let mut checked = 0;
+        loop {
+            let op = state.advance(reply);
+            if matches!(state.at, Line::Finished) && state.count() > 0 {
+                // The update is stored; P = Δz, G = Δg.
+                let (dz, dg) = (&work[2 * N..3 * N], &work[N..2 * N]);
+                let mut hdg: [f32; N] = core::array::from_fn(|i| -dg[i]);
+                kernels::scalar::low_rank_acc(1.0, &u[..state.count() * N], &v[..state.count() * N], N, dg, &mut hdg);
+                for (a, b) in hdg.iter().zip(dz) {
+                    assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "{history:?}: H Δg = {hdg:?}, Δz = {dz:?}");
+                }
+                assert!(state.count() <= m);
+                checked += 1;
+            }
+            reply = match op {
+                Op::Done(_) => return checked,
+                Op::Evaluate { point, out } => {
+                    let (p, o) = (point.work_index().unwrap(), out.work_index().unwrap());
+                    let x: [f32; N] = work[p * N..p * N + N].try_into().unwrap();
+                    f(&x, &mut work[o * N..o * N + N]);
+                    Reply::None
+                }
+                op => SliceVectors::new(N, &mut u, &mut v, &mut work, &mut z).execute(&op),
+            };
+        }
+    }
+
+    /// After every stored update, whatever the policy and however full the history, the
+    /// newest secant condition holds.
+    #[test]
+    fn newest_secant_condition_holds_with_full_history() {
+        for history in [History::DropOldest, History::Restart] {
+            for m in [1, 2, 3] {
+                assert!(secant_holds(history, m) >= 5, "{history:?} m = {m}: too few updates checked");
+            }
+        }
+    }
+
+    /// Replies of the wrong kind end or skip, never panic, and a finished solve keeps
+    /// answering with its report.
+    #[test]
+    fn wrong_replies_are_harmless() {
+        let s = BroydenSettings::DEFAULT;
+        let mut state = BroydenState::<f32>::detached(&s, 4, &Options::DEFAULT).unwrap();
+        assert!(BroydenState::<f32>::detached(&s, 0, &Options::DEFAULT).is_none());
+        assert_eq!(state.advance(Reply::None), Op::Evaluate { point: Vector::X, out: Vector::G });
+        assert!(matches!(state.advance(Reply::None), Op::Norm { .. }));
+        // A flag where a norm was asked: NaN, so the solve ends as non-finite.
+        let mut op = state.advance(Reply::Flag(true));
+        while !matches!(op, Op::Done(_)) {
+            op = state.advance(Reply::Flag(false));
+        }
+        let Op::Done(report) = op else { panic!() };
+        assert_eq!(report.status, Status::NonFinite);
+        assert_eq!(state.advance(Reply::None), Op::Done(report));
+    }
+}

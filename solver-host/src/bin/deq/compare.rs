@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use solver_host::model::DeqLayer;
-use solver_host::solver_core::{Options, kernels};
+use solver_host::solver_core::{Options, Solver, kernels};
 
 use crate::args::{CompareArgs, SolverKind};
 use crate::outputs::Outputs;

@@ -5,7 +5,7 @@ use std::mem::size_of;
 
 use solver_host::model::DeqLayer;
 use solver_host::model::export::{self, ModuleSpec};
-use solver_host::solver_core::{AndersonSettings, BroydenSettings, PicardSettings};
+use solver_host::solver_core::{AndersonInner, BroydenInner, PicardInner};
 
 use crate::args::{ExportArgs, SolverKind};
 use crate::outputs::Outputs;
@@ -50,16 +50,17 @@ pub fn run(a: &ExportArgs) -> Result<(), String> {
 }
 
 /// The `FOOTPRINT` of solver-core's const-generic solver for `h` unknowns: the same
-/// buffers as the run-time form plus the settings stored beside them. Computed, not
-/// allocated: a history far too deep for this machine still has a footprint.
+/// buffers as the run-time form plus the scalars stored beside them (the solver over an
+/// empty storage), rounded up to the struct's alignment. Computed, not allocated: a
+/// history far too deep for this machine still has a footprint.
 pub fn footprint(kind: SolverKind, h: usize, memory: usize) -> Result<usize, String> {
-    let settings = match kind {
-        SolverKind::Broyden => size_of::<BroydenSettings>(),
-        SolverKind::Anderson => size_of::<AndersonSettings>(),
-        SolverKind::Picard => size_of::<PicardSettings>(),
+    let (scalars, align) = match kind {
+        SolverKind::Broyden => (size_of::<BroydenInner<()>>(), align_of::<BroydenInner<()>>()),
+        SolverKind::Anderson => (size_of::<AndersonInner<()>>(), align_of::<AndersonInner<()>>()),
+        SolverKind::Picard => (size_of::<PicardInner<()>>(), align_of::<PicardInner<()>>()),
     };
     problem::solver_bytes(kind, h, memory)
-        .and_then(|b| b.checked_add(settings))
+        .and_then(|b| b.checked_add(scalars)?.checked_next_multiple_of(align))
         .ok_or_else(|| format!("--memory {memory}: the solver's RAM for h = {h} overflows a usize"))
 }
 

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use solver_host::model::{DeqLayer, InputBatch};
 use solver_host::solver_core::Options;
-use solver_host::{DynAnderson, DynBroyden, DynPicard, HostSolver, SizeError};
+use solver_host::{AnySolver, DynAnderson, DynBroyden, DynPicard, SizeError};
 
 use crate::args::{DemoArgs, ProblemArgs, SolverKind};
 use crate::limits::{self, MAX_THREADS, floats};
@@ -127,9 +127,9 @@ pub fn write_demo(a: &DemoArgs) -> Result<(), String> {
 /// not allocated; `None` on overflow.
 pub fn solver_bytes(kind: SolverKind, dim: usize, memory: usize) -> Option<usize> {
     match kind {
-        SolverKind::Broyden => DynBroyden::bytes_for(dim, memory),
-        SolverKind::Anderson => DynAnderson::bytes_for(dim, memory),
-        SolverKind::Picard => DynPicard::bytes_for(dim),
+        SolverKind::Broyden => DynBroyden::<f32>::bytes_for(dim, memory),
+        SolverKind::Anderson => DynAnderson::<f32>::bytes_for(dim, memory),
+        SolverKind::Picard => DynPicard::<f32>::bytes_for(dim),
     }
 }
 
@@ -145,11 +145,11 @@ pub fn check_solvers(kind: SolverKind, samples: usize, dim: usize, memory: usize
 }
 
 /// The solver for one sample of dimension `dim`.
-pub fn make_solver(kind: SolverKind, dim: usize, memory: usize) -> Result<Box<dyn HostSolver>, SizeError> {
+pub fn make_solver(kind: SolverKind, dim: usize, memory: usize) -> Result<AnySolver, SizeError> {
     Ok(match kind {
-        SolverKind::Broyden => Box::new(DynBroyden::new(dim, memory)?),
-        SolverKind::Anderson => Box::new(DynAnderson::new(dim, memory)?),
-        SolverKind::Picard => Box::new(DynPicard::new(dim)?),
+        SolverKind::Broyden => AnySolver::Broyden(DynBroyden::with_sizes(dim, memory)?),
+        SolverKind::Anderson => AnySolver::Anderson(DynAnderson::with_sizes(dim, memory)?),
+        SolverKind::Picard => AnySolver::Picard(DynPicard::with_sizes(dim)?),
     })
 }
 
