@@ -11,7 +11,7 @@ use deq_problems::suite::{LINEAR_SEED, tanh_seed};
 use deq_problems::{FixedPointProblem, HEquation, LinearMap, TanhLayer};
 use solver_core::Options;
 use solver_host::model::DeqLayer;
-use solver_host::{DynAnderson, DynBroyden, DynPicard, Solver, LayerBackend, Lockstep};
+use solver_host::{DynAnderson, DynBroyden, DynPicard, LayerBackend, Lockstep, Solver};
 
 /// The problems: `(bench id, problem)`.
 fn problems() -> Vec<(&'static str, Box<dyn FixedPointProblem>)> {

@@ -168,6 +168,13 @@ pub fn buffer_lens(n: usize, m: usize) -> Result<[usize; 6], SizeError> {
     Ok([mn, mn, product(4, n)?, mm, mm, m])
 }
 
+/// The [`FOOTPRINT`](Anderson::FOOTPRINT) of `Anderson<n, m, T>` for sizes known only at
+/// run time: the arrays plus the scalars beside them. `None` on a zero size or overflow.
+pub fn footprint<T: Real>(n: usize, m: usize) -> Option<usize> {
+    let arrays = AndersonInner::<(), T>::bytes_for(n, m)?;
+    crate::storage::owned_bytes::<AndersonInner<(), T>, AndersonInner<[T; 1], T>, T>(arrays)
+}
+
 impl<const N: usize, const M: usize, T: Real> Anderson<N, M, T> {
     /// Size in bytes of the solver.
     pub const FOOTPRINT: usize = core::mem::size_of::<Self>();
@@ -274,7 +281,7 @@ impl<S: Storage<T, 6>, T: Real> Solver<T> for AndersonInner<S, T> {
         let [dx, dg, work, gram, fac, coef] = self.storage.buffers_mut();
         let next = state.iterate(n, m, Buffers { dx, dg, work, gram, fac, coef }, z);
         if let Next::Done(report) = next {
-            state.phase = Phase::Done(report);
+            state.phase = Phase::Done(report.status);
         }
         next
     }
@@ -303,7 +310,7 @@ struct Buffers<'b, T> {
 struct AndersonState<T: Real> {
     settings: AndersonSettings<T>,
     mon: Monitor<T>,
-    phase: Phase<T>,
+    phase: Phase,
     /// Differences stored, and the slot the next one goes to.
     count: usize,
     head: usize,
@@ -311,13 +318,14 @@ struct AndersonState<T: Real> {
 
 /// Which evaluation an Anderson solve waits for.
 #[derive(Clone, Copy, Debug)]
-enum Phase<T: Real> {
+enum Phase {
     /// `f` of the start point.
     Start,
     /// `f` of the point after a step.
     Iterate,
-    /// The solve has ended.
-    Done(Report<T>),
+    /// The solve has ended with this status; the monitor, which no longer changes,
+    /// holds the rest of its report.
+    Done(Status),
 }
 
 impl<T: Real> AndersonState<T> {
@@ -325,7 +333,7 @@ impl<T: Real> AndersonState<T> {
     fn iterate(&mut self, n: usize, m: usize, b: Buffers<'_, T>, z: &mut [T]) -> Next<T> {
         let [x, g, t, gp] = split_work::<T, 4>(b.work, n);
         match self.phase {
-            Phase::Done(report) => return Next::Done(report),
+            Phase::Done(status) => return Next::Done(self.mon.finish(status)),
             Phase::Start => {
                 let e = fixed_point_residual(x, g);
                 if let Some(st) = self.mon.observe(x, g, e, z) {
@@ -423,7 +431,8 @@ fn regularised_solve<T: Real>(gram: &[T], fac: &mut [T], m: usize, k: usize, reg
                 sum += lambda;
             }
             for l in 0..j {
-                sum -= fac.get(at(i, l)).copied().unwrap_or(T::ZERO) * fac.get(at(j, l)).copied().unwrap_or(T::ZERO);
+                sum -= fac.get(at(i, l)).copied().unwrap_or(T::ZERO)
+                    * fac.get(at(j, l)).copied().unwrap_or(T::ZERO);
             }
             let v = if i == j {
                 if !(sum > T::ZERO && sum.is_finite()) {

@@ -11,7 +11,22 @@
 //!   ([`anderson`]);
 //! * [`Picard<N>`] — damped fixed-point iteration ([`picard`]).
 //!
-//! `#![no_std]
+//! `#![no_std]`, no allocation, no panics on the solve path. Each owned type has a
+//! `const fn new()` so it can live in a `static`, and a `const FOOTPRINT` equal to its
+//! size, which a build can check:
+//!
+//! ```
+//! use solver_core::Broyden;
+//! const _: () = assert!(Broyden::<32, 8>::FOOTPRINT <= 4096);
+//! ```
+//!
+//! # Features
+//! * `fast-math`: [`math`] uses `micromath`'s approximations instead of `libm`
+//!   (never used in norms or convergence tests).
+//! * `defmt`: `defmt::Format` for the public types.
+
+// `no_std` for every build but the unit tests (whose helpers may use `std`'s `vec!`).
+#![cfg_attr(not(test), no_std)]
 #![warn(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

@@ -16,9 +16,10 @@ pub(crate) struct Monitor<T: Real> {
     /// Residual norm and scale of the iterate currently held in `z`.
     best_abs: T,
     best_scale: T,
-    /// Whether `observe` lowered `best_abs` since the last `end_iteration`.
-    improved: bool,
-    since_best: u32,
+    /// The iteration whose end first counts the best iterate as found: `iterations + 1`
+    /// when `observe` lowers `best_abs` (no flag: the iterations since the best, for the
+    /// stall test, are `iterations − best_at` once that iteration has ended).
+    best_at: u32,
     pub(crate) f_evals: u32,
     pub(crate) iterations: u32,
     pub(crate) restarts: u32,
@@ -37,8 +38,7 @@ impl<T: Real> Monitor<T> {
             opts: *opts,
             best_abs: T::INFINITY,
             best_scale: T::ZERO,
-            improved: false,
-            since_best: 0,
+            best_at: 0,
             f_evals: 0,
             iterations: 0,
             restarts: 0,
@@ -79,7 +79,7 @@ impl<T: Real> Monitor<T> {
         if best {
             self.best_abs = e.abs;
             self.best_scale = e.scale;
-            self.improved = true;
+            self.best_at = self.iterations.saturating_add(1);
         }
         (best, conv.then_some(Status::Converged))
     }
@@ -93,13 +93,8 @@ impl<T: Real> Monitor<T> {
     /// the solve has stalled.
     pub(crate) fn end_iteration(&mut self) -> Option<Status> {
         self.iterations = self.iterations.saturating_add(1);
-        if self.improved {
-            self.since_best = 0;
-        } else {
-            self.since_best = self.since_best.saturating_add(1);
-        }
-        self.improved = false;
-        if self.opts.stall_iters > 0 && self.since_best >= self.opts.stall_iters {
+        let since_best = self.iterations.saturating_sub(self.best_at);
+        if self.opts.stall_iters > 0 && since_best >= self.opts.stall_iters {
             return Some(Status::Stalled);
         }
         None

@@ -46,8 +46,13 @@ impl<T: Real> Options<T> {
     /// (quasi-Newton iterations can wander for a few dozen steps before they converge:
     /// 30 stopped Broyden on a ring map that 50 lets it solve),
     /// divergence at 10⁴ times the best residual.
-    pub const DEFAULT: Self =
-        Options { max_iters: 100, tol_abs: T::ZERO, tol_rel: T::E_6, stall_iters: 50, divergence_factor: T::E4 };
+    pub const DEFAULT: Self = Options {
+        max_iters: 100,
+        tol_abs: T::ZERO,
+        tol_rel: T::E_6,
+        stall_iters: 50,
+        divergence_factor: T::E4,
+    };
 
     /// Same as [`Options::DEFAULT`].
     pub const fn new() -> Self {

@@ -52,8 +52,8 @@
 //! [`Next::Done`] is no longer evaluated or advanced. The math is therefore the same
 //! code whether a solve runs alone or in a batch.
 
-use crate::options::{LengthError, Report};
 use crate::Real;
+use crate::options::{LengthError, Report};
 
 /// What a resumed solve needs next.
 #[derive(Clone, Copy, Debug, PartialEq)]

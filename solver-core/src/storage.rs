@@ -63,6 +63,17 @@ pub(crate) fn check_buffers<T, const K: usize>(
     Ok(())
 }
 
+/// Bytes of an owned solver whose arrays take `array_bytes`, from the same solver type
+/// over no storage (`Empty`) and over a single float (`One`). The arrays may fill the
+/// tail padding of the scalars, so the scalars' unpadded size is the smaller of
+/// `size_of::<Empty>()` and `size_of::<One>() − size_of::<T>()`; the sum is rounded up to
+/// the alignment. `None` on overflow.
+pub(crate) fn owned_bytes<Empty, One, T>(array_bytes: usize) -> Option<usize> {
+    use core::mem::{align_of, size_of};
+    let scalars = size_of::<Empty>().min(size_of::<One>() - size_of::<T>());
+    scalars.checked_add(array_bytes)?.checked_next_multiple_of(align_of::<One>())
+}
+
 /// `a·b`, or [`SizeError::TooLarge`] on overflow.
 pub(crate) fn product(a: usize, b: usize) -> Result<usize, SizeError> {
     a.checked_mul(b).ok_or(SizeError::TooLarge)

@@ -3,8 +3,7 @@
 //! memory sizes.
 
 use solver_core::{
-    Anderson, AndersonSettings, AndersonSlices, Broyden, BroydenSettings, BroydenSlices, Options, Picard,
-    PicardSettings, PicardSlices, Report, Solver, Status,
+    Anderson, AndersonSlices, Broyden, BroydenSlices, Options, Picard, PicardSlices, Report, Solver, Status,
 };
 
 const N: usize = 8;
@@ -188,20 +187,33 @@ fn a_million_iterations_allowed_on_a_hard_problem_converges() {
 
 #[test]
 fn footprints_are_exact() {
-    // The arrays, plus a few scalars (settings, sizes, the solve in progress, padding)
-    // whatever N and M: nothing else, and nothing that grows with max_iters.
+    use solver_core::{anderson, broyden, picard};
+    // The arrays, plus a few scalars (settings, sizes, the solve in progress) whatever N
+    // and M: nothing else, and nothing that grows with max_iters. The run-time query
+    // `footprint(n, m)` gives the same figure as the const-generic type.
     macro_rules! check {
         ($($n:literal, $m:literal);*) => {$(
-            let within = |footprint: usize, arrays: usize| arrays <= footprint && footprint <= arrays + 200;
+            let within = |footprint: usize, arrays: usize| arrays <= footprint && footprint <= arrays + 400;
             assert!(within(Broyden::<$n, $m>::FOOTPRINT, 4 * $n * (2 * $m + 5)));
             assert!(within(Broyden::<$n, $m, f64>::FOOTPRINT, 8 * $n * (2 * $m + 5)));
             assert!(within(Anderson::<$n, $m>::FOOTPRINT, 4 * ($n * (2 * $m + 4) + 2 * $m * $m + $m)));
             assert!(within(Picard::<$n>::FOOTPRINT, 4 * 2 * $n));
             assert_eq!(Broyden::<$n, $m>::FOOTPRINT, core::mem::size_of::<Broyden<$n, $m>>());
+            assert_eq!(broyden::footprint::<f32>($n, $m), Some(Broyden::<$n, $m>::FOOTPRINT));
+            assert_eq!(broyden::footprint::<f64>($n, $m), Some(Broyden::<$n, $m, f64>::FOOTPRINT));
+            assert_eq!(anderson::footprint::<f32>($n, $m), Some(Anderson::<$n, $m>::FOOTPRINT));
+            assert_eq!(anderson::footprint::<f64>($n, $m), Some(Anderson::<$n, $m, f64>::FOOTPRINT));
+            assert_eq!(picard::footprint::<f32>($n), Some(Picard::<$n>::FOOTPRINT));
+            assert_eq!(picard::footprint::<f64>($n), Some(Picard::<$n, f64>::FOOTPRINT));
         )*};
     }
-    check!(1, 1; 3, 2; 32, 8; 100, 5; 1024, 8);
-    assert_eq!(Broyden::<32, 8>::FOOTPRINT - Broyden::<64, 8>::FOOTPRINT + 4 * 32 * 21, 0);
+    check!(1, 1; 1, 2; 2, 1; 3, 2; 5, 3; 7, 7; 32, 8; 33, 8; 100, 5; 1024, 8);
+    // The scalars do not depend on N: doubling N adds exactly the arrays' growth.
+    assert_eq!(Broyden::<64, 8>::FOOTPRINT - Broyden::<32, 8>::FOOTPRINT, 4 * 32 * 21);
+    assert_eq!(Anderson::<64, 8>::FOOTPRINT - Anderson::<32, 8>::FOOTPRINT, 4 * 32 * 20);
+    assert_eq!(Picard::<64>::FOOTPRINT - Picard::<32>::FOOTPRINT, 4 * 32 * 2);
+    assert_eq!(broyden::footprint::<f32>(0, 8), None);
+    assert_eq!(broyden::footprint::<f32>(usize::MAX / 2, 8), None);
 }
 
 #[test]

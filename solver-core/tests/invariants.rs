@@ -5,7 +5,9 @@
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
-use solver_core::{AndersonSlices, BroydenSlices, Options, PicardSlices, Report, Solver, Status, anderson, broyden};
+use solver_core::{
+    AndersonSlices, BroydenSlices, Options, PicardSlices, Report, Solver, Status, anderson, broyden,
+};
 
 /// A random layer of size n with ‖W‖_∞ ≤ rho (so a contraction for rho < 1).
 #[derive(Debug, Clone)]

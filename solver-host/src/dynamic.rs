@@ -2,7 +2,9 @@
 //! solver types over heap buffers ([`Heap`]), allocated once at construction.
 
 use solver_core::storage::{Allocate, Storage};
-use solver_core::{AndersonInner, BroydenInner, LengthError, Next, Options, PicardInner, Real, SizeError, Solver};
+use solver_core::{
+    AndersonInner, BroydenInner, LengthError, Next, Options, PicardInner, Real, SizeError, Solver,
+};
 
 /// Heap storage for a solver's `K` buffers: solver-core's storage parameter, so that
 /// [`DynBroyden`] and its kin are solver-core's solvers, every method included.

@@ -4,7 +4,8 @@
 //! [`DynBroyden`], [`DynAnderson`] and [`DynPicard`] own heap buffers sized once, at
 //! construction, from a dimension and a history depth chosen at run time; a solve then
 //! allocates nothing, however many iterations it runs. They run solver-core's
-//! algorithms (the `*Work` forms over slices): one implementation, two storage forms.
+//! algorithms: the same types as solver-core's const-generic solvers, over heap
+//! storage ([`Heap`]), so one implementation serves every storage form.
 //!
 //! Two ways to solve a batch:
 //!
@@ -59,11 +60,11 @@ pub mod lockstep;
 pub mod model;
 pub mod offload;
 
-pub use batch::{BatchError, solve_batch};
+pub use batch::{BatchBackend, BatchError, Progress, solve_batch};
 pub use dynamic::{AnySolver, DynAnderson, DynBroyden, DynPicard, Heap};
-pub use solver_core::{SizeError, Solver};
 #[cfg(feature = "layer")]
 pub use layer_backend::LayerBackend;
-pub use lockstep::{BatchBackend, Lockstep, LockstepError, Progress, Rounds};
+pub use lockstep::{Lockstep, LockstepError, Rounds};
 pub use offload::{HostVectors, OffloadBackend, OffloadError, OffloadRun};
 pub use solver_core;
+pub use solver_core::{SizeError, Solver};

@@ -63,25 +63,7 @@ use solver_core::kernels::copy;
 use solver_core::solver::not_started;
 use solver_core::{Next, Options, Real, Report, SizeError, Solver};
 
-/// A batched map `f` over `B` samples of dimension `d`: the part of a lockstep solve
-/// that a backend (CPU, GPU) provides.
-pub trait BatchBackend<T = f32>: Sync {
-    /// Number of samples `B`.
-    fn samples(&self) -> usize;
-    /// Dimension `d` of one sample.
-    fn dim(&self) -> usize;
-    /// Evaluates the group of samples `first .. first + active.len()`: for every `k`
-    /// with `active[k]`, writes `f_{first+k}` of row `k` of `z` into row `k` of `out`
-    /// (both `[active.len() × d]`, row-major). Rows of inactive samples must be neither
-    /// read nor written, and cost nothing. Groups may be evaluated concurrently.
-    fn eval(&self, first: usize, active: &[bool], z: &[T], out: &mut [T]);
-    /// Whether the batch may be cut into groups (evaluated concurrently, each followed
-    /// by its samples' solver steps, so a round is one parallel pass). `false` asks for
-    /// the whole batch in one call, as a device backend would.
-    fn split(&self) -> bool {
-        true
-    }
-}
+use crate::batch::{BatchBackend, Progress, state_length};
 
 /// Why a lockstep solve cannot run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,27 +98,6 @@ impl fmt::Display for LockstepError {
 }
 
 impl std::error::Error for LockstepError {}
-
-/// The message of a state of `got` values where `expected` (`B·d`) were needed; an
-/// `expected` of 0 means the batch has no samples or the dimension is zero.
-pub(crate) fn state_length(f: &mut fmt::Formatter<'_>, expected: usize, got: usize) -> fmt::Result {
-    if expected == 0 {
-        write!(f, "the state of {got} values cannot be solved: no samples, or dimension zero")
-    } else {
-        write!(f, "the state has {got} values, expected {expected} (samples × dimension)")
-    }
-}
-
-/// Progress of a lockstep solve, passed to the caller's callback after every round.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Progress {
-    /// Rounds done (batched evaluations made).
-    pub rounds: u32,
-    /// Samples still running.
-    pub active: usize,
-    /// Samples in the batch.
-    pub samples: usize,
-}
 
 /// One solver per sample over a `[B × d]` state, advanced round by round by a caller
 /// that evaluates `f` itself (see the [module documentation](crate::lockstep)): the
@@ -220,12 +181,7 @@ impl<T: Real, S: Solver<T> + Send> Rounds<S, T> {
     /// of `points`; the rows of stopped samples are not read), in parallel. New best
     /// iterates go to `z` (which held the start points at [`start`](Self::start)); the
     /// points asked for next go to `points`. Returns the number of samples still running.
-    pub fn advance(
-        &mut self,
-        outputs: &[T],
-        z: &mut [T],
-        points: &mut [T],
-    ) -> Result<usize, LockstepError> {
+    pub fn advance(&mut self, outputs: &[T], z: &mut [T], points: &mut [T]) -> Result<usize, LockstepError> {
         let d = self.check_state(outputs.len())?;
         self.check_state(z.len())?;
         self.check_state(points.len())?;

@@ -38,8 +38,8 @@ use solver_core::kernels::copy;
 use solver_core::solver::not_started;
 use solver_core::{BroydenSettings, BroydenState, LengthError, Options, Report, SizeError};
 
+use crate::batch::{BatchBackend, Progress, state_length};
 use crate::dynamic::buffer;
-use crate::lockstep::{BatchBackend, Progress};
 
 /// Where a batch of Broyden solves keeps its vectors, and how it carries out their
 /// operations ([`Op`]).
@@ -83,7 +83,7 @@ pub enum OffloadError<E> {
 impl<E: fmt::Display> fmt::Display for OffloadError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            OffloadError::StateLength { expected, got } => crate::lockstep::state_length(f, *expected, *got),
+            OffloadError::StateLength { expected, got } => state_length(f, *expected, *got),
             OffloadError::ZeroHistory => write!(f, "the history must hold at least one pair"),
             OffloadError::Device(e) => e.fmt(f),
         }
@@ -241,7 +241,8 @@ impl<'f> HostVectors<'f> {
     /// allocated.
     pub fn new(f: &'f dyn BatchBackend, m: usize) -> Result<Self, SizeError> {
         let (b, d) = (f.samples(), f.dim());
-        let fresh = || -> Result<[Vec<f32>; 3], SizeError> { Ok([buffer(m, d)?, buffer(m, d)?, buffer(5, d)?]) };
+        let fresh =
+            || -> Result<[Vec<f32>; 3], SizeError> { Ok([buffer(m, d)?, buffer(m, d)?, buffer(5, d)?]) };
         Ok(HostVectors {
             f,
             m,
@@ -351,9 +352,5 @@ impl OffloadBackend for HostVectors<'_> {
 }
 
 fn check_state(what: &'static str, got: usize, expected: usize) -> Result<(), HostVectorsError> {
-    if got == expected {
-        Ok(())
-    } else {
-        Err(HostVectorsError::Length(LengthError { what, expected, got }))
-    }
+    if got == expected { Ok(()) } else { Err(HostVectorsError::Length(LengthError { what, expected, got })) }
 }

@@ -3,7 +3,7 @@
 
 use deq_problems::{FixedPointProblem, TanhLayer, linalg};
 use solver_core::{Anderson, Broyden, Options, Picard, Status};
-use solver_host::{BatchError, DynAnderson, DynBroyden, DynPicard, Solver, SizeError, solve_batch};
+use solver_host::{BatchError, DynAnderson, DynBroyden, DynPicard, SizeError, Solver, solve_batch};
 
 const N: usize = 64;
 
@@ -40,13 +40,16 @@ fn dyn_solvers_match_the_const_generic_ones_exactly() {
 #[test]
 fn memory_is_the_documented_size() {
     assert_eq!(DynBroyden::<f32>::with_sizes(100, 8).unwrap().memory_bytes(), 4 * 100 * (2 * 8 + 5));
-    assert_eq!(DynAnderson::<f32>::with_sizes(100, 5).unwrap().memory_bytes(), 4 * 100 * (2 * 5 + 4) + 4 * (2 * 25 + 5));
-    assert_eq!(DynPicard::<f32>::with_sizes(100).unwrap().memory_bytes(), 8 * 100);
-    // The same bytes as the const-generic form, less its settings.
     assert_eq!(
-        DynBroyden::<f32>::with_sizes(32, 8).unwrap().memory_bytes(),
-        Broyden::<32, 8>::FOOTPRINT - core::mem::size_of::<solver_core::BroydenSettings>()
+        DynAnderson::<f32>::with_sizes(100, 5).unwrap().memory_bytes(),
+        4 * 100 * (2 * 5 + 4) + 4 * (2 * 25 + 5)
     );
+    assert_eq!(DynPicard::<f32>::with_sizes(100).unwrap().memory_bytes(), 8 * 100);
+    assert_eq!(DynBroyden::<f64>::with_sizes(100, 8).unwrap().memory_bytes(), 8 * 100 * (2 * 8 + 5));
+    // The same buffers as the const-generic form, which also holds its scalars.
+    let buffers = DynBroyden::<f32>::with_sizes(32, 8).unwrap().memory_bytes();
+    let scalars = Broyden::<32, 8>::FOOTPRINT - buffers;
+    assert!(scalars > 0 && scalars <= core::mem::size_of::<solver_core::BroydenInner<()>>(), "{scalars}");
 }
 
 /// Sample `b`'s map: the layer with its injection shifted by `b` (a batch of inputs).
@@ -137,7 +140,8 @@ fn bad_sizes_are_errors() {
 
     let mut z = vec![0.0f32; 10];
     let e =
-        solve_batch(|| DynPicard::<f32>::with_sizes(4).unwrap(), |_, _, _| {}, &mut z, 4, &Options::DEFAULT).unwrap_err();
+        solve_batch(|| DynPicard::<f32>::with_sizes(4).unwrap(), |_, _, _| {}, &mut z, 4, &Options::DEFAULT)
+            .unwrap_err();
     assert_eq!(e, BatchError { len: 10, dim: 4 });
 }
 
@@ -153,7 +157,13 @@ fn sizes_beyond_the_allocator_are_errors() {
     assert_eq!(DynAnderson::<f32>::bytes_for(10, usize::MAX), None);
     assert_eq!(DynPicard::<f32>::bytes_for(7), Some(56));
     for (n, m) in [(5, 1), (64, 8), (3, 20)] {
-        assert_eq!(DynBroyden::<f32>::bytes_for(n, m), Some(DynBroyden::<f32>::with_sizes(n, m).unwrap().memory_bytes()));
-        assert_eq!(DynAnderson::<f32>::bytes_for(n, m), Some(DynAnderson::<f32>::with_sizes(n, m).unwrap().memory_bytes()));
+        assert_eq!(
+            DynBroyden::<f32>::bytes_for(n, m),
+            Some(DynBroyden::<f32>::with_sizes(n, m).unwrap().memory_bytes())
+        );
+        assert_eq!(
+            DynAnderson::<f32>::bytes_for(n, m),
+            Some(DynAnderson::<f32>::with_sizes(n, m).unwrap().memory_bytes())
+        );
     }
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use solver_core::{Options, Report, Status};
 use solver_host::{
-    BatchBackend, DynAnderson, DynBroyden, DynPicard, Solver, Lockstep, LockstepError, Rounds,
+    BatchBackend, DynAnderson, DynBroyden, DynPicard, Lockstep, LockstepError, Rounds, Solver,
 };
 
 mod common;

@@ -7,7 +7,7 @@ use deq_problems::counting_alloc::{
     CountingAllocator, live_bytes, peak_live_bytes, reset_peak, thread_allocations,
 };
 use solver_core::Options;
-use solver_host::{BatchBackend, DynAnderson, DynBroyden, DynPicard, Solver, Lockstep};
+use solver_host::{BatchBackend, DynAnderson, DynBroyden, DynPicard, Lockstep, Solver};
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;

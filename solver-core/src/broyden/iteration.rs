@@ -23,7 +23,7 @@
 use super::ops::{Factor, Op, Pairs, Reply, Vector};
 use super::{BroydenSettings, History};
 use crate::monitor::{Eval, Monitor, next_slot};
-use crate::{Options, Real, Report, Status};
+use crate::{Options, Real, Status};
 
 /// Where a Broyden solve stands: a small plain value (the monitor's counters, the
 /// history's fill level, the step length being tried, the update in progress, and the
@@ -54,12 +54,12 @@ pub struct BroydenState<T: Real = f32> {
     restart: bool,
     vg: T,
     v_norm: T,
-    at: Line<T>,
+    at: Line,
 }
 
 /// The line of the iteration a solve is at: the operation whose reply it waits for.
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum Line<T: Real> {
+enum Line {
     Start,
     // Evaluating a point: the start point (trial == false) or the trial point.
     Evaluated { trial: bool },
@@ -91,7 +91,15 @@ enum Line<T: Real> {
     UZeroed,
     PairStored,
     Finished,
-    Done(Report<T>),
+    // The solve has ended with this status; the monitor holds the rest of its report.
+    Done(Status),
+}
+
+/// Whether a set of pairs holds any row: a low-rank product over none is skipped (it
+/// would change nothing).
+fn nonempty(pairs: Pairs) -> bool {
+    let skipped = matches!(pairs.skip, Some(s) if s < pairs.end);
+    pairs.end > usize::from(skipped)
 }
 
 /// The point and its residual: the start point's or the trial point's.
@@ -126,6 +134,13 @@ impl<T: Real> BroydenState<T> {
         }
     }
 
+    /// [`new`](Self::new) already past its first [`advance`](Self::advance): waiting for
+    /// the evaluation of the start point (`Evaluate { X, G }`, which that `advance`
+    /// returns).
+    pub(crate) fn started(settings: &BroydenSettings<T>, root: bool, m: usize, opts: &Options<T>) -> Self {
+        BroydenState { at: Line::Evaluated { trial: false }, ..Self::new(settings, root, m, opts) }
+    }
+
     /// A fixed-point solve (`g = f(x) − x`) with room for `m ≥ 1` pairs, for a caller that
     /// keeps the vectors itself (see [`ops`](super::ops)): put the start point in `X` and
     /// in `z`, call [`advance`](Self::advance) with [`Reply::None`] for the first
@@ -156,42 +171,40 @@ impl<T: Real> BroydenState<T> {
     /// returns the next one. A reply of the wrong kind reads as a non-finite value, which
     /// ends the solve with [`Status::NonFinite`] or skips the update, never a panic.
     /// After [`Op::Done`] the same report is returned again.
+    ///
+    /// Always inlined: in a loop that carries out each operation at once (as
+    /// [`SliceVectors`](super::ops::SliceVectors) does), each line's operation then goes
+    /// straight to its execution instead of through memory.
+    #[inline(always)]
     pub fn advance(&mut self, reply: Reply<T>) -> Op<T> {
-        let mut reply = reply;
-        loop {
-            let (line, op) = self.line(reply);
-            self.at = line;
-            if let Some(op) = op {
-                return op;
-            }
-            reply = Reply::None;
-        }
+        self.line(reply)
     }
 
-    /// One line of the iteration: given the reply to its operation, the next line and
-    /// the operation it waits for (`None`: go straight on).
-    fn line(&mut self, reply: Reply<T>) -> (Line<T>, Option<Op<T>>) {
+    /// One line of the iteration: given the reply to its operation, moves to the next
+    /// line and returns the operation it waits for.
+    #[inline(always)]
+    fn line(&mut self, reply: Reply<T>) -> Op<T> {
         use Vector::{G, Gn, P, X, Xn};
         let s = self.settings;
         match self.at {
-            Line::Done(report) => (Line::Done(report), Some(Op::Done(report))),
+            Line::Done(status) => self.done(status),
 
             // ── Evaluate a point and form its residual. Fixed-point form: the scale
             //    ‖f(x)‖, then g ← f(x) − x and ‖g‖. Root form: ‖g‖, then the scale ‖x‖.
-            Line::Start => (Line::Evaluated { trial: false }, Some(Op::Evaluate { point: X, out: G })),
-            Line::Evaluated { trial } => (Line::FirstNorm { trial }, Some(Op::Norm { a: point(trial).1 })),
+            Line::Start => self.to(Line::Evaluated { trial: false }, Op::Evaluate { point: X, out: G }),
+            Line::Evaluated { trial } => self.to(Line::FirstNorm { trial }, Op::Norm { a: point(trial).1 }),
             Line::FirstNorm { trial } => {
                 let (x, g) = point(trial);
                 if self.root {
                     self.next.abs = reply.scalar();
-                    (Line::SecondNorm { trial }, Some(Op::Norm { a: x }))
+                    self.to(Line::SecondNorm { trial }, Op::Norm { a: x })
                 } else {
                     self.next.scale = reply.scalar();
                     let minus_x = Op::Combine { out: g, x: g, alpha: -T::ONE, y: x };
-                    (Line::Subtracted { trial }, Some(minus_x))
+                    self.to(Line::Subtracted { trial }, minus_x)
                 }
             }
-            Line::Subtracted { trial } => (Line::SecondNorm { trial }, Some(Op::Norm { a: point(trial).1 })),
+            Line::Subtracted { trial } => self.to(Line::SecondNorm { trial }, Op::Norm { a: point(trial).1 }),
             Line::SecondNorm { trial } => {
                 if self.root {
                     self.next.scale = reply.scalar();
@@ -202,11 +215,11 @@ impl<T: Real> BroydenState<T> {
                     self.judge(trial, true)
                 } else {
                     // Overflow or NaN: which one decides Diverged or NonFinite.
-                    (Line::PointFinite { trial }, Some(Op::AllFinite { a: point(trial).0 }))
+                    self.to(Line::PointFinite { trial }, Op::AllFinite { a: point(trial).0 })
                 }
             }
             Line::PointFinite { trial } => match reply.flag() {
-                true => (Line::ResidualFinite { trial }, Some(Op::AllFinite { a: point(trial).1 })),
+                true => self.to(Line::ResidualFinite { trial }, Op::AllFinite { a: point(trial).1 }),
                 false => self.judge(trial, false),
             },
             Line::ResidualFinite { trial } => self.judge(trial, reply.flag()),
@@ -215,10 +228,11 @@ impl<T: Real> BroydenState<T> {
             // ── The step p = −H g = g − U(Vᵀg), never evaluated unless finite.
             Line::StepCopied => {
                 let all = Pairs { end: self.count, skip: None };
-                let step = Op::LowRank { out: P, alpha: -T::ONE, a: Factor::U, b: Factor::V, pairs: all, x: G };
-                (Line::StepFormed, Some(step))
+                let step =
+                    Op::LowRank { out: P, alpha: -T::ONE, a: Factor::U, b: Factor::V, pairs: all, x: G };
+                if nonempty(all) { self.to(Line::StepFormed, step) } else { self.check_step() }
             }
-            Line::StepFormed => (Line::StepChecked, Some(Op::AllFinite { a: P })),
+            Line::StepFormed => self.check_step(),
             Line::StepChecked => {
                 let finite = reply.flag();
                 if !finite {
@@ -231,27 +245,30 @@ impl<T: Real> BroydenState<T> {
                 self.trial(!finite)
             }
             // The trial point xn = x + α·p.
-            Line::TrialReset => (Line::TrialFormed, Some(self.trial_point())),
-            Line::TrialFormed => (Line::Evaluated { trial: true }, Some(Op::Evaluate { point: Xn, out: Gn })),
+            Line::TrialReset => self.to(Line::TrialFormed, self.trial_point()),
+            Line::TrialFormed => {
+                self.to(Line::Evaluated { trial: true }, Op::Evaluate { point: Xn, out: Gn })
+            }
 
             // ── The step is taken: Δz = xn − x (in P), Δg = gn − g (in G), x ← xn.
-            Line::DzFormed => (Line::DgFormed, Some(Op::Combine { out: G, x: Gn, alpha: -T::ONE, y: G })),
-            Line::DgFormed => (Line::Moved, Some(Op::Copy { from: Xn, to: X })),
+            Line::DzFormed => self.to(Line::DgFormed, Op::Combine { out: G, x: Gn, alpha: -T::ONE, y: G }),
+            Line::DgFormed => self.to(Line::Moved, Op::Copy { from: Xn, to: X }),
             // v = HᵀΔz = −Δz + V(UᵀΔz), in Xn, against the pairs other than the new slot.
-            Line::Moved => (Line::VStarted, Some(Op::Scale { out: Xn, alpha: -T::ONE, x: P })),
+            Line::Moved => self.to(Line::VStarted, Op::Scale { out: Xn, alpha: -T::ONE, x: P }),
             Line::VStarted => {
                 let others = self.others();
-                let v = Op::LowRank { out: Xn, alpha: T::ONE, a: Factor::V, b: Factor::U, pairs: others, x: P };
-                (Line::VFormed, Some(v))
+                let v =
+                    Op::LowRank { out: Xn, alpha: T::ONE, a: Factor::V, b: Factor::U, pairs: others, x: P };
+                if nonempty(others) { self.to(Line::VFormed, v) } else { self.dot_v() }
             }
-            Line::VFormed => (Line::VgDotted, Some(Op::Dot { a: Xn, b: G })),
+            Line::VFormed => self.dot_v(),
             Line::VgDotted => {
                 self.vg = reply.scalar();
-                (Line::VNormed, Some(Op::Norm { a: Xn }))
+                self.to(Line::VNormed, Op::Norm { a: Xn })
             }
             Line::VNormed => {
                 self.v_norm = reply.scalar();
-                (Line::DgNormed, Some(Op::Norm { a: G }))
+                self.to(Line::DgNormed, Op::Norm { a: G })
             }
             Line::DgNormed => {
                 // Skip the update when |cos(v, Δg)| = |vᵀΔg| / (‖v‖‖Δg‖) is tiny, divided
@@ -260,7 +277,7 @@ impl<T: Real> BroydenState<T> {
                 if cosine.abs() > s.skip_tol && (T::ONE / self.vg).is_finite() {
                     // u = (Δz − HΔg)/(vᵀΔg) = (Δz + Δg − U(VᵀΔg))/(vᵀΔg), into its slot.
                     let u = Vector::U(self.slot);
-                    (Line::UStarted, Some(Op::Combine { out: u, x: P, alpha: T::ONE, y: G }))
+                    self.to(Line::UStarted, Op::Combine { out: u, x: P, alpha: T::ONE, y: G })
                 } else {
                     // Skipped: the history is left exactly as it was.
                     self.finish()
@@ -268,20 +285,18 @@ impl<T: Real> BroydenState<T> {
             }
             Line::UStarted => {
                 let (u, others) = (Vector::U(self.slot), self.others());
-                let low_rank = Op::LowRank { out: u, alpha: -T::ONE, a: Factor::U, b: Factor::V, pairs: others, x: G };
-                (Line::UFormed, Some(low_rank))
+                let low_rank =
+                    Op::LowRank { out: u, alpha: -T::ONE, a: Factor::U, b: Factor::V, pairs: others, x: G };
+                if nonempty(others) { self.to(Line::UFormed, low_rank) } else { self.scale_u() }
             }
-            Line::UFormed => {
-                let u = Vector::U(self.slot);
-                (Line::UScaled, Some(Op::Scale { out: u, alpha: T::ONE / self.vg, x: u }))
-            }
-            Line::UScaled => (Line::UChecked, Some(Op::AllFinite { a: Vector::U(self.slot) })),
+            Line::UFormed => self.scale_u(),
+            Line::UScaled => self.to(Line::UChecked, Op::AllFinite { a: Vector::U(self.slot) }),
             Line::UChecked => {
                 if !reply.flag() {
                     // u overflowed. Its slot (free, or the oldest pair once full) is already
                     // overwritten, so make the pair inert (u = v = 0) rather than keep a
                     // non-finite value.
-                    return (Line::UZeroed, Some(Op::Fill { out: Vector::U(self.slot), value: T::ZERO }));
+                    return self.to(Line::UZeroed, Op::Fill { out: Vector::U(self.slot), value: T::ZERO });
                 }
                 if self.restart {
                     self.count = 1;
@@ -291,38 +306,63 @@ impl<T: Real> BroydenState<T> {
                     self.count = (self.count + 1).min(self.m);
                     self.head = next_slot(self.head, self.m);
                 }
-                (Line::PairStored, Some(Op::Copy { from: Xn, to: Vector::V(self.slot) }))
+                self.to(Line::PairStored, Op::Copy { from: Xn, to: Vector::V(self.slot) })
             }
-            Line::UZeroed => (Line::PairStored, Some(Op::Fill { out: Vector::V(self.slot), value: T::ZERO })),
+            Line::UZeroed => {
+                self.to(Line::PairStored, Op::Fill { out: Vector::V(self.slot), value: T::ZERO })
+            }
             Line::PairStored => self.finish(),
             Line::Finished => {
                 self.cur = self.next;
                 match self.mon.end_iteration() {
-                    Some(st) => self.done(self.mon.finish(st)),
+                    Some(st) => self.done(st),
                     None => self.iterate(),
                 }
             }
         }
     }
 
+    /// Moves to `line`, which waits for the reply to `op`, and returns `op`.
+    #[inline(always)]
+    fn to(&mut self, line: Line, op: Op<T>) -> Op<T> {
+        self.at = line;
+        op
+    }
+
+    /// Whether the step is finite.
+    fn check_step(&mut self) -> Op<T> {
+        self.to(Line::StepChecked, Op::AllFinite { a: Vector::P })
+    }
+
+    /// `vᵀΔg`.
+    fn dot_v(&mut self) -> Op<T> {
+        self.to(Line::VgDotted, Op::Dot { a: Vector::Xn, b: Vector::G })
+    }
+
+    /// `u ← u / (vᵀΔg)`.
+    fn scale_u(&mut self) -> Op<T> {
+        let u = Vector::U(self.slot);
+        self.to(Line::UScaled, Op::Scale { out: u, alpha: T::ONE / self.vg, x: u })
+    }
+
     /// After the residual of a point: judged by the monitor, copied to `z` when it is
     /// the best so far.
-    fn judge(&mut self, trial: bool, finite: bool) -> (Line<T>, Option<Op<T>>) {
+    fn judge(&mut self, trial: bool, finite: bool) -> Op<T> {
         let (best, stop) = self.mon.judge(self.next, || finite);
         if best {
-            (Line::KeptBest { trial, stop }, Some(Op::Copy { from: point(trial).0, to: Vector::Best }))
+            self.to(Line::KeptBest { trial, stop }, Op::Copy { from: point(trial).0, to: Vector::Best })
         } else {
             self.observed(trial, stop)
         }
     }
 
     /// After the residual of a point was judged: the stop, or the rest of the iteration.
-    fn observed(&mut self, trial: bool, stop: Option<Status>) -> (Line<T>, Option<Op<T>>) {
+    fn observed(&mut self, trial: bool, stop: Option<Status>) -> Op<T> {
         match (trial, stop) {
-            (false, Some(st)) => self.done(self.mon.finish(st)),
+            (false, Some(st)) => self.done(st),
             (true, Some(st)) => {
-                let report = self.mon.stop_in_iteration(st);
-                self.done(report)
+                self.mon.stop_in_iteration(st);
+                self.done(st)
             }
             (false, None) => {
                 self.cur = self.next;
@@ -333,19 +373,19 @@ impl<T: Real> BroydenState<T> {
     }
 
     /// Starts an iteration, if the budget allows: `p ← g`, then the low-rank part.
-    fn iterate(&mut self) -> (Line<T>, Option<Op<T>>) {
+    fn iterate(&mut self) -> Op<T> {
         if !self.mon.may_iterate() {
-            return self.done(self.mon.finish(Status::MaxIterations));
+            return self.done(Status::MaxIterations);
         }
-        (Line::StepCopied, Some(Op::Copy { from: Vector::G, to: Vector::P }))
+        self.to(Line::StepCopied, Op::Copy { from: Vector::G, to: Vector::P })
     }
 
     /// The trial point `xn = x + α·p`, after `p ← g` when `reset`.
-    fn trial(&mut self, reset: bool) -> (Line<T>, Option<Op<T>>) {
+    fn trial(&mut self, reset: bool) -> Op<T> {
         if reset {
-            (Line::TrialReset, Some(Op::Copy { from: Vector::G, to: Vector::P }))
+            self.to(Line::TrialReset, Op::Copy { from: Vector::G, to: Vector::P })
         } else {
-            (Line::TrialFormed, Some(self.trial_point()))
+            self.to(Line::TrialFormed, self.trial_point())
         }
     }
 
@@ -355,7 +395,7 @@ impl<T: Real> BroydenState<T> {
 
     /// The trial point was evaluated and is finite: backtrack, reject, stop on
     /// divergence, or accept it and update the history.
-    fn judge_trial(&mut self) -> (Line<T>, Option<Op<T>>) {
+    fn judge_trial(&mut self) -> Op<T> {
         let s = self.settings;
         let (next, cur) = (self.next.abs, self.cur.abs);
         // Armijo backtracking, when enabled: halve α until ‖g‖ falls enough.
@@ -379,13 +419,13 @@ impl<T: Real> BroydenState<T> {
             self.mon.restarts += 1;
             self.allowed_growth *= T::TWO;
             return match self.mon.end_iteration() {
-                Some(st) => self.done(self.mon.finish(st)),
+                Some(st) => self.done(st),
                 None => self.iterate(),
             };
         }
         if self.mon.diverged(next) {
-            let report = self.mon.stop_in_iteration(Status::Diverged);
-            return self.done(report);
+            self.mon.stop_in_iteration(Status::Diverged);
+            return self.done(Status::Diverged);
         }
         if next < cur && self.count > 0 {
             // A quasi-Newton step (not a plain one) made progress: re-arm.
@@ -399,7 +439,7 @@ impl<T: Real> BroydenState<T> {
         } else {
             (self.head, self.count, false)
         };
-        (Line::DzFormed, Some(Op::Combine { out: Vector::P, x: Vector::Xn, alpha: -T::ONE, y: Vector::X }))
+        self.to(Line::DzFormed, Op::Combine { out: Vector::P, x: Vector::Xn, alpha: -T::ONE, y: Vector::X })
     }
 
     /// The pairs the new one is computed against.
@@ -408,12 +448,15 @@ impl<T: Real> BroydenState<T> {
     }
 
     /// Ends the update: `g ← gn`.
-    fn finish(&mut self) -> (Line<T>, Option<Op<T>>) {
-        (Line::Finished, Some(Op::Copy { from: Vector::Gn, to: Vector::G }))
+    fn finish(&mut self) -> Op<T> {
+        self.to(Line::Finished, Op::Copy { from: Vector::Gn, to: Vector::G })
     }
 
-    fn done(&mut self, report: Report<T>) -> (Line<T>, Option<Op<T>>) {
-        (Line::Done(report), Some(Op::Done(report)))
+    /// The end of the solve: its report, from the monitor (which no longer changes, so
+    /// that every later `advance` returns the same report).
+    fn done(&mut self, status: Status) -> Op<T> {
+        let report = self.mon.finish(status);
+        self.to(Line::Done(status), Op::Done(report))
     }
 
     /// Forgets every pair: `H = −I`.
@@ -443,10 +486,12 @@ mod tests {
         const N: usize = 5;
         let settings = BroydenSettings { history, ..BroydenSettings::DEFAULT };
         let opts = Options { max_iters: 40, tol_rel: 0.0, stall_iters: 0, ..Options::DEFAULT };
-        let (mut u, mut v, mut work, mut z) = (vec![0.0f32; m * N], vec![0.0f32; m * N], [0.0f32; 5 * N], [0.0f32; N]);
+        let (mut u, mut v, mut work, mut z) =
+            (vec![0.0f32; m * N], vec![0.0f32; m * N], [0.0f32; 5 * N], [0.0f32; N]);
         let f = |x: &[f32], out: &mut [f32]| {
             for (i, o) in out.iter_mut().enumerate() {
-                let s: f32 = (0..N).map(|j| ((i * 7 + j * 3) % 5) as f32 * 0.2 - 0.4).zip(x).map(|(a, b)| a * b).sum();
+                let s: f32 =
+                    (0..N).map(|j| ((i * 7 + j * 3) % 5) as f32 * 0.2 - 0.4).zip(x).map(|(a, b)| a * b).sum();
                 *o = 0.6 * libm::tanhf(s) + 0.1 * i as f32;
             }
         };
@@ -459,9 +504,19 @@ mod tests {
                 // The update is stored; P = Δz, G = Δg.
                 let (dz, dg) = (&work[2 * N..3 * N], &work[N..2 * N]);
                 let mut hdg: [f32; N] = core::array::from_fn(|i| -dg[i]);
-                kernels::scalar::low_rank_acc(1.0, &u[..state.count() * N], &v[..state.count() * N], N, dg, &mut hdg);
+                kernels::scalar::low_rank_acc(
+                    1.0,
+                    &u[..state.count() * N],
+                    &v[..state.count() * N],
+                    N,
+                    dg,
+                    &mut hdg,
+                );
                 for (a, b) in hdg.iter().zip(dz) {
-                    assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "{history:?}: H Δg = {hdg:?}, Δz = {dz:?}");
+                    assert!(
+                        (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                        "{history:?}: H Δg = {hdg:?}, Δz = {dz:?}"
+                    );
                 }
                 assert!(state.count() <= m);
                 checked += 1;

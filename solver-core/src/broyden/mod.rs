@@ -259,6 +259,14 @@ pub fn buffer_lens(n: usize, m: usize) -> Result<[usize; 3], SizeError> {
     Ok([product(m, n)?, product(m, n)?, product(5, n)?])
 }
 
+/// The [`FOOTPRINT`](Broyden::FOOTPRINT) of `Broyden<n, m, T>` for sizes known only at
+/// run time (`deq export` prints it): the arrays plus the scalars beside them. `None` on
+/// a zero size or overflow.
+pub fn footprint<T: Real>(n: usize, m: usize) -> Option<usize> {
+    let arrays = BroydenInner::<(), T>::bytes_for(n, m)?;
+    crate::storage::owned_bytes::<BroydenInner<(), T>, BroydenInner<[T; 1], T>, T>(arrays)
+}
+
 impl<const N: usize, const M: usize, T: Real> Broyden<N, M, T> {
     /// Size in bytes of the solver. Nothing else is allocated; a solve adds only a
     /// small, bounded stack frame.
@@ -362,13 +370,17 @@ impl<S: Storage<T, 3>, T: Real> BroydenInner<S, T> {
         let [_, _, work] = self.storage.buffers_mut();
         let [x] = split_work::<T, 1>(work, self.n);
         copy(z, x);
-        let mut state = BroydenState::new(&self.settings, root, self.m, opts);
-        state.advance(Reply::None);
-        self.state = Some(state);
+        self.state = Some(BroydenState::started(&self.settings, root, self.m, opts));
         Ok(())
     }
 
-    fn run(&mut self, root: bool, f: &mut dyn FnMut(&[T], &mut [T]), z: &mut [T], opts: &Options<T>) -> Report<T> {
+    fn run(
+        &mut self,
+        root: bool,
+        f: &mut dyn FnMut(&[T], &mut [T]),
+        z: &mut [T],
+        opts: &Options<T>,
+    ) -> Report<T> {
         if self.begin(root, z, opts).is_err() {
             return not_started();
         }
@@ -397,10 +409,13 @@ impl<S: Storage<T, 3>, T: Real> Solver<T> for BroydenInner<S, T> {
 
     fn request(&mut self) -> (&[T], &mut [T]) {
         let Some(state) = &self.state else { return (&[], &mut []) };
-        let trial = state.evaluation().0 == ops::Vector::Xn;
+        // `(X, G)` or `(Xn, Gn)`: two neighbouring work vectors.
+        let first = state.evaluation().0.work_index().unwrap_or(0);
         let [_, _, work] = self.storage.buffers_mut();
-        let [x, g, _, xn, gn] = split_work::<T, 5>(work, self.n);
-        if trial { (xn, gn) } else { (x, g) }
+        let n = self.n;
+        let pair = first.checked_mul(n).and_then(|at| work.get_mut(at..)).unwrap_or_default();
+        let [x, g] = split_work::<T, 2>(pair, n);
+        (x, g)
     }
 
     fn resume(&mut self, z: &mut [T]) -> Next<T> {
@@ -412,7 +427,7 @@ impl<S: Storage<T, 3>, T: Real> Solver<T> for BroydenInner<S, T> {
             match state.advance(reply) {
                 Op::Evaluate { .. } => return Next::Evaluate,
                 Op::Done(report) => return Next::Done(report),
-                op => reply = vectors.execute(&op),
+                op => reply = vectors.run(op),
             }
         }
     }

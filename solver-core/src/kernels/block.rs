@@ -60,7 +60,11 @@ fn split_rows<T, const R: usize, const L: usize>(
 /// in one pass over `x`: each `L`-lane chunk of `x` is loaded once and feeds one accumulator per
 /// row.
 #[inline(always)]
-fn dot_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(blk: &[T], n: usize, x: &[T]) -> [T; R] {
+fn dot_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
+    blk: &[T],
+    n: usize,
+    x: &[T],
+) -> [T; R] {
     let mut res = [T::ZERO; R];
     if let [r0] = res.as_mut_slice() {
         // A single row has no cross-row parallelism; use the 4-accumulator kernel.
@@ -146,7 +150,12 @@ fn multi_dot_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
 }
 
 /// See [`super::multi_dot`].
-pub(crate) fn multi_dot<T: Real, V: Lanes<T, L>, const L: usize>(rows: &[T], n: usize, x: &[T], out: &mut [T]) {
+pub(crate) fn multi_dot<T: Real, V: Lanes<T, L>, const L: usize>(
+    rows: &[T],
+    n: usize,
+    x: &[T],
+    out: &mut [T],
+) {
     if n == 0 {
         return;
     }

@@ -137,9 +137,5 @@ pub fn multi_axpy<T: Real>(rows: &[T], n: usize, coeffs: &[T], y: &mut [T]) {
 /// `O(n)` temporary.
 #[inline]
 pub fn low_rank_acc<T: Real>(alpha: T, a: &[T], b: &[T], n: usize, x: &[T], y: &mut [T]) {
-    if SIMD {
-        T::simd_low_rank_acc(alpha, a, b, n, x, y)
-    } else {
-        scalar::low_rank_acc(alpha, a, b, n, x, y)
-    }
+    if SIMD { T::simd_low_rank_acc(alpha, a, b, n, x, y) } else { scalar::low_rank_acc(alpha, a, b, n, x, y) }
 }

@@ -82,18 +82,18 @@ class TorchVectors:
         whole batch (a sample not evaluated this round gives its best iterate)."""
         with torch.no_grad():
             self.points.copy_(self.z)
-            for group in _groups(rows, codes, (1, 3)):
+            for group in _groups(rows, codes, (1, 2, 3, 4)):
                 for sl in _runs(group):
                     self.points[sl] = _Group(self, sl, codes[sl], None).read(1)
         y = self.batch.check_output(self.f(self.points.view(self.batch.shape)))
         y = y.reshape(self.points.shape)
         with torch.no_grad():
-            for group in _groups(rows, codes, (1, 3)):
+            for group in _groups(rows, codes, (1, 2, 3, 4)):
                 for sl in _runs(group):
                     _Group(self, sl, codes[sl], None).write(0, y[sl])
 
-    # One operation on a group of samples that share its kind and the classes of its
-    # vectors (rows, pair sets and params may differ from sample to sample).
+    # One operation on a group of samples that share its kind and its vectors (pair sets
+    # and params may differ from sample to sample).
 
     def _copy(self, g, replies):
         g.write(0, g.read(1))
@@ -132,28 +132,27 @@ class TorchVectors:
     def _all_finite(self, g, replies):
         replies[g.sel] = torch.isfinite(g.read(0)).all(dim=1).double()
 
-    # kind: (handler, the code columns its samples must share: the vector classes and,
-    # for the low-rank product, the factors)
+    # kind: (handler, the code columns its samples must share: the vectors' classes and
+    # rows and, for the low-rank product, the factors)
     _handlers = {
-        _native.OP_COPY: (_copy, (1, 3)),
-        _native.OP_SCALE: (_scale, (1, 3)),
-        _native.OP_COMBINE: (_combine, (1, 3, 5)),
-        _native.OP_LOW_RANK: (_low_rank, (1, 3, 5, 6)),
-        _native.OP_FILL: (_fill, (1,)),
-        _native.OP_DOT: (_dot, (1, 3)),
-        _native.OP_NORM: (_norm, (1,)),
-        _native.OP_ALL_FINITE: (_all_finite, (1,)),
+        _native.OP_COPY: (_copy, (1, 2, 3, 4)),
+        _native.OP_SCALE: (_scale, (1, 2, 3, 4)),
+        _native.OP_COMBINE: (_combine, (1, 2, 3, 4, 5, 6)),
+        _native.OP_LOW_RANK: (_low_rank, (1, 2, 3, 4, 5, 6)),
+        _native.OP_FILL: (_fill, (1, 2)),
+        _native.OP_DOT: (_dot, (1, 2, 3, 4)),
+        _native.OP_NORM: (_norm, (1, 2)),
+        _native.OP_ALL_FINITE: (_all_finite, (1, 2)),
     }
 
 
 class _Group:
-    """A run ``sel`` of consecutive samples that share an operation's kind and the
-    classes of its vectors: their codes and params, and the vectors they name, read
+    """A run ``sel`` of consecutive samples that share an operation's kind and its
+    vectors (class and row): their codes and params, and the vectors they name, read
     (``[n, d]``) and written by operand (0: A, 1: B, 2: C, the column pairs ``(1, 2)``,
-    ``(3, 4)``, ``(5, 6)``). A work vector, ``z`` or a factor of the run is a view
-    (never a copy of ``U`` or ``V``); a row of ``U`` or ``V``, whose index may differ
-    from sample to sample, is read by ``torch.gather`` (``[n, d]``, the size of a work
-    vector) and written in place."""
+    ``(3, 4)``, ``(5, 6)``). Every vector of the run, a row of ``U`` or ``V`` included,
+    is a view of the run's consecutive samples: nothing is gathered, and writes land in
+    place."""
 
     def __init__(self, vectors, sel, codes, params):
         self.t, self.sel, self.codes, self.params = vectors, sel, codes, params
@@ -179,9 +178,7 @@ class _Group:
             return self.t.vecs[cls][self.sel]
         if cls == BEST:
             return self.t.z[self.sel]
-        mat = self.factor(cls)
-        rows = self.ints(2 + 2 * k)[:, None, None].expand(len(self), 1, mat.shape[2])
-        return torch.gather(mat, 1, rows)[:, 0, :]
+        return self.factor(cls)[:, int(self.codes[0, 2 + 2 * k])]
 
     def write(self, k, value):
         cls = int(self.codes[0, 1 + 2 * k])
@@ -190,8 +187,7 @@ class _Group:
         elif cls == BEST:
             self.t.z[self.sel] = value
         else:
-            mine = torch.arange(len(self), device=self.device)
-            self.factor(cls)[mine, self.ints(2 + 2 * k)] = value
+            self.factor(cls)[:, int(self.codes[0, 2 + 2 * k])] = value
 
 
 def _groups(rows, codes, columns):
