@@ -156,6 +156,7 @@
 
 mod iteration;
 pub mod ops;
+mod slices;
 
 pub use iteration::BroydenState;
 use ops::{Op, Reply, SliceVectors};
