@@ -8,6 +8,8 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::PathBuf;
 
+use deq_problems::rng::SplitMix64;
+
 /// Board memory by target: (flash bytes, RAM bytes). Flash at 0x0, RAM at 0x2000_0000.
 fn memory(target: &str) -> (u32, u32) {
     match target {
@@ -28,17 +30,12 @@ const P: usize = 8;
 const INPUTS: usize = 4;
 const STREAM: usize = 16;
 
-/// SplitMix64: deterministic data, no dependencies.
-struct Rng(u64);
+/// Deterministic data in `[−1, 1)` from the project's one SplitMix64.
+struct Rng(SplitMix64);
 
 impl Rng {
     fn next(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+        self.0.uniform() * 2.0 - 1.0
     }
 }
 
@@ -103,7 +100,7 @@ fn main() {
     .unwrap();
     println!("cargo:rustc-link-search={}", out.display());
 
-    let mut rng = Rng(0xDE0_5EED);
+    let mut rng = Rng(SplitMix64::new(0xDE0_5EED));
     let model = Model::new(&mut rng);
     let inputs: Vec<Vec<f64>> =
         (0..INPUTS).map(|_| (0..P).map(|_| f64::from(rng.next() as f32)).collect()).collect();
@@ -164,7 +161,7 @@ mod digits {
     /// The host's predictions for `layer` on `input`.
     fn host(layer: &DeqLayer, input: &InputBatch) -> Predictions {
         let (b, d) = (input.samples(), layer.hidden());
-        let mut lock = Lockstep::new(b, || DynBroyden::new(d, MEMORY)).expect("solvers");
+        let mut lock = Lockstep::new(b, || DynBroyden::with_sizes(d, MEMORY)).expect("solvers");
         let backend = LayerBackend::new(layer, &input.x, b, 1).expect("backend");
         let mut z = vec![0.0f32; b * d];
         let reports = lock.solve(&backend, &mut z, &OPTS, &mut |_| {}).expect("solve");

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion};
 use solver_core::Options;
 use solver_host::model::DeqLayer;
-use solver_host::{DynAnderson, DynBroyden, HostSolver};
+use solver_host::{DynAnderson, DynBroyden, Solver};
 
 /// Iterations per timed solve.
 const ITERS: u32 = 60;
@@ -30,7 +30,7 @@ fn shift(x: &[f32], out: &mut [f32]) {
 }
 
 /// Time per solver iteration (cheap map included).
-fn per_iteration(s: &mut dyn HostSolver, d: usize, iters: u64) -> Duration {
+fn per_iteration(s: &mut dyn Solver, d: usize, iters: u64) -> Duration {
     let opts = Options { max_iters: ITERS, tol_rel: 0.0, tol_abs: 0.0, stall_iters: 0, ..Options::DEFAULT };
     let mut total = Duration::ZERO;
     let mut done = 0u64;
@@ -49,11 +49,11 @@ fn per_iteration(s: &mut dyn HostSolver, d: usize, iters: u64) -> Duration {
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("overhead");
     for (d, h) in SIZES {
-        let mut br = DynBroyden::new(d, 8).expect("sizes");
+        let mut br = DynBroyden::with_sizes(d, 8).expect("sizes");
         g.bench_with_input(BenchmarkId::new("broyden_iter", d), &d, |b, &d| {
             b.iter_custom(|n| per_iteration(&mut br, d, n));
         });
-        let mut an = DynAnderson::new(d, 5).expect("sizes");
+        let mut an = DynAnderson::with_sizes(d, 5).expect("sizes");
         g.bench_with_input(BenchmarkId::new("anderson_iter", d), &d, |b, &d| {
             b.iter_custom(|n| per_iteration(&mut an, d, n));
         });

@@ -11,7 +11,7 @@ use deq_problems::suite::{LINEAR_SEED, tanh_seed};
 use deq_problems::{FixedPointProblem, HEquation, LinearMap, TanhLayer};
 use solver_core::Options;
 use solver_host::model::DeqLayer;
-use solver_host::{DynAnderson, DynBroyden, DynPicard, HostSolver, LayerBackend, Lockstep};
+use solver_host::{DynAnderson, DynBroyden, DynPicard, LayerBackend, Lockstep, Solver};
 
 /// The problems: `(bench id, problem)`.
 fn problems() -> Vec<(&'static str, Box<dyn FixedPointProblem>)> {
@@ -24,11 +24,11 @@ fn problems() -> Vec<(&'static str, Box<dyn FixedPointProblem>)> {
 }
 
 /// The solvers of the comparison (the settings of `feval_table`).
-fn solver(name: &str, d: usize) -> Box<dyn HostSolver> {
+fn solver(name: &str, d: usize) -> Box<dyn Solver> {
     match name {
-        "broyden" => Box::new(DynBroyden::new(d, 8).expect("sizes")),
-        "anderson" => Box::new(DynAnderson::new(d, 5).expect("sizes")),
-        _ => Box::new(DynPicard::new(d).expect("sizes")),
+        "broyden" => Box::new(DynBroyden::with_sizes(d, 8).expect("sizes")),
+        "anderson" => Box::new(DynAnderson::with_sizes(d, 5).expect("sizes")),
+        _ => Box::new(DynPicard::with_sizes(d).expect("sizes")),
     }
 }
 
@@ -61,7 +61,7 @@ fn bench_batch(c: &mut Criterion) {
     g.throughput(Throughput::Elements(samples as u64));
     for threads in [1, 2] {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
-        let mut lock = Lockstep::new(samples, || DynBroyden::new(h, 8)).expect("sizes");
+        let mut lock = Lockstep::new(samples, || DynBroyden::with_sizes(h, 8)).expect("sizes");
         let backend = pool.install(|| LayerBackend::new(&layer, &x, samples, 1)).expect("shapes");
         g.bench_with_input(BenchmarkId::new("threads", threads), &threads, |b, _| {
             b.iter(|| {

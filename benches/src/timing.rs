@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use deq_problems::FixedPointProblem;
 use solver_core::{Options, Report};
-use solver_host::HostSolver;
+use solver_host::Solver;
 
 /// One timed solver on one problem.
 #[derive(Clone, Debug)]
@@ -25,7 +25,7 @@ pub struct Timed {
 /// are spent (at least once, at most `max_reps` times), and returns the first report
 /// with the median time of one solve.
 pub fn timed(
-    solver: &mut dyn HostSolver,
+    solver: &mut dyn Solver,
     p: &dyn FixedPointProblem,
     opts: &Options,
     budget_s: f64,
@@ -56,7 +56,7 @@ pub fn timed(
 
 /// `‖f(z) − z‖₂ / ‖f(z)‖₂` at every point `f` is evaluated at, in order, during one
 /// solve of `p` by `solver` (what the stopping rule tests, computed in float64).
-pub fn trace(solver: &mut dyn HostSolver, p: &dyn FixedPointProblem, opts: &Options) -> Vec<f64> {
+pub fn trace(solver: &mut dyn Solver, p: &dyn FixedPointProblem, opts: &Options) -> Vec<f64> {
     let mut out = Vec::new();
     let mut z = p.start();
     let _ = solver.solve(

@@ -48,10 +48,11 @@
 //! # Memory
 //!
 //! ```text
-//!     FOOTPRINT = 4·N·(2·M + 4) + 4·(2·M² + M) + size_of::<AndersonSettings>()
+//!     FOOTPRINT = size_of::<T>()·(N·(2·M + 4) + 2·M² + M) + (a few dozen scalars)
 //! ```
 //!
-//! (`ΔX`, `ΔG`, four work vectors, the Gram matrix, its factor and the coefficients.)
+//! (`ΔX`, `ΔG`, four work vectors, the Gram matrix, its factor and the coefficients;
+//! then the settings and the solve in progress.)
 //!
 //! # Example
 //!
@@ -72,48 +73,110 @@
 //! assert_eq!(report.status, Status::Converged);
 //! assert!((z[2] - (0.25 * z[0] - 0.1)).abs() < 1e-5);
 //! ```
+//!
+//! `Anderson::<3, 2, f64>` is the same solver in `f64`.
 
-use crate::kernels;
-use crate::monitor::{Form, Monitor, copy, next_slot, residual, split_vecs};
-use crate::options::{Options, Report, Status, WorkError, check_len, check_z};
-use crate::step::{IntoRequest, Resume, Step, drive};
+use crate::kernels::{self, copy};
+use crate::monitor::{Monitor, fixed_point_residual, next_slot, split_work};
+use crate::options::{LengthError, Options, Report, SizeError, Status, check_z};
+use crate::solver::{Next, Solver, not_started};
+use crate::storage::{Allocate, Storage, check_buffers, check_sizes, product};
+use crate::{FromSlicesError, Real};
 
 /// Settings of [`Anderson`] beyond the common [`Options`].
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct AndersonSettings {
+pub struct AndersonSettings<T = f32> {
     /// Damping `β` in `(0, 1]`; `1` is undamped.
-    pub damping: f32,
+    pub damping: T,
     /// Regularisation relative to the largest diagonal entry of the Gram matrix.
-    pub reg: f32,
+    pub reg: T,
 }
 
-impl AndersonSettings {
+impl<T: Real> AndersonSettings<T> {
     /// The defaults: `β = 1`, `reg = 1e-6`.
-    pub const DEFAULT: AndersonSettings = AndersonSettings { damping: 1.0, reg: 1e-6 };
+    pub const DEFAULT: Self = AndersonSettings { damping: T::ONE, reg: T::E_6 };
 }
 
-impl Default for AndersonSettings {
+impl<T: Real> Default for AndersonSettings<T> {
     fn default() -> Self {
         Self::DEFAULT
     }
 }
 
-/// Anderson solver for `N` unknowns over the `M` last differences; its whole memory is
-/// [`Self::FOOTPRINT`] bytes. See the [module documentation](self) for the math.
-#[derive(Clone)]
-pub struct Anderson<const N: usize, const M: usize> {
+/// The Anderson solver over the storage `S` (its six buffers: `ΔX`, `ΔG`, the four work
+/// vectors, the Gram matrix, its factor, the coefficients), in the float type `T`. Use it
+/// through its storage kinds: [`Anderson`] (owned arrays), [`AndersonSlices`] (caller
+/// buffers), and `solver-host`'s `DynAnderson` (heap). See the
+/// [module documentation](self) for the math.
+#[derive(Clone, Debug)]
+pub struct AndersonInner<S, T: Real = f32> {
     /// Solver settings; change them freely between solves.
-    pub settings: AndersonSettings,
-    dx: [[f32; N]; M],
-    dg: [[f32; N]; M],
-    vecs: [[f32; N]; 4],
-    gram: [[f32; M]; M],
-    fac: [[f32; M]; M],
-    coef: [f32; M],
+    pub settings: AndersonSettings<T>,
+    n: usize,
+    m: usize,
+    state: Option<AndersonState<T>>,
+    storage: S,
 }
 
-impl<const N: usize, const M: usize> Anderson<N, M> {
-    /// Size in bytes: `4·N·(2·M + 4) + 4·(2·M² + M) + size_of::<AndersonSettings>()`.
+/// The owned, const-sized storage of [`Anderson<N, M, T>`].
+#[derive(Clone, Debug)]
+pub struct AndersonArrays<const N: usize, const M: usize, T> {
+    dx: [[T; N]; M],
+    dg: [[T; N]; M],
+    work: [[T; N]; 4],
+    gram: [[T; M]; M],
+    fac: [[T; M]; M],
+    coef: [T; M],
+}
+
+impl<const N: usize, const M: usize, T> Storage<T, 6> for AndersonArrays<N, M, T> {
+    fn buffers(&self) -> [&[T]; 6] {
+        [
+            self.dx.as_flattened(),
+            self.dg.as_flattened(),
+            self.work.as_flattened(),
+            self.gram.as_flattened(),
+            self.fac.as_flattened(),
+            &self.coef,
+        ]
+    }
+
+    fn buffers_mut(&mut self) -> [&mut [T]; 6] {
+        [
+            self.dx.as_flattened_mut(),
+            self.dg.as_flattened_mut(),
+            self.work.as_flattened_mut(),
+            self.gram.as_flattened_mut(),
+            self.fac.as_flattened_mut(),
+            &mut self.coef,
+        ]
+    }
+}
+
+/// Anderson solver for `N` unknowns over the `M` last differences, in `T` (`f32` unless
+/// given); its whole memory is [`Self::FOOTPRINT`] bytes.
+pub type Anderson<const N: usize, const M: usize, T = f32> = AndersonInner<AndersonArrays<N, M, T>, T>;
+
+/// The Anderson solver over caller buffers of run-time size ([`buffer_lens`] gives them).
+pub type AndersonSlices<'a, T = f32> = AndersonInner<[&'a mut [T]; 6], T>;
+
+/// Lengths of the six buffers (`ΔX`, `ΔG`, work, Gram, factor, coefficients) for `n`
+/// unknowns and `m` differences: `[m·n, m·n, 4·n, m², m², m]`.
+pub fn buffer_lens(n: usize, m: usize) -> Result<[usize; 6], SizeError> {
+    check_sizes(n, m)?;
+    let (mn, mm) = (product(m, n)?, product(m, m)?);
+    Ok([mn, mn, product(4, n)?, mm, mm, m])
+}
+
+/// The [`FOOTPRINT`](Anderson::FOOTPRINT) of `Anderson<n, m, T>` for sizes known only at
+/// run time: the arrays plus the scalars beside them. `None` on a zero size or overflow.
+pub fn footprint<T: Real>(n: usize, m: usize) -> Option<usize> {
+    let arrays = AndersonInner::<(), T>::bytes_for(n, m)?;
+    crate::storage::owned_bytes::<AndersonInner<(), T>, AndersonInner<[T; 1], T>, T>(arrays)
+}
+
+impl<const N: usize, const M: usize, T: Real> Anderson<N, M, T> {
+    /// Size in bytes of the solver.
     pub const FOOTPRINT: usize = core::mem::size_of::<Self>();
 
     /// A solver with default settings, usable in a `static`.
@@ -122,152 +185,131 @@ impl<const N: usize, const M: usize> Anderson<N, M> {
     }
 
     /// A solver with the given settings.
-    pub const fn with_settings(settings: AndersonSettings) -> Self {
+    pub const fn with_settings(settings: AndersonSettings<T>) -> Self {
         const { assert!(N > 0, "Anderson needs N ≥ 1 unknowns") };
         const { assert!(M > 0, "Anderson needs a history of M ≥ 1 differences") };
-        Anderson {
-            settings,
-            dx: [[0.0; N]; M],
-            dg: [[0.0; N]; M],
-            vecs: [[0.0; N]; 4],
-            gram: [[0.0; M]; M],
-            fac: [[0.0; M]; M],
-            coef: [0.0; M],
-        }
+        let storage = AndersonArrays {
+            dx: [[T::ZERO; N]; M],
+            dg: [[T::ZERO; N]; M],
+            work: [[T::ZERO; N]; 4],
+            gram: [[T::ZERO; M]; M],
+            fac: [[T::ZERO; M]; M],
+            coef: [T::ZERO; M],
+        };
+        AndersonInner { settings, n: N, m: M, state: None, storage }
     }
 
     /// Finds `z = f(z)` starting from `z`, leaving in `z` the best iterate found.
-    pub fn solve<F>(&mut self, mut f: F, z: &mut [f32; N], opts: &Options) -> Report
+    pub fn solve<F>(&mut self, mut f: F, z: &mut [T; N], opts: &Options<T>) -> Report<T>
     where
-        F: FnMut(&[f32; N], &mut [f32; N]),
+        F: FnMut(&[T; N], &mut [T; N]),
     {
-        let settings = self.settings;
-        let mut work = AndersonWork {
-            n: N,
-            m: M,
-            b: AndersonBuffers {
-                dx: self.dx.as_flattened_mut(),
-                dg: self.dg.as_flattened_mut(),
-                vecs: self.vecs.as_flattened_mut(),
-                gram: self.gram.as_flattened_mut(),
-                fac: self.fac.as_flattened_mut(),
-                coef: &mut self.coef,
-            },
-        };
-        work.run(&settings, &mut crate::array_fn(&mut f), z, opts)
+        let mut f = crate::array_fn(&mut f);
+        Solver::solve(self, &mut f, z, opts).unwrap_or(not_started())
     }
 }
 
-impl<const N: usize, const M: usize> Default for Anderson<N, M> {
+impl<const N: usize, const M: usize, T: Real> Default for Anderson<N, M, T> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-/// Caller-supplied storage for [`AndersonWork`], for `n` unknowns and `m` differences.
-pub struct AndersonBuffers<'a> {
-    /// Iterate differences, `m·n` floats.
-    pub dx: &'a mut [f32],
-    /// Residual differences, `m·n` floats.
-    pub dg: &'a mut [f32],
-    /// Four work vectors, `4·n` floats.
-    pub vecs: &'a mut [f32],
-    /// Gram matrix, `m·m` floats.
-    pub gram: &'a mut [f32],
-    /// Its regularised Cholesky factor, `m·m` floats.
-    pub fac: &'a mut [f32],
-    /// Least-squares coefficients, `m` floats.
-    pub coef: &'a mut [f32],
+impl<'a, T: Real> AndersonSlices<'a, T> {
+    /// The solver over caller buffers for `n` unknowns and `m` differences, at least as
+    /// long as [`buffer_lens`]`(n, m)`: `[ΔX, ΔG, work, gram, fac, coef]`.
+    pub fn from_slices(n: usize, m: usize, bufs: [&'a mut [T]; 6]) -> Result<Self, FromSlicesError> {
+        check_buffers(&bufs, buffer_lens(n, m)?, ["dx", "dg", "work", "gram", "fac", "coef"])?;
+        Ok(AndersonInner { settings: AndersonSettings::DEFAULT, n, m, state: None, storage: bufs })
+    }
 }
 
-/// The Anderson solver over caller-supplied buffers of run-time size: the form used by
-/// `solver-host`. [`Anderson`] is this plus owned, const-sized storage.
-pub struct AndersonWork<'a> {
-    n: usize,
-    m: usize,
-    b: AndersonBuffers<'a>,
+impl<S: Allocate<T, 6>, T: Real> AndersonInner<S, T> {
+    /// A solver for `n` unknowns over the `m` last differences, its buffers allocated
+    /// here, once: a solve then allocates nothing.
+    pub fn with_sizes(n: usize, m: usize) -> Result<Self, SizeError> {
+        let storage = S::zeroed(buffer_lens(n, m)?)?;
+        Ok(AndersonInner { settings: AndersonSettings::DEFAULT, n, m, state: None, storage })
+    }
 }
 
-impl<'a> AndersonWork<'a> {
-    /// Wraps buffers for `n` unknowns and `m ≥ 1` differences (sizes as documented on
-    /// [`AndersonBuffers`]; longer buffers are fine).
-    pub fn new(n: usize, m: usize, b: AndersonBuffers<'a>) -> Result<Self, WorkError> {
-        let mn = m.saturating_mul(n);
-        let mm = m.saturating_mul(m);
-        check_len("dx", b.dx.len(), mn)?;
-        check_len("dg", b.dg.len(), mn)?;
-        check_len("vecs", b.vecs.len(), n.saturating_mul(4))?;
-        check_len("gram", b.gram.len(), mm)?;
-        check_len("fac", b.fac.len(), mm)?;
-        check_len("coef", b.coef.len(), m)?;
-        if m == 0 {
-            return Err(WorkError { what: "m", expected: 1, got: 0 });
-        }
-        Ok(AndersonWork { n, m, b })
+impl<S, T: Real> AndersonInner<S, T> {
+    /// Bytes of the buffers of a solver for `n` unknowns and `m` differences,
+    /// `size_of::<T>()·(n·(2m + 4) + 2m² + m)`; `None` on overflow or a zero size.
+    pub fn bytes_for(n: usize, m: usize) -> Option<usize> {
+        let lens = buffer_lens(n, m).ok()?;
+        lens.iter().try_fold(0usize, |acc, l| acc.checked_add(*l))?.checked_mul(T::BYTES)
+    }
+}
+
+impl<S: Storage<T, 6>, T: Real> Solver<T> for AndersonInner<S, T> {
+    fn dim(&self) -> usize {
+        self.n
     }
 
-    /// Finds `z = f(z)`; `z` must have length `n`.
-    pub fn solve(
-        &mut self,
-        settings: &AndersonSettings,
-        f: &mut dyn FnMut(&[f32], &mut [f32]),
-        z: &mut [f32],
-        opts: &Options,
-    ) -> Result<Report, WorkError> {
-        let mut state = self.start(settings, z, opts)?;
-        Ok(drive(self, &mut state, f, z))
+    fn memory_bytes(&self) -> usize {
+        self.storage.buffers().iter().map(|b| b.len()).sum::<usize>() * T::BYTES
     }
 
-    /// Starts a resumable solve from `z` (length `n`); see [`crate::step`].
-    pub fn start(
-        &mut self,
-        settings: &AndersonSettings,
-        z: &[f32],
-        opts: &Options,
-    ) -> Result<AndersonState, WorkError> {
-        check_z(z, self.n)?;
-        Ok(self.begin(settings, z, opts))
-    }
-
-    fn begin(&mut self, s: &AndersonSettings, z: &[f32], opts: &Options) -> AndersonState {
-        let [x] = split_vecs::<1>(self.b.vecs, self.n);
+    fn start(&mut self, z: &[T], opts: &Options<T>) -> Result<(), LengthError> {
+        check_z(z.len(), self.n)?;
+        let [_, _, work, ..] = self.storage.buffers_mut();
+        let [x] = split_work::<T, 1>(work, self.n);
         copy(z, x);
-        AndersonState { settings: *s, mon: Monitor::new(opts), phase: Phase::Start, count: 0, head: 0 }
+        self.state = Some(AndersonState {
+            settings: self.settings,
+            mon: Monitor::new(opts),
+            phase: Phase::Start,
+            count: 0,
+            head: 0,
+        });
+        Ok(())
     }
 
-    /// The same workspace over the same buffers, borrowed for a shorter time.
-    fn reborrow(&mut self) -> AndersonWork<'_> {
-        AndersonWork {
-            n: self.n,
-            m: self.m,
-            b: AndersonBuffers {
-                dx: &mut *self.b.dx,
-                dg: &mut *self.b.dg,
-                vecs: &mut *self.b.vecs,
-                gram: &mut *self.b.gram,
-                fac: &mut *self.b.fac,
-                coef: &mut *self.b.coef,
-            },
+    fn request(&mut self) -> (&[T], &mut [T]) {
+        if self.state.is_none() {
+            return (&[], &mut []);
         }
+        let [_, _, work, ..] = self.storage.buffers_mut();
+        let [x, g] = split_work::<T, 2>(work, self.n);
+        (x, g)
     }
 
-    fn run(
-        &mut self,
-        s: &AndersonSettings,
-        f: &mut dyn FnMut(&[f32], &mut [f32]),
-        z: &mut [f32],
-        opts: &Options,
-    ) -> Report {
-        let mut state = self.begin(s, z, opts);
-        drive(self, &mut state, f, z)
+    fn resume(&mut self, z: &mut [T]) -> Next<T> {
+        let Some(state) = self.state.as_mut() else { return Next::Done(not_started()) };
+        let (n, m) = (self.n, self.m);
+        let [dx, dg, work, gram, fac, coef] = self.storage.buffers_mut();
+        let next = state.iterate(n, m, Buffers { dx, dg, work, gram, fac, coef }, z);
+        if let Next::Done(report) = next {
+            state.phase = Phase::Done(report.status);
+        }
+        next
     }
+
+    fn iterations(&self) -> u32 {
+        self.state.as_ref().map_or(0, |s| s.mon.iterations)
+    }
+
+    fn best_residual(&self) -> (T, T) {
+        self.state.as_ref().map_or((T::INFINITY, T::INFINITY), |s| s.mon.best())
+    }
+}
+
+/// The six buffers of one solve.
+struct Buffers<'b, T> {
+    dx: &'b mut [T],
+    dg: &'b mut [T],
+    work: &'b mut [T],
+    gram: &'b mut [T],
+    fac: &'b mut [T],
+    coef: &'b mut [T],
 }
 
 /// Where a resumable Anderson solve stands between two evaluations.
 #[derive(Clone, Copy, Debug)]
-pub struct AndersonState {
-    settings: AndersonSettings,
-    mon: Monitor,
+struct AndersonState<T: Real> {
+    settings: AndersonSettings<T>,
+    mon: Monitor<T>,
     phase: Phase,
     /// Differences stored, and the slot the next one goes to.
     count: usize,
@@ -280,64 +322,31 @@ enum Phase {
     /// `f` of the start point.
     Start,
     /// `f` of the point after a step.
-    Step,
-    /// The solve has ended.
-    Done(Report),
+    Iterate,
+    /// The solve has ended with this status; the monitor, which no longer changes,
+    /// holds the rest of its report.
+    Done(Status),
 }
 
-impl Resume for AndersonWork<'_> {
-    type State = AndersonState;
-
-    fn request(&mut self, state: &AndersonState) -> (&[f32], &mut [f32]) {
-        self.reborrow().into_request(state)
-    }
-
-    fn resume(&mut self, state: &mut AndersonState, z: &mut [f32]) -> Step {
-        let step = state.advance(self.n, self.m, &mut self.b, z);
-        if let Step::Done(report) = step {
-            state.phase = Phase::Done(report);
-        }
-        step
-    }
-}
-
-impl<'a> IntoRequest<'a> for AndersonWork<'a> {
-    fn into_request(self, _state: &AndersonState) -> (&'a [f32], &'a mut [f32]) {
-        let [x, g] = split_vecs::<2>(self.b.vecs, self.n);
-        (x, g)
-    }
-}
-
-impl AndersonState {
-    /// Iterations taken so far (the `iterations` its report will give).
-    pub fn iterations(&self) -> u32 {
-        self.mon.iterations
-    }
-
-    /// `(residual_abs, residual_rel)` of the best iterate so far, the one the caller's `z`
-    /// holds (as its report will give them): `(∞, ∞)` before any finite evaluation.
-    pub fn best_residual(&self) -> (f32, f32) {
-        self.mon.best()
-    }
-
+impl<T: Real> AndersonState<T> {
     /// The iteration, from the evaluation of `x` (into `g`) just made to the next one.
-    fn advance(&mut self, n: usize, m: usize, b: &mut AndersonBuffers<'_>, z: &mut [f32]) -> Step {
-        let [x, g, t, gp] = split_vecs::<4>(b.vecs, n);
+    fn iterate(&mut self, n: usize, m: usize, b: Buffers<'_, T>, z: &mut [T]) -> Next<T> {
+        let [x, g, t, gp] = split_work::<T, 4>(b.work, n);
         match self.phase {
-            Phase::Done(report) => return Step::Done(report),
+            Phase::Done(status) => return Next::Done(self.mon.finish(status)),
             Phase::Start => {
-                let e = residual(Form::FixedPoint, x, g);
+                let e = fixed_point_residual(x, g);
                 if let Some(st) = self.mon.observe(x, g, e, z) {
-                    return Step::Done(self.mon.finish(st));
+                    return Next::Done(self.mon.finish(st));
                 }
             }
-            Phase::Step => {
-                let e = residual(Form::FixedPoint, x, g);
+            Phase::Iterate => {
+                let e = fixed_point_residual(x, g);
                 if let Some(st) = self.mon.observe(x, g, e, z) {
-                    return Step::Done(self.mon.stop_in_iteration(st));
+                    return Next::Done(self.mon.stop_in_iteration(st));
                 }
                 if self.mon.diverged(e.abs) {
-                    return Step::Done(self.mon.stop_in_iteration(Status::Diverged));
+                    return Next::Done(self.mon.stop_in_iteration(Status::Diverged));
                 }
                 // Store (ΔX, ΔG) = (t, g − g_prev) in slot `head`, then its Gram
                 // row/column.
@@ -346,7 +355,7 @@ impl AndersonState {
                 if let (Some(dx), Some(dg)) = (b.dx.get_mut(lo..lo + n), b.dg.get_mut(lo..lo + n)) {
                     copy(t, dx);
                     for ((d, gi), gpi) in dg.iter_mut().zip(&*g).zip(&*gp) {
-                        *d = gi - gpi;
+                        *d = *gi - *gpi;
                     }
                 }
                 self.count = (self.count + 1).min(m);
@@ -364,12 +373,12 @@ impl AndersonState {
                     }
                 }
                 if let Some(st) = self.mon.end_iteration() {
-                    return Step::Done(self.mon.finish(st));
+                    return Next::Done(self.mon.finish(st));
                 }
             }
         }
         if !self.mon.may_iterate() {
-            return Step::Done(self.mon.finish(Status::MaxIterations));
+            return Next::Done(self.mon.finish(Status::MaxIterations));
         }
         let s = self.settings;
         let beta = s.damping;
@@ -387,7 +396,7 @@ impl AndersonState {
         }
         // Step t = β g − Σ γⱼ (ΔXⱼ + β ΔGⱼ).
         for (ti, gi) in t.iter_mut().zip(&*g) {
-            *ti = beta * gi;
+            *ti = beta * *gi;
         }
         if use_hist {
             let coef = b.coef.get_mut(..self.count).unwrap_or(&mut []);
@@ -396,10 +405,10 @@ impl AndersonState {
             coef.iter_mut().for_each(|c| *c *= beta);
             kernels::multi_axpy(b.dg, n, coef, t);
         }
-        kernels::axpy(1.0, t, x);
+        kernels::axpy(T::ONE, t, x);
         copy(g, gp);
-        self.phase = Phase::Step;
-        Step::Evaluate
+        self.phase = Phase::Iterate;
+        Next::Evaluate
     }
 }
 
@@ -407,30 +416,31 @@ impl AndersonState {
 /// Gram matrix `gram`, with `λ = reg·max diag(G)`, by Cholesky in `fac`; `γ` replaces
 /// `rhs`. Returns `false` on breakdown (non-positive or non-finite pivot, or a
 /// non-finite solution).
-fn regularised_solve(gram: &[f32], fac: &mut [f32], m: usize, k: usize, reg: f32, rhs: &mut [f32]) -> bool {
+fn regularised_solve<T: Real>(gram: &[T], fac: &mut [T], m: usize, k: usize, reg: T, rhs: &mut [T]) -> bool {
     let at = |i: usize, j: usize| i * m + j;
-    let mut dmax = 0.0f32;
+    let mut dmax = T::ZERO;
     for i in 0..k {
-        dmax = dmax.max(gram.get(at(i, i)).copied().unwrap_or(0.0));
+        dmax = dmax.max(gram.get(at(i, i)).copied().unwrap_or(T::ZERO));
     }
-    let lambda = reg * dmax + f32::MIN_POSITIVE;
+    let lambda = reg * dmax + T::MIN_POSITIVE;
     // Lower-triangular Cholesky factor L with L Lᵀ = G + λI (row-major in fac).
     for i in 0..k {
         for j in 0..=i {
-            let mut sum = gram.get(at(i, j)).copied().unwrap_or(0.0);
+            let mut sum = gram.get(at(i, j)).copied().unwrap_or(T::ZERO);
             if i == j {
                 sum += lambda;
             }
             for l in 0..j {
-                sum -= fac.get(at(i, l)).copied().unwrap_or(0.0) * fac.get(at(j, l)).copied().unwrap_or(0.0);
+                sum -= fac.get(at(i, l)).copied().unwrap_or(T::ZERO)
+                    * fac.get(at(j, l)).copied().unwrap_or(T::ZERO);
             }
             let v = if i == j {
-                if !(sum > 0.0 && sum.is_finite()) {
+                if !(sum > T::ZERO && sum.is_finite()) {
                     return false;
                 }
-                libm::sqrtf(sum)
+                sum.sqrt()
             } else {
-                sum / fac.get(at(j, j)).copied().unwrap_or(f32::NAN)
+                sum / fac.get(at(j, j)).copied().unwrap_or(T::NAN)
             };
             if let Some(e) = fac.get_mut(at(i, j)) {
                 *e = v;
@@ -439,21 +449,21 @@ fn regularised_solve(gram: &[f32], fac: &mut [f32], m: usize, k: usize, reg: f32
     }
     // Forward (L y = rhs) and back (Lᵀ γ = y) substitution, in place.
     for i in 0..k {
-        let mut sum = rhs.get(i).copied().unwrap_or(0.0);
+        let mut sum = rhs.get(i).copied().unwrap_or(T::ZERO);
         for l in 0..i {
-            sum -= fac.get(at(i, l)).copied().unwrap_or(0.0) * rhs.get(l).copied().unwrap_or(0.0);
+            sum -= fac.get(at(i, l)).copied().unwrap_or(T::ZERO) * rhs.get(l).copied().unwrap_or(T::ZERO);
         }
         if let Some(r) = rhs.get_mut(i) {
-            *r = sum / fac.get(at(i, i)).copied().unwrap_or(f32::NAN);
+            *r = sum / fac.get(at(i, i)).copied().unwrap_or(T::NAN);
         }
     }
     for i in (0..k).rev() {
-        let mut sum = rhs.get(i).copied().unwrap_or(0.0);
+        let mut sum = rhs.get(i).copied().unwrap_or(T::ZERO);
         for l in i + 1..k {
-            sum -= fac.get(at(l, i)).copied().unwrap_or(0.0) * rhs.get(l).copied().unwrap_or(0.0);
+            sum -= fac.get(at(l, i)).copied().unwrap_or(T::ZERO) * rhs.get(l).copied().unwrap_or(T::ZERO);
         }
         if let Some(r) = rhs.get_mut(i) {
-            *r = sum / fac.get(at(i, i)).copied().unwrap_or(f32::NAN);
+            *r = sum / fac.get(at(i, i)).copied().unwrap_or(T::NAN);
         }
     }
     rhs.iter().take(k).all(|v| v.is_finite())
@@ -484,8 +494,8 @@ mod tests {
         assert_eq!(r.restarts, 0, "{r:?}");
         for i in 0..3 {
             for j in 0..3 {
-                let direct = kernels::scalar::dot(&s.dg[i], &s.dg[j]);
-                let kept = s.gram[i][j];
+                let direct = kernels::scalar::dot(&s.storage.dg[i], &s.storage.dg[j]);
+                let kept = s.storage.gram[i][j];
                 assert!(
                     (direct - kept).abs() <= 1e-5 * direct.abs().max(1e-12),
                     "G[{i}][{j}] {kept} vs {direct}"

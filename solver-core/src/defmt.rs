@@ -1,6 +1,6 @@
 //! `defmt::Format` for the public types (feature `defmt`).
 
-use crate::{History, Options, Report, Status};
+use crate::{History, Options, Real, Report, Status};
 use ::defmt::{Format, Formatter, write};
 
 impl Format for Status {
@@ -16,21 +16,21 @@ impl Format for Status {
     }
 }
 
-impl Format for Report {
+impl<T: Real + Format> Format for Report<T> {
     fn format(&self, f: Formatter<'_>) {
         write!(
             f,
-            "Report {{ status: {}, iterations: {=u32}, f_evals: {=u32}, residual_abs: {=f32}, residual_rel: {=f32}, restarts: {=u32} }}",
+            "Report {{ status: {}, iterations: {=u32}, f_evals: {=u32}, residual_abs: {}, residual_rel: {}, restarts: {=u32} }}",
             self.status, self.iterations, self.f_evals, self.residual_abs, self.residual_rel, self.restarts
         )
     }
 }
 
-impl Format for Options {
+impl<T: Real + Format> Format for Options<T> {
     fn format(&self, f: Formatter<'_>) {
         write!(
             f,
-            "Options {{ max_iters: {=u32}, tol_abs: {=f32}, tol_rel: {=f32}, stall_iters: {=u32}, divergence_factor: {=f32} }}",
+            "Options {{ max_iters: {=u32}, tol_abs: {}, tol_rel: {}, stall_iters: {=u32}, divergence_factor: {} }}",
             self.max_iters, self.tol_abs, self.tol_rel, self.stall_iters, self.divergence_factor
         )
     }
@@ -45,34 +45,42 @@ impl Format for History {
     }
 }
 
-impl Format for crate::WorkError {
+impl Format for crate::LengthError {
     fn format(&self, f: Formatter<'_>) {
-        write!(
-            f,
-            "buffer `{=str}` has length {=usize}, expected {=usize}",
-            self.what, self.got, self.expected
-        )
+        write!(f, "`{=str}` has length {=usize}, expected {=usize}", self.what, self.got, self.expected)
     }
 }
 
-impl Format for crate::BroydenSettings {
+impl Format for crate::SizeError {
+    fn format(&self, f: Formatter<'_>) {
+        let s = match self {
+            crate::SizeError::ZeroDimension => "the dimension must be at least 1",
+            crate::SizeError::ZeroHistory => "the history depth must be at least 1",
+            crate::SizeError::TooLarge => "the solver's buffers would not fit in memory",
+            crate::SizeError::MixedDimensions => "the solvers of one batch must all have the same dimension",
+        };
+        write!(f, "{=str}", s)
+    }
+}
+
+impl<T: Real + Format> Format for crate::BroydenSettings<T> {
     fn format(&self, f: Formatter<'_>) {
         write!(
             f,
-            "BroydenSettings {{ history: {}, line_search: {=bool}, max_backtracks: {=u8}, skip_tol: {=f32}, reject_growth: {=f32} }}",
+            "BroydenSettings {{ history: {}, line_search: {=bool}, max_backtracks: {=u8}, skip_tol: {}, reject_growth: {} }}",
             self.history, self.line_search, self.max_backtracks, self.skip_tol, self.reject_growth
         )
     }
 }
 
-impl Format for crate::AndersonSettings {
+impl<T: Real + Format> Format for crate::AndersonSettings<T> {
     fn format(&self, f: Formatter<'_>) {
-        write!(f, "AndersonSettings {{ damping: {=f32}, reg: {=f32} }}", self.damping, self.reg)
+        write!(f, "AndersonSettings {{ damping: {}, reg: {} }}", self.damping, self.reg)
     }
 }
 
-impl Format for crate::PicardSettings {
+impl<T: Real + Format> Format for crate::PicardSettings<T> {
     fn format(&self, f: Formatter<'_>) {
-        write!(f, "PicardSettings {{ damping: {=f32} }}", self.damping)
+        write!(f, "PicardSettings {{ damping: {} }}", self.damping)
     }
 }

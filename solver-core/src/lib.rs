@@ -11,7 +11,7 @@
 //!   ([`anderson`]);
 //! * [`Picard<N>`] — damped fixed-point iteration ([`picard`]).
 //!
-//! `#![no_std]`, no allocation, no panics on the solve path. Each type has a
+//! `#![no_std]`, no allocation, no panics on the solve path. Each owned type has a
 //! `const fn new()` so it can live in a `static`, and a `const FOOTPRINT` equal to its
 //! size, which a build can check:
 //!
@@ -20,21 +20,13 @@
 //! const _: () = assert!(Broyden::<32, 8>::FOOTPRINT <= 4096);
 //! ```
 //!
-//! The math is implemented once, in non-generic functions over slices ([`BroydenWork`],
-//! [`AndersonWork`], [`PicardWork`]); the const-generic types only own the storage.
-//! Run-time-sized callers (such as `solver-host`) use the `*Work` forms directly. Every
-//! solve can also be driven one evaluation at a time ([`step`]), which is how a batch of
-//! solves shares one batched evaluation of `f` per round.
-//!
-//! All solvers share [`Options`] (stopping rule) and return a [`Report`] describing the
-//! returned iterate: the best one found, never a non-finite one.
-//!
 //! # Features
 //! * `fast-math`: [`math`] uses `micromath`'s approximations instead of `libm`
 //!   (never used in norms or convergence tests).
 //! * `defmt`: `defmt::Format` for the public types.
 
-#![no_std]
+// `no_std` for every build but the unit tests (whose helpers may use `std`'s `vec!`).
+#![cfg_attr(not(test), no_std)]
 #![warn(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -45,29 +37,67 @@ pub mod math;
 mod monitor;
 mod options;
 pub mod picard;
+mod real;
 pub mod scores;
-pub mod step;
+pub mod solver;
+pub mod storage;
 
 #[cfg(feature = "defmt")]
 mod defmt;
 
-pub use anderson::{Anderson, AndersonSettings, AndersonState, AndersonWork};
-pub use broyden::{Broyden, BroydenSettings, BroydenState, BroydenWork, History};
-pub use options::{Options, Report, Status, WorkError};
-pub use picard::{Picard, PicardSettings, PicardState, PicardWork};
-pub use step::{IntoRequest, Resume, Step};
+use core::fmt;
 
-/// Adapts a user closure over `[f32; N]` arrays to the slice form the solvers run on.
+pub use anderson::{Anderson, AndersonInner, AndersonSettings, AndersonSlices};
+pub use broyden::{Broyden, BroydenInner, BroydenSettings, BroydenSlices, BroydenState, History};
+pub use options::{LengthError, Options, Report, SizeError, Status};
+pub use picard::{Picard, PicardInner, PicardSettings, PicardSlices};
+pub use real::Real;
+pub use solver::{Next, Solver};
+
+/// Why a solver over caller slices could not be made: sizes that cannot make a solver,
+/// or a buffer shorter than its `buffer_lens`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FromSlicesError {
+    /// A dimension or history of zero, or sizes that overflow.
+    Size(SizeError),
+    /// A buffer too short.
+    Length(LengthError),
+}
+
+impl From<SizeError> for FromSlicesError {
+    fn from(e: SizeError) -> Self {
+        FromSlicesError::Size(e)
+    }
+}
+
+impl From<LengthError> for FromSlicesError {
+    fn from(e: LengthError) -> Self {
+        FromSlicesError::Length(e)
+    }
+}
+
+impl fmt::Display for FromSlicesError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FromSlicesError::Size(e) => e.fmt(f),
+            FromSlicesError::Length(e) => e.fmt(f),
+        }
+    }
+}
+
+impl core::error::Error for FromSlicesError {}
+
+/// Adapts a user closure over `[T; N]` arrays to the slice form the solvers run on.
 ///
 /// The solvers only ever pass slices of length `N`; should that ever fail, the output
 /// is filled with NaN, which ends the solve with [`Status::NonFinite`] instead of a
 /// panic.
-pub(crate) fn array_fn<const N: usize, F>(f: &mut F) -> impl FnMut(&[f32], &mut [f32]) + '_
+pub(crate) fn array_fn<T: Real, const N: usize, F>(f: &mut F) -> impl FnMut(&[T], &mut [T]) + '_
 where
-    F: FnMut(&[f32; N], &mut [f32; N]),
+    F: FnMut(&[T; N], &mut [T; N]),
 {
-    move |x: &[f32], out: &mut [f32]| match (x.first_chunk::<N>(), out.first_chunk_mut::<N>()) {
+    move |x: &[T], out: &mut [T]| match (x.first_chunk::<N>(), out.first_chunk_mut::<N>()) {
         (Some(x), Some(o)) => f(x, o),
-        _ => out.iter_mut().for_each(|o| *o = f32::NAN),
+        _ => out.iter_mut().for_each(|o| *o = T::NAN),
     }
 }

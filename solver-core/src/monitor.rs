@@ -6,19 +6,20 @@
 //! which copies `x` into `z` when it is the best so far. The solver's own buffers are
 //! never returned, so a non-finite evaluation can never leak into the result.
 
-use crate::kernels;
 use crate::options::{Options, Report, Status};
+use crate::{Real, kernels};
 
 /// Running state of one solve.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Monitor {
-    opts: Options,
+pub(crate) struct Monitor<T: Real> {
+    opts: Options<T>,
     /// Residual norm and scale of the iterate currently held in `z`.
-    best_abs: f32,
-    best_scale: f32,
-    /// Whether `observe` lowered `best_abs` since the last `end_iteration`.
-    improved: bool,
-    since_best: u32,
+    best_abs: T,
+    best_scale: T,
+    /// The iteration whose end first counts the best iterate as found: `iterations + 1`
+    /// when `observe` lowers `best_abs` (no flag: the iterations since the best, for the
+    /// stall test, are `iterations − best_at` once that iteration has ended).
+    best_at: u32,
     pub(crate) f_evals: u32,
     pub(crate) iterations: u32,
     pub(crate) restarts: u32,
@@ -26,19 +27,18 @@ pub(crate) struct Monitor {
 
 /// `‖g‖` and the scale of the convergence test (`‖f(x)‖` or `‖x‖`) at one point.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Eval {
-    pub abs: f32,
-    pub scale: f32,
+pub(crate) struct Eval<T> {
+    pub abs: T,
+    pub scale: T,
 }
 
-impl Monitor {
-    pub(crate) fn new(opts: &Options) -> Self {
+impl<T: Real> Monitor<T> {
+    pub(crate) fn new(opts: &Options<T>) -> Self {
         Monitor {
             opts: *opts,
-            best_abs: f32::INFINITY,
-            best_scale: 0.0,
-            improved: false,
-            since_best: 0,
+            best_abs: T::INFINITY,
+            best_scale: T::ZERO,
+            best_at: 0,
             f_evals: 0,
             iterations: 0,
             restarts: 0,
@@ -46,18 +46,18 @@ impl Monitor {
     }
 
     /// Whether a point with this residual and scale meets the tolerance.
-    pub(crate) fn converged(&self, e: Eval) -> bool {
+    pub(crate) fn converged(&self, e: Eval<T>) -> bool {
         e.abs <= self.opts.tol_abs + self.opts.tol_rel * e.scale
     }
 
     /// Records the evaluation of `x`. Returns `Some(status)` when the solve must stop:
     /// [`Status::Converged`] (and `x` is copied to `z`) or [`Status::NonFinite`] /
     /// [`Status::Diverged`] when the residual is not finite (`g` tells which).
-    pub(crate) fn observe(&mut self, x: &[f32], g: &[f32], e: Eval, z: &mut [f32]) -> Option<Status> {
+    pub(crate) fn observe(&mut self, x: &[T], g: &[T], e: Eval<T>, z: &mut [T]) -> Option<Status> {
         let (best, stop) =
             self.judge(e, || g.iter().all(|v| v.is_finite()) && x.iter().all(|v| v.is_finite()));
         if best {
-            copy(x, z);
+            kernels::copy(x, z);
         }
         stop
     }
@@ -67,7 +67,7 @@ impl Monitor {
     /// caller) and the status that ends the solve, if any. `finite` (whether every entry
     /// of the point and of its residual is finite) is called only when the norms are not
     /// finite.
-    pub(crate) fn judge(&mut self, e: Eval, finite: impl FnOnce() -> bool) -> (bool, Option<Status>) {
+    pub(crate) fn judge(&mut self, e: Eval<T>, finite: impl FnOnce() -> bool) -> (bool, Option<Status>) {
         self.f_evals = self.f_evals.saturating_add(1);
         if !(e.abs.is_finite() && e.scale.is_finite()) {
             // Either f produced NaN/Inf, or finite values so large that the norm
@@ -79,13 +79,13 @@ impl Monitor {
         if best {
             self.best_abs = e.abs;
             self.best_scale = e.scale;
-            self.improved = true;
+            self.best_at = self.iterations.saturating_add(1);
         }
         (best, conv.then_some(Status::Converged))
     }
 
     /// Whether an accepted iterate with residual `abs` counts as divergence.
-    pub(crate) fn diverged(&self, abs: f32) -> bool {
+    pub(crate) fn diverged(&self, abs: T) -> bool {
         abs > self.opts.divergence_factor * self.best_abs
     }
 
@@ -93,13 +93,8 @@ impl Monitor {
     /// the solve has stalled.
     pub(crate) fn end_iteration(&mut self) -> Option<Status> {
         self.iterations = self.iterations.saturating_add(1);
-        if self.improved {
-            self.since_best = 0;
-        } else {
-            self.since_best = self.since_best.saturating_add(1);
-        }
-        self.improved = false;
-        if self.opts.stall_iters > 0 && self.since_best >= self.opts.stall_iters {
+        let since_best = self.iterations.saturating_sub(self.best_at);
+        if self.opts.stall_iters > 0 && since_best >= self.opts.stall_iters {
             return Some(Status::Stalled);
         }
         None
@@ -107,7 +102,7 @@ impl Monitor {
 
     /// Ends the solve in the middle of an iteration (the step was taken and evaluated):
     /// counts that iteration, then reports.
-    pub(crate) fn stop_in_iteration(&mut self, status: Status) -> Report {
+    pub(crate) fn stop_in_iteration(&mut self, status: Status) -> Report<T> {
         self.iterations = self.iterations.saturating_add(1);
         self.finish(status)
     }
@@ -118,7 +113,7 @@ impl Monitor {
     }
 
     /// The report for the iterate in `z`.
-    pub(crate) fn finish(&self, status: Status) -> Report {
+    pub(crate) fn finish(&self, status: Status) -> Report<T> {
         let (residual_abs, residual_rel) = self.best();
         Report {
             status,
@@ -133,12 +128,12 @@ impl Monitor {
     /// `(‖g‖, ‖g‖ / scale)` of the iterate in `z` (the best so far): `(∞, ∞)` before any
     /// finite evaluation; the relative one is `0` when both are zero, `+∞` when only the
     /// scale is.
-    pub(crate) fn best(&self) -> (f32, f32) {
+    pub(crate) fn best(&self) -> (T, T) {
         let (abs, scale) = (self.best_abs, self.best_scale);
-        let rel = if abs == 0.0 {
-            0.0
-        } else if scale == 0.0 {
-            f32::INFINITY
+        let rel = if abs == T::ZERO {
+            T::ZERO
+        } else if scale == T::ZERO {
+            T::INFINITY
         } else {
             abs / scale
         };
@@ -146,39 +141,18 @@ impl Monitor {
     }
 }
 
-/// How the user's function is to be read.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Form {
-    /// `f` returns `f(x)`; the residual is `g = f(x) − x`, the scale `‖f(x)‖`.
-    FixedPoint,
-    /// `f` returns `g(x)` directly; the scale is `‖x‖`.
-    Root,
+/// Turns `f(x)`, already in `g`, into the residual `g = f(x) − x` and returns its norm
+/// and the convergence scale `‖f(x)‖`.
+pub(crate) fn fixed_point_residual<T: Real>(x: &[T], g: &mut [T]) -> Eval<T> {
+    let scale = kernels::norm(g);
+    kernels::axpy(-T::ONE, x, g);
+    Eval { abs: kernels::norm(g), scale }
 }
 
-/// Turns the user's output at `x`, already in `g`, into the residual `g(x)` and returns
-/// its norm and the convergence scale.
-pub(crate) fn residual(form: Form, x: &[f32], g: &mut [f32]) -> Eval {
-    match form {
-        Form::FixedPoint => {
-            let scale = kernels::norm(g);
-            kernels::axpy(-1.0, x, g);
-            Eval { abs: kernels::norm(g), scale }
-        }
-        Form::Root => Eval { abs: kernels::norm(g), scale: kernels::norm(x) },
-    }
-}
-
-/// `dst ← src` over the common prefix (never panics).
-pub(crate) fn copy(src: &[f32], dst: &mut [f32]) {
-    for (d, s) in dst.iter_mut().zip(src) {
-        *d = *s;
-    }
-}
-
-/// Splits a solver's work buffer into its `K` vectors of exactly `n` floats (shorter
+/// Splits a solver's work buffer into its `K` vectors of exactly `n` values (shorter
 /// ones, never a panic, if the buffer is short; the constructors check that it is not).
 /// Anything past `K·n` is left out, so `f` always receives slices of length `n`.
-pub(crate) fn split_vecs<const K: usize>(buf: &mut [f32], n: usize) -> [&mut [f32]; K] {
+pub(crate) fn split_work<T, const K: usize>(buf: &mut [T], n: usize) -> [&mut [T]; K] {
     let mut rest = buf;
     core::array::from_fn(|_| {
         let all = core::mem::take(&mut rest);

@@ -1,8 +1,12 @@
 //! What every solver takes and returns: [`Options`] (the stopping rule), [`Report`]
-//! (what happened, describing the returned iterate) and [`Status`] (why it stopped), plus
-//! [`WorkError`] for workspaces built from caller-supplied buffers of the wrong size.
+//! (what happened, describing the returned iterate) and [`Status`] (why it stopped), and
+//! the two errors of a solver's construction and start: [`SizeError`] for sizes that
+//! cannot make a solver (a dimension or history of zero, buffers beyond memory) and
+//! [`LengthError`] for a buffer or a start point of the wrong length.
 
 use core::fmt;
+
+use crate::Real;
 
 /// Stopping rule shared by every solver. `Copy + Default`; build one with struct-update
 /// syntax:
@@ -18,31 +22,37 @@ use core::fmt;
 /// `‖g(z)‖₂ ≤ tol_abs + tol_rel·‖z‖₂`: the same scale, since `f(z) = z` at a root.)
 ///
 /// `max_iters` is a run-time value and sizes nothing: the memory of every solver is fixed
-/// by its type.
+/// by its type. The tolerances are in the solver's float type `T` (`f32` by default):
+/// `Options::<f64>::DEFAULT` goes with `Broyden<N, M, f64>`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Options {
+pub struct Options<T = f32> {
     /// Largest number of iterations (steps taken). `0` evaluates the start point only.
     pub max_iters: u32,
     /// Absolute tolerance on `‖f(z) − z‖₂`.
-    pub tol_abs: f32,
+    pub tol_abs: T,
     /// Relative tolerance, multiplied by `‖f(z)‖₂`.
-    pub tol_rel: f32,
+    pub tol_rel: T,
     /// Stop with [`Status::Stalled`] after this many consecutive iterations that did not
     /// lower the best residual found so far. `0` disables the test.
     pub stall_iters: u32,
     /// Stop with [`Status::Diverged`] when an accepted iterate's residual exceeds this
-    /// factor times the best residual found so far. `f32::INFINITY` disables the test.
-    pub divergence_factor: f32,
+    /// factor times the best residual found so far. `INFINITY` disables the test.
+    pub divergence_factor: T,
 }
 
-impl Options {
+impl<T: Real> Options<T> {
     /// The defaults, usable in `const` and `static` items: 100 iterations,
     /// `tol_abs = 0`, `tol_rel = 1e-6`, stall after 50 iterations without progress
     /// (quasi-Newton iterations can wander for a few dozen steps before they converge:
     /// 30 stopped Broyden on a ring map that 50 lets it solve),
     /// divergence at 10⁴ times the best residual.
-    pub const DEFAULT: Options =
-        Options { max_iters: 100, tol_abs: 0.0, tol_rel: 1e-6, stall_iters: 50, divergence_factor: 1e4 };
+    pub const DEFAULT: Self = Options {
+        max_iters: 100,
+        tol_abs: T::ZERO,
+        tol_rel: T::E_6,
+        stall_iters: 50,
+        divergence_factor: T::E4,
+    };
 
     /// Same as [`Options::DEFAULT`].
     pub const fn new() -> Self {
@@ -50,7 +60,7 @@ impl Options {
     }
 }
 
-impl Default for Options {
+impl<T: Real> Default for Options<T> {
     fn default() -> Self {
         Self::DEFAULT
     }
@@ -95,7 +105,7 @@ impl fmt::Display for Status {
 /// What a solve did. The residuals describe the iterate left in `z`, which is the best
 /// (lowest `‖f(z) − z‖₂`) point evaluated, or the first one that converged.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Report {
+pub struct Report<T = f32> {
     /// Why the solve stopped.
     pub status: Status,
     /// Iterations (steps) taken; at most `max_iters`.
@@ -103,39 +113,65 @@ pub struct Report {
     /// Calls of the user's function, including line-search trials.
     pub f_evals: u32,
     /// `‖f(z) − z‖₂` at the returned `z` (`‖g(z)‖₂` for `solve_root`).
-    pub residual_abs: f32,
+    pub residual_abs: T,
     /// `residual_abs / ‖f(z)‖₂` at the returned `z` (`/ ‖z‖₂` for `solve_root`);
     /// `0` when both are zero, `+∞` when only the scale is.
-    pub residual_rel: f32,
+    pub residual_rel: T,
     /// Times the solver discarded its history (Broyden restarts, Anderson breakdowns).
     pub restarts: u32,
 }
 
-/// A workspace built from caller-supplied buffers whose sizes do not match.
+/// A buffer, or the start point `z`, of the wrong length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WorkError {
+pub struct LengthError {
     /// Which buffer or argument is wrong (`"u"`, `"z"`, …).
     pub what: &'static str,
-    /// The length it must have (at least).
+    /// The length it must have (at least, for a buffer).
     pub expected: usize,
     /// The length it has.
     pub got: usize,
 }
 
-impl fmt::Display for WorkError {
+impl fmt::Display for LengthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "buffer `{}` has length {}, expected {}", self.what, self.got, self.expected)
+        write!(f, "`{}` has length {}, expected {}", self.what, self.got, self.expected)
     }
 }
 
-impl core::error::Error for WorkError {}
+impl core::error::Error for LengthError {}
 
-/// Checks that `buf` holds at least `expected` elements.
-pub(crate) fn check_len(what: &'static str, got: usize, expected: usize) -> Result<(), WorkError> {
-    if got >= expected { Ok(()) } else { Err(WorkError { what, expected, got }) }
+/// Sizes that cannot make a solver (or a batch of them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SizeError {
+    /// The dimension is zero.
+    ZeroDimension,
+    /// The history depth is zero.
+    ZeroHistory,
+    /// The buffers would not fit in the address space (or the allocator refused them).
+    TooLarge,
+    /// Solvers meant to work together have different dimensions.
+    MixedDimensions,
 }
 
-/// Checks that the iterate `z` has exactly `n` elements.
-pub(crate) fn check_z(z: &[f32], n: usize) -> Result<(), WorkError> {
-    if z.len() == n { Ok(()) } else { Err(WorkError { what: "z", expected: n, got: z.len() }) }
+impl fmt::Display for SizeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SizeError::ZeroDimension => "the dimension must be at least 1",
+            SizeError::ZeroHistory => "the history depth must be at least 1",
+            SizeError::TooLarge => "the solver's buffers would not fit in memory",
+            SizeError::MixedDimensions => "the solvers of one batch must all have the same dimension",
+        })
+    }
+}
+
+impl core::error::Error for SizeError {}
+
+/// Checks that the buffer `what` holds at least `expected` elements.
+pub(crate) fn check_len(what: &'static str, got: usize, expected: usize) -> Result<(), LengthError> {
+    if got >= expected { Ok(()) } else { Err(LengthError { what, expected, got }) }
+}
+
+/// Checks that the start point `z` has exactly `n` elements.
+pub(crate) fn check_z(got: usize, n: usize) -> Result<(), LengthError> {
+    if got == n { Ok(()) } else { Err(LengthError { what: "z", expected: n, got }) }
 }

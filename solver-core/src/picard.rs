@@ -16,10 +16,10 @@
 //! # Memory
 //!
 //! ```text
-//!     FOOTPRINT = 4·2·N + size_of::<PicardSettings>()
+//!     FOOTPRINT = size_of::<T>()·2·N + (a few dozen scalars)
 //! ```
 //!
-//! (the current iterate and `f` of it.)
+//! (the current iterate and `f` of it; then the settings and the solve in progress.)
 //!
 //! # Example
 //!
@@ -40,40 +40,84 @@
 //! // Exact fixed point: z0 = 0.5·z1 + 1, z1 = −z0/4  ⇒  z0 = 8/9, z1 = −2/9.
 //! assert!((z[0] - 8.0 / 9.0).abs() < 1e-5 && (z[1] + 2.0 / 9.0).abs() < 1e-5);
 //! ```
+//!
+//! `Picard::<2, f64>` is the same iteration in `f64`.
 
-use crate::kernels;
-use crate::monitor::{Eval, Monitor, copy, split_vecs};
-use crate::options::{Options, Report, Status, WorkError, check_len, check_z};
-use crate::step::{IntoRequest, Resume, Step, drive};
+use crate::kernels::{self, copy};
+use crate::monitor::{Eval, Monitor, split_work};
+use crate::options::{LengthError, Options, Report, SizeError, Status, check_z};
+use crate::solver::{Next, Solver, not_started};
+use crate::storage::{Allocate, Storage, check_buffers, check_sizes, product};
+use crate::{FromSlicesError, Real};
 
 /// Settings of [`Picard`] beyond the common [`Options`].
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct PicardSettings {
+pub struct PicardSettings<T = f32> {
     /// Damping `β` in `(0, 1]`; `1` is plain iteration.
-    pub damping: f32,
+    pub damping: T,
 }
 
-impl PicardSettings {
+impl<T: Real> PicardSettings<T> {
     /// The defaults: `β = 1` (plain iteration).
-    pub const DEFAULT: PicardSettings = PicardSettings { damping: 1.0 };
+    pub const DEFAULT: Self = PicardSettings { damping: T::ONE };
 }
 
-impl Default for PicardSettings {
+impl<T: Real> Default for PicardSettings<T> {
     fn default() -> Self {
         Self::DEFAULT
     }
 }
 
-/// Damped fixed-point iteration for `N` unknowns; memory [`Self::FOOTPRINT`] bytes.
-#[derive(Clone)]
-pub struct Picard<const N: usize> {
+/// Damped fixed-point iteration over the storage `S` (one buffer: the iterate and `f` of
+/// it), in the float type `T`. Use it through its storage kinds: [`Picard`] (owned
+/// arrays), [`PicardSlices`] (a caller buffer), and `solver-host`'s `DynPicard` (heap).
+#[derive(Clone, Debug)]
+pub struct PicardInner<S, T: Real = f32> {
     /// Solver settings; change them freely between solves.
-    pub settings: PicardSettings,
-    vecs: [[f32; N]; 2],
+    pub settings: PicardSettings<T>,
+    n: usize,
+    state: Option<PicardState<T>>,
+    storage: S,
 }
 
-impl<const N: usize> Picard<N> {
-    /// Size in bytes: `4·2·N + size_of::<PicardSettings>()`.
+/// The owned, const-sized storage of [`Picard<N, T>`].
+#[derive(Clone, Debug)]
+pub struct PicardArrays<const N: usize, T> {
+    work: [[T; N]; 2],
+}
+
+impl<const N: usize, T> Storage<T, 1> for PicardArrays<N, T> {
+    fn buffers(&self) -> [&[T]; 1] {
+        [self.work.as_flattened()]
+    }
+
+    fn buffers_mut(&mut self) -> [&mut [T]; 1] {
+        [self.work.as_flattened_mut()]
+    }
+}
+
+/// Damped fixed-point iteration for `N` unknowns in `T` (`f32` unless given); memory
+/// [`Self::FOOTPRINT`] bytes.
+pub type Picard<const N: usize, T = f32> = PicardInner<PicardArrays<N, T>, T>;
+
+/// Damped iteration over a caller buffer of run-time size ([`buffer_lens`] gives it).
+pub type PicardSlices<'a, T = f32> = PicardInner<[&'a mut [T]; 1], T>;
+
+/// Length of the one buffer (the iterate and `f` of it) for `n` unknowns: `[2·n]`.
+pub fn buffer_lens(n: usize) -> Result<[usize; 1], SizeError> {
+    check_sizes(n, 1)?;
+    Ok([product(2, n)?])
+}
+
+/// The [`FOOTPRINT`](Picard::FOOTPRINT) of `Picard<n, T>` for a size known only at run
+/// time: the array plus the scalars beside it. `None` on a zero size or overflow.
+pub fn footprint<T: Real>(n: usize) -> Option<usize> {
+    let arrays = PicardInner::<(), T>::bytes_for(n)?;
+    crate::storage::owned_bytes::<PicardInner<(), T>, PicardInner<[T; 1], T>, T>(arrays)
+}
+
+impl<const N: usize, T: Real> Picard<N, T> {
+    /// Size in bytes of the solver.
     pub const FOOTPRINT: usize = core::mem::size_of::<Self>();
 
     /// A solver with default settings, usable in a `static`.
@@ -82,93 +126,152 @@ impl<const N: usize> Picard<N> {
     }
 
     /// A solver with the given settings.
-    pub const fn with_settings(settings: PicardSettings) -> Self {
+    pub const fn with_settings(settings: PicardSettings<T>) -> Self {
         const { assert!(N > 0, "Picard needs N ≥ 1 unknowns") };
-        Picard { settings, vecs: [[0.0; N]; 2] }
+        PicardInner { settings, n: N, state: None, storage: PicardArrays { work: [[T::ZERO; N]; 2] } }
     }
 
     /// Finds `z = f(z)` starting from `z`, leaving in `z` the best iterate found.
-    pub fn solve<F>(&mut self, mut f: F, z: &mut [f32; N], opts: &Options) -> Report
+    pub fn solve<F>(&mut self, mut f: F, z: &mut [T; N], opts: &Options<T>) -> Report<T>
     where
-        F: FnMut(&[f32; N], &mut [f32; N]),
+        F: FnMut(&[T; N], &mut [T; N]),
     {
-        let settings = self.settings;
-        let mut work = PicardWork { n: N, vecs: self.vecs.as_flattened_mut() };
-        work.run(&settings, &mut crate::array_fn(&mut f), z, opts)
+        let mut f = crate::array_fn(&mut f);
+        // `n == N` for the owned arrays: the constant lets the loops run a known length.
+        self.run(N, &mut f, z, opts)
     }
 }
 
-impl<const N: usize> Default for Picard<N> {
+impl<const N: usize, T: Real> Default for Picard<N, T> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-/// Damped iteration over a caller-supplied buffer of `2·n` floats: the form used by
-/// `solver-host`. [`Picard`] is this plus owned, const-sized storage.
-pub struct PicardWork<'a> {
-    n: usize,
-    vecs: &'a mut [f32],
+impl<'a, T: Real> PicardSlices<'a, T> {
+    /// The solver over a caller buffer for `n` unknowns, at least as long as
+    /// [`buffer_lens`]`(n)`.
+    pub fn from_slices(n: usize, bufs: [&'a mut [T]; 1]) -> Result<Self, FromSlicesError> {
+        check_buffers(&bufs, buffer_lens(n)?, ["work"])?;
+        Ok(PicardInner { settings: PicardSettings::DEFAULT, n, state: None, storage: bufs })
+    }
 }
 
-impl<'a> PicardWork<'a> {
-    /// Wraps a buffer of at least `2·n` floats for `n` unknowns.
-    pub fn new(n: usize, vecs: &'a mut [f32]) -> Result<Self, WorkError> {
-        check_len("vecs", vecs.len(), n.saturating_mul(2))?;
-        Ok(PicardWork { n, vecs })
+impl<S: Allocate<T, 1>, T: Real> PicardInner<S, T> {
+    /// A solver for `n` unknowns, its buffer allocated here, once.
+    pub fn with_sizes(n: usize) -> Result<Self, SizeError> {
+        let storage = S::zeroed(buffer_lens(n)?)?;
+        Ok(PicardInner { settings: PicardSettings::DEFAULT, n, state: None, storage })
     }
+}
 
-    /// Finds `z = f(z)`; `z` must have length `n`.
-    pub fn solve(
-        &mut self,
-        settings: &PicardSettings,
-        f: &mut dyn FnMut(&[f32], &mut [f32]),
-        z: &mut [f32],
-        opts: &Options,
-    ) -> Result<Report, WorkError> {
-        let mut state = self.start(settings, z, opts)?;
-        Ok(drive(self, &mut state, f, z))
+impl<S, T: Real> PicardInner<S, T> {
+    /// Bytes of the buffer of a solver for `n` unknowns, `size_of::<T>()·2n`; `None` on
+    /// overflow or `n = 0`.
+    pub fn bytes_for(n: usize) -> Option<usize> {
+        buffer_lens(n).ok()?[0].checked_mul(T::BYTES)
     }
+}
 
-    /// Starts a resumable solve from `z` (length `n`); see [`crate::step`].
-    pub fn start(
-        &mut self,
-        settings: &PicardSettings,
-        z: &[f32],
-        opts: &Options,
-    ) -> Result<PicardState, WorkError> {
-        check_z(z, self.n)?;
-        Ok(self.begin(settings, z, opts))
-    }
-
-    fn begin(&mut self, s: &PicardSettings, z: &[f32], opts: &Options) -> PicardState {
-        let [x] = split_vecs::<1>(self.vecs, self.n);
+impl<S: Storage<T, 1>, T: Real> PicardInner<S, T> {
+    /// Copies the start point into the iterate and asks for its evaluation.
+    ///
+    /// Out of line: it runs once per solve, and inlined into a caller's solve loop (with
+    /// `f`) its copies of the options and of `z` cost that loop stack (measured on the
+    /// firmware's `deq_layer`: 0, 8 and 24 bytes of peak stack on the three boards).
+    #[inline(never)]
+    fn begin(&mut self, n: usize, z: &[T], opts: &Options<T>) -> Result<(), LengthError> {
+        check_z(z.len(), n)?;
+        let [work] = self.storage.buffers_mut();
+        let [x] = split_work::<T, 1>(work, n);
         copy(z, x);
-        PicardState { settings: *s, mon: Monitor::new(opts), phase: Phase::Start }
+        self.state = Some(PicardState { mon: Monitor::new(opts), phase: Phase::Start });
+        Ok(())
     }
 
-    /// The same workspace over the same buffers, borrowed for a shorter time.
-    fn reborrow(&mut self) -> PicardWork<'_> {
-        PicardWork { n: self.n, vecs: &mut *self.vecs }
-    }
-
+    /// The whole solve: [`Solver::start`], then each evaluation straight into
+    /// [`PicardState::iterate`], without the `request`/`resume` round trip and its
+    /// `Next` values (the same operations in the same order, so the same results, on
+    /// less stack). `n` is `self.n` (the constant `N` for the owned arrays).
     fn run(
         &mut self,
-        s: &PicardSettings,
-        f: &mut dyn FnMut(&[f32], &mut [f32]),
-        z: &mut [f32],
-        opts: &Options,
-    ) -> Report {
-        let mut state = self.begin(s, z, opts);
-        drive(self, &mut state, f, z)
+        n: usize,
+        f: &mut dyn FnMut(&[T], &mut [T]),
+        z: &mut [T],
+        opts: &Options<T>,
+    ) -> Report<T> {
+        if self.begin(n, z, opts).is_err() {
+            return not_started();
+        }
+        let Some(state) = self.state.as_mut() else { return not_started() };
+        loop {
+            let [work] = self.storage.buffers_mut();
+            let [x, fx] = split_work::<T, 2>(work, n);
+            f(x, fx);
+            if let Some(status) = state.iterate(&self.settings, x, fx, z) {
+                return state.mon.finish(status);
+            }
+        }
     }
 }
 
-/// Where a resumable damped iteration stands between two evaluations.
+impl<S: Storage<T, 1>, T: Real> Solver<T> for PicardInner<S, T> {
+    fn dim(&self) -> usize {
+        self.n
+    }
+
+    fn memory_bytes(&self) -> usize {
+        self.storage.buffers()[0].len() * T::BYTES
+    }
+
+    fn start(&mut self, z: &[T], opts: &Options<T>) -> Result<(), LengthError> {
+        self.begin(self.n, z, opts)
+    }
+
+    fn request(&mut self) -> (&[T], &mut [T]) {
+        if self.state.is_none() {
+            return (&[], &mut []);
+        }
+        let [work] = self.storage.buffers_mut();
+        let [x, fx] = split_work::<T, 2>(work, self.n);
+        (x, fx)
+    }
+
+    fn resume(&mut self, z: &mut [T]) -> Next<T> {
+        let Some(state) = self.state.as_mut() else { return Next::Done(not_started()) };
+        let [work] = self.storage.buffers_mut();
+        let [x, fx] = split_work::<T, 2>(work, self.n);
+        match state.iterate(&self.settings, x, fx, z) {
+            None => Next::Evaluate,
+            Some(status) => Next::Done(state.mon.finish(status)),
+        }
+    }
+
+    fn iterations(&self) -> u32 {
+        self.state.as_ref().map_or(0, |s| s.mon.iterations)
+    }
+
+    fn best_residual(&self) -> (T, T) {
+        self.state.as_ref().map_or((T::INFINITY, T::INFINITY), |s| s.mon.best())
+    }
+
+    fn solve(
+        &mut self,
+        f: &mut dyn FnMut(&[T], &mut [T]),
+        z: &mut [T],
+        opts: &Options<T>,
+    ) -> Result<Report<T>, LengthError> {
+        check_z(z.len(), self.n)?;
+        Ok(self.run(self.n, f, z, opts))
+    }
+}
+
+/// Where a resumable damped iteration stands between two evaluations: the monitor and
+/// the phase. The settings are not copied: each step reads the solver's, so a change of
+/// `settings` while a resumable solve is under way applies from its next step.
 #[derive(Clone, Copy, Debug)]
-pub struct PicardState {
-    settings: PicardSettings,
-    mon: Monitor,
+struct PicardState<T: Real> {
+    mon: Monitor<T>,
     phase: Phase,
 }
 
@@ -178,75 +281,60 @@ enum Phase {
     /// `f` of the start point.
     Start,
     /// `f` of the point after a step.
-    Step,
-    /// The solve has ended.
-    Done(Report),
+    Iterate,
+    /// The solve has ended with this status; the monitor, which no longer changes,
+    /// holds the rest of its report.
+    Done(Status),
 }
 
-impl Resume for PicardWork<'_> {
-    type State = PicardState;
-
-    fn request(&mut self, state: &PicardState) -> (&[f32], &mut [f32]) {
-        self.reborrow().into_request(state)
-    }
-
-    fn resume(&mut self, state: &mut PicardState, z: &mut [f32]) -> Step {
-        let [x, fx] = split_vecs::<2>(self.vecs, self.n);
-        let step = state.advance(x, fx, z);
-        if let Step::Done(report) = step {
-            state.phase = Phase::Done(report);
-        }
-        step
-    }
-}
-
-impl<'a> IntoRequest<'a> for PicardWork<'a> {
-    fn into_request(self, _state: &PicardState) -> (&'a [f32], &'a mut [f32]) {
-        let [x, fx] = split_vecs::<2>(self.vecs, self.n);
-        (x, fx)
-    }
-}
-
-impl PicardState {
-    /// Iterations taken so far (the `iterations` its report will give).
-    pub fn iterations(&self) -> u32 {
-        self.mon.iterations
-    }
-
-    /// `(residual_abs, residual_rel)` of the best iterate so far, the one the caller's `z`
-    /// holds (as its report will give them): `(∞, ∞)` before any finite evaluation.
-    pub fn best_residual(&self) -> (f32, f32) {
-        self.mon.best()
-    }
-
-    /// From the evaluation of `x` (into `fx`) just made to the next one.
-    fn advance(&mut self, x: &mut [f32], fx: &[f32], z: &mut [f32]) -> Step {
+impl<T: Real> PicardState<T> {
+    /// From the evaluation of `x` (into `fx`) just made to the next one: `None` when `f`
+    /// of the new `x` is needed, the status once the solve has ended (and on every call
+    /// after that; [`Monitor::finish`] gives the report).
+    fn iterate(
+        &mut self,
+        settings: &PicardSettings<T>,
+        x: &mut [T],
+        fx: &[T],
+        z: &mut [T],
+    ) -> Option<Status> {
         let first = match self.phase {
-            Phase::Done(report) => return Step::Done(report),
+            Phase::Done(status) => return Some(status),
             Phase::Start => true,
-            Phase::Step => false,
+            Phase::Iterate => false,
         };
+        if let Some(status) = self.evaluated(first, x, fx, z) {
+            self.phase = Phase::Done(status);
+            return Some(status);
+        }
+        // z₊ = (1 − β) z + β f(z) = z + β (f(z) − z)
+        let beta = settings.damping;
+        for (xi, fi) in x.iter_mut().zip(fx) {
+            *xi += beta * (*fi - *xi);
+        }
+        self.phase = Phase::Iterate;
+        None
+    }
+
+    /// The tests on the evaluation of `x` just made (the start point's when `first`):
+    /// the status when the solve ends there.
+    fn evaluated(&mut self, first: bool, x: &[T], fx: &[T], z: &mut [T]) -> Option<Status> {
         let e = Eval { abs: kernels::dist(fx, x), scale: kernels::norm(fx) };
         if let Some(st) = self.mon.observe(x, fx, e, z) {
-            return Step::Done(if first { self.mon.finish(st) } else { self.mon.stop_in_iteration(st) });
+            if !first {
+                self.mon.stop_in_iteration(st);
+            }
+            return Some(st);
         }
         if !first {
             if self.mon.diverged(e.abs) {
-                return Step::Done(self.mon.stop_in_iteration(Status::Diverged));
+                self.mon.stop_in_iteration(Status::Diverged);
+                return Some(Status::Diverged);
             }
             if let Some(st) = self.mon.end_iteration() {
-                return Step::Done(self.mon.finish(st));
+                return Some(st);
             }
         }
-        if !self.mon.may_iterate() {
-            return Step::Done(self.mon.finish(Status::MaxIterations));
-        }
-        // z₊ = (1 − β) z + β f(z) = z + β (f(z) − z)
-        let beta = self.settings.damping;
-        for (xi, fi) in x.iter_mut().zip(fx) {
-            *xi += beta * (fi - *xi);
-        }
-        self.phase = Phase::Step;
-        Step::Evaluate
+        (!self.mon.may_iterate()).then_some(Status::MaxIterations)
     }
 }

@@ -1,6 +1,7 @@
 //! The class of a classifier's scores, and how decided it is: shared by the host's
 //! readout (`solver_host::model::Readout`), the modules `deq export` writes, and the
-//! firmware, so every one of them breaks ties and treats NaN the same way.
+//! firmware, so every one of them breaks ties and treats NaN the same way, in `f32` or
+//! `f64`.
 //!
 //! ```
 //! use solver_core::scores::{argmax, margin};
@@ -10,10 +11,12 @@
 //! assert_eq!(margin(&[0.5, 2.0, 1.25]), 0.75);          // largest − second largest
 //! ```
 
+use crate::Real;
+
 /// The index of the largest score, the first one on a tie; `None` if `scores` is empty
 /// or holds a NaN (a state whose solve did not end finite has no class).
-pub fn argmax(scores: &[f32]) -> Option<usize> {
-    let mut best: Option<(usize, f32)> = None;
+pub fn argmax<T: Real>(scores: &[T]) -> Option<usize> {
+    let mut best: Option<(usize, T)> = None;
     for (i, &v) in scores.iter().enumerate() {
         if v.is_nan() {
             return None;
@@ -28,11 +31,11 @@ pub fn argmax(scores: &[f32]) -> Option<usize> {
 /// The largest score minus the second largest: 0 on a tie, NaN if a score is NaN, +∞
 /// for a single score. A class that two roundings may decide differently has a small
 /// margin.
-pub fn margin(scores: &[f32]) -> f32 {
-    let (mut first, mut second) = (f32::NEG_INFINITY, f32::NEG_INFINITY);
+pub fn margin<T: Real>(scores: &[T]) -> T {
+    let (mut first, mut second) = (-T::INFINITY, -T::INFINITY);
     for &v in scores {
         if v.is_nan() {
-            return f32::NAN;
+            return T::NAN;
         }
         if v > first {
             second = first;
@@ -50,7 +53,7 @@ mod tests {
 
     #[test]
     fn ties_nan_and_edges() {
-        assert_eq!(argmax(&[]), None);
+        assert_eq!(argmax::<f32>(&[]), None);
         assert_eq!(argmax(&[-3.0]), Some(0));
         assert_eq!(argmax(&[1.0, 1.0]), Some(0));
         assert_eq!(argmax(&[f32::NEG_INFINITY, -1.0]), Some(1));
@@ -59,5 +62,9 @@ mod tests {
         assert_eq!(margin(&[1.0, 3.0, 2.5]), 0.5);
         assert_eq!(margin(&[4.0]), f32::INFINITY);
         assert!(margin(&[1.0, f32::NAN]).is_nan());
+        assert_eq!(argmax(&[0.5f64, 2.0, 2.0]), Some(1));
+        assert_eq!(argmax(&[0.5, f64::NAN]), None);
+        assert_eq!(margin(&[1.0f64, 3.0, 2.5]), 0.5);
+        assert_eq!(margin(&[4.0f64]), f64::INFINITY);
     }
 }

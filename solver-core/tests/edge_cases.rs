@@ -2,10 +2,8 @@
 //! `max_iters = 0`, a million allowed iterations, wrong buffer sizes, and exact
 //! memory sizes.
 
-use solver_core::anderson::AndersonBuffers;
 use solver_core::{
-    Anderson, AndersonSettings, AndersonWork, Broyden, BroydenSettings, BroydenWork, Options, Picard,
-    PicardSettings, PicardWork, Report, Status,
+    Anderson, AndersonSlices, Broyden, BroydenSlices, Options, Picard, PicardSlices, Report, Solver, Status,
 };
 
 const N: usize = 8;
@@ -189,60 +187,64 @@ fn a_million_iterations_allowed_on_a_hard_problem_converges() {
 
 #[test]
 fn footprints_are_exact() {
+    use solver_core::{anderson, broyden, picard};
+    // The arrays, plus a few scalars (settings, sizes, the solve in progress) whatever N
+    // and M: nothing else, and nothing that grows with max_iters. The run-time query
+    // `footprint(n, m)` gives the same figure as the const-generic type.
     macro_rules! check {
         ($($n:literal, $m:literal);*) => {$(
-            assert_eq!(
-                Broyden::<$n, $m>::FOOTPRINT,
-                4 * $n * (2 * $m + 5) + core::mem::size_of::<BroydenSettings>()
-            );
-            assert_eq!(
-                Anderson::<$n, $m>::FOOTPRINT,
-                4 * $n * (2 * $m + 4) + 4 * (2 * $m * $m + $m) + core::mem::size_of::<AndersonSettings>()
-            );
-            assert_eq!(Picard::<$n>::FOOTPRINT, 4 * 2 * $n + core::mem::size_of::<PicardSettings>());
+            let within = |footprint: usize, arrays: usize| arrays <= footprint && footprint <= arrays + 400;
+            assert!(within(Broyden::<$n, $m>::FOOTPRINT, 4 * $n * (2 * $m + 5)));
+            assert!(within(Broyden::<$n, $m, f64>::FOOTPRINT, 8 * $n * (2 * $m + 5)));
+            assert!(within(Anderson::<$n, $m>::FOOTPRINT, 4 * ($n * (2 * $m + 4) + 2 * $m * $m + $m)));
+            assert!(within(Picard::<$n>::FOOTPRINT, 4 * 2 * $n));
+            assert_eq!(Broyden::<$n, $m>::FOOTPRINT, core::mem::size_of::<Broyden<$n, $m>>());
+            assert_eq!(broyden::footprint::<f32>($n, $m), Some(Broyden::<$n, $m>::FOOTPRINT));
+            assert_eq!(broyden::footprint::<f64>($n, $m), Some(Broyden::<$n, $m, f64>::FOOTPRINT));
+            assert_eq!(anderson::footprint::<f32>($n, $m), Some(Anderson::<$n, $m>::FOOTPRINT));
+            assert_eq!(anderson::footprint::<f64>($n, $m), Some(Anderson::<$n, $m, f64>::FOOTPRINT));
+            assert_eq!(picard::footprint::<f32>($n), Some(Picard::<$n>::FOOTPRINT));
+            assert_eq!(picard::footprint::<f64>($n), Some(Picard::<$n, f64>::FOOTPRINT));
         )*};
     }
-    check!(1, 1; 3, 2; 32, 8; 100, 5; 1024, 8);
-    // Concrete values a firmware author would budget with.
-    assert_eq!(core::mem::size_of::<BroydenSettings>(), 12);
-    assert_eq!(Broyden::<32, 8>::FOOTPRINT, 2700);
-    assert_eq!(Anderson::<32, 5>::FOOTPRINT, 2 * 4 + 4 * 32 * 14 + 4 * 55);
-    assert_eq!(Picard::<32>::FOOTPRINT, 260);
+    check!(1, 1; 1, 2; 2, 1; 3, 2; 5, 3; 7, 7; 32, 8; 33, 8; 100, 5; 1024, 8);
+    // The scalars do not depend on N: doubling N adds exactly the arrays' growth.
+    assert_eq!(Broyden::<64, 8>::FOOTPRINT - Broyden::<32, 8>::FOOTPRINT, 4 * 32 * 21);
+    assert_eq!(Anderson::<64, 8>::FOOTPRINT - Anderson::<32, 8>::FOOTPRINT, 4 * 32 * 20);
+    assert_eq!(Picard::<64>::FOOTPRINT - Picard::<32>::FOOTPRINT, 4 * 32 * 2);
+    assert_eq!(broyden::footprint::<f32>(0, 8), None);
+    assert_eq!(broyden::footprint::<f32>(usize::MAX / 2, 8), None);
 }
 
 #[test]
-fn work_forms_reject_wrong_sizes() {
-    let (mut u, mut v, mut vecs) = (vec![0.0; 24], vec![0.0; 24], vec![0.0; 30]);
-    assert!(BroydenWork::new(6, 4, &mut u, &mut v, &mut vecs).is_ok());
-    let mut vecs = vec![0.0; 29];
-    let e = BroydenWork::new(6, 4, &mut u, &mut v, &mut vecs).err().unwrap();
-    assert_eq!((e.what, e.expected, e.got), ("vecs", 30, 29));
-    assert_eq!(e.to_string(), "buffer `vecs` has length 29, expected 30");
-    let mut vecs = vec![0.0; 30];
-    let e = BroydenWork::new(6, 5, &mut u, &mut v, &mut vecs).err().unwrap();
-    assert_eq!((e.what, e.expected, e.got), ("u", 30, 24));
-    assert!(BroydenWork::new(6, 0, &mut u, &mut v, &mut vecs).is_err());
-    let mut w = BroydenWork::new(6, 4, &mut u, &mut v, &mut vecs).unwrap();
+fn slice_forms_reject_wrong_sizes() {
+    use solver_core::{FromSlicesError, LengthError, SizeError};
+    let (mut u, mut v, mut w) = (vec![0.0; 24], vec![0.0; 24], vec![0.0; 30]);
+    assert!(BroydenSlices::from_slices(6, 4, [&mut u, &mut v, &mut w]).is_ok());
+    let mut short = vec![0.0; 29];
+    let e = BroydenSlices::from_slices(6, 4, [&mut u, &mut v, &mut short]).err().unwrap();
+    assert_eq!(e, FromSlicesError::Length(LengthError { what: "work", expected: 30, got: 29 }));
+    assert_eq!(e.to_string(), "`work` has length 29, expected 30");
+    let e = BroydenSlices::from_slices(6, 5, [&mut u, &mut v, &mut w]).err().unwrap();
+    assert_eq!(e, FromSlicesError::Length(LengthError { what: "u", expected: 30, got: 24 }));
+    let e = BroydenSlices::from_slices(6, 0, [&mut u, &mut v, &mut w]).err().unwrap();
+    assert_eq!(e, FromSlicesError::Size(SizeError::ZeroHistory));
+    assert_eq!(e.to_string(), "the history depth must be at least 1");
+    let mut s = BroydenSlices::from_slices(6, 4, [&mut u, &mut v, &mut w]).unwrap();
     let mut z = vec![0.0; 5];
-    let e = w.solve(&BroydenSettings::DEFAULT, &mut |_, _| {}, &mut z, &Options::DEFAULT).err().unwrap();
-    assert_eq!((e.what, e.expected, e.got), ("z", 6, 5));
+    let e = s.solve(&mut |_, _| {}, &mut z, &Options::DEFAULT).err().unwrap();
+    assert_eq!(e, LengthError { what: "z", expected: 6, got: 5 });
 
-    let (mut dx, mut dg, mut vecs, mut gram, mut fac, mut coef) =
-        (vec![0.0; 12], vec![0.0; 12], vec![0.0; 24], vec![0.0; 4], vec![0.0; 4], vec![0.0; 1]);
-    let bufs = AndersonBuffers {
-        dx: &mut dx,
-        dg: &mut dg,
-        vecs: &mut vecs,
-        gram: &mut gram,
-        fac: &mut fac,
-        coef: &mut coef,
-    };
-    let e = AndersonWork::new(6, 2, bufs).err().unwrap();
-    assert_eq!((e.what, e.expected, e.got), ("coef", 2, 1));
+    let mut bufs = [12, 12, 24, 4, 4, 1].map(|l| vec![0.0f32; l]);
+    let [a, b, c, d, e2, g] = &mut bufs;
+    let e = AndersonSlices::from_slices(6, 2, [a, b, c, d, e2, g]).err().unwrap();
+    assert_eq!(e, FromSlicesError::Length(LengthError { what: "coef", expected: 2, got: 1 }));
 
-    let mut vecs = vec![0.0; 11];
-    let e = PicardWork::new(6, &mut vecs).err().unwrap();
-    assert_eq!((e.what, e.expected, e.got), ("vecs", 12, 11));
+    let mut work = vec![0.0; 11];
+    let e = PicardSlices::from_slices(6, [&mut work]).err().unwrap();
+    assert_eq!(e, FromSlicesError::Length(LengthError { what: "work", expected: 12, got: 11 }));
+    let e = PicardSlices::from_slices(0, [&mut work]).err().unwrap();
+    assert_eq!(e, FromSlicesError::Size(SizeError::ZeroDimension));
 }
 
 /// The slice form and the const-generic form are the same solver: same iterates, same
@@ -252,10 +254,10 @@ fn work_form_matches_owned_form() {
     let mut z_owned = [0.0f32; N];
     let r_owned = Broyden::<N, 3>::new().solve(mild, &mut z_owned, &Options::DEFAULT);
     let (mut u, mut v, mut vecs) = (vec![0.0; 3 * N], vec![0.0; 3 * N], vec![0.0; 5 * N]);
-    let mut w = BroydenWork::new(N, 3, &mut u, &mut v, &mut vecs).unwrap();
+    let mut w = BroydenSlices::from_slices(N, 3, [&mut u, &mut v, &mut vecs]).unwrap();
     let mut z = vec![0.0f32; N];
     let mut f = |x: &[f32], o: &mut [f32]| mild(x.try_into().unwrap(), o.try_into().unwrap());
-    let r = w.solve(&BroydenSettings::DEFAULT, &mut f, &mut z, &Options::DEFAULT).unwrap();
+    let r = w.solve(&mut f, &mut z, &Options::DEFAULT).unwrap();
     assert_eq!(r, r_owned);
     assert_eq!(z, z_owned);
 }
@@ -314,23 +316,15 @@ fn longer_work_buffers_still_give_f_exact_lengths() {
     let opts = Options::DEFAULT;
     let mut z = vec![0.0f32; n];
     let mut vecs = vec![0.0; 3 * n];
-    let r = PicardWork::new(n, &mut vecs).unwrap().solve(&PicardSettings::DEFAULT, &mut f, &mut z, &opts);
+    let r = PicardSlices::from_slices(n, [&mut vecs]).unwrap().solve(&mut f, &mut z, &opts);
     assert_eq!(r.unwrap().status, Status::Converged);
     let (mut u, mut v, mut vecs) = (vec![0.0; 3 * n], vec![0.0; 3 * n], vec![0.0; 7 * n]);
-    let mut w = BroydenWork::new(n, 2, &mut u, &mut v, &mut vecs).unwrap();
+    let mut w = BroydenSlices::from_slices(n, 2, [&mut u, &mut v, &mut vecs]).unwrap();
     z.fill(0.0);
-    assert_eq!(w.solve(&BroydenSettings::DEFAULT, &mut f, &mut z, &opts).unwrap().status, Status::Converged);
-    let (mut dx, mut dg, mut vecs, mut gram, mut fac, mut coef) =
-        (vec![0.0; 2 * n], vec![0.0; 2 * n], vec![0.0; 6 * n], vec![0.0; 4], vec![0.0; 4], vec![0.0; 2]);
-    let bufs = AndersonBuffers {
-        dx: &mut dx,
-        dg: &mut dg,
-        vecs: &mut vecs,
-        gram: &mut gram,
-        fac: &mut fac,
-        coef: &mut coef,
-    };
+    assert_eq!(w.solve(&mut f, &mut z, &opts).unwrap().status, Status::Converged);
+    let mut bufs = [2 * n, 2 * n, 6 * n, 4, 4, 2].map(|l| vec![0.0f32; l]);
+    let [a, b, c, d, e, g] = &mut bufs;
     z.fill(0.0);
-    let r = AndersonWork::new(n, 2, bufs).unwrap().solve(&AndersonSettings::DEFAULT, &mut f, &mut z, &opts);
+    let r = AndersonSlices::from_slices(n, 2, [a, b, c, d, e, g]).unwrap().solve(&mut f, &mut z, &opts);
     assert_eq!(r.unwrap().status, Status::Converged);
 }

@@ -5,10 +5,8 @@
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
-use solver_core::anderson::AndersonBuffers;
 use solver_core::{
-    AndersonSettings, AndersonWork, BroydenSettings, BroydenWork, Options, PicardSettings, PicardWork,
-    Report, Status,
+    AndersonSlices, BroydenSlices, Options, PicardSlices, Report, Solver, Status, anderson, broyden,
 };
 
 /// A random layer of size n with ‖W‖_∞ ≤ rho (so a contraction for rho < 1).
@@ -60,28 +58,21 @@ fn solve(k: usize, l: &Layer, m: usize, opts: &Options) -> (Vec<f32>, Report) {
     let mut f = |x: &[f32], o: &mut [f32]| l.f(x, o);
     let r = match k {
         0 => {
-            let (mut u, mut v, mut vecs) = (vec![0.0; m * n], vec![0.0; m * n], vec![0.0; 5 * n]);
-            let mut w = BroydenWork::new(n, m, &mut u, &mut v, &mut vecs).unwrap();
-            w.solve(&BroydenSettings::DEFAULT, &mut f, &mut z, opts).unwrap()
+            let [lu, lv, lw] = broyden::buffer_lens(n, m).unwrap();
+            let (mut u, mut v, mut w) = (vec![0.0; lu], vec![0.0; lv], vec![0.0; lw]);
+            let mut s = BroydenSlices::from_slices(n, m, [&mut u, &mut v, &mut w]).unwrap();
+            s.solve(&mut f, &mut z, opts).unwrap()
         }
         1 => {
-            let (mut dx, mut dg, mut vecs) = (vec![0.0; m * n], vec![0.0; m * n], vec![0.0; 4 * n]);
-            let (mut gram, mut fac, mut coef) = (vec![0.0; m * m], vec![0.0; m * m], vec![0.0; m]);
-            let bufs = AndersonBuffers {
-                dx: &mut dx,
-                dg: &mut dg,
-                vecs: &mut vecs,
-                gram: &mut gram,
-                fac: &mut fac,
-                coef: &mut coef,
-            };
-            let mut w = AndersonWork::new(n, m, bufs).unwrap();
-            w.solve(&AndersonSettings::DEFAULT, &mut f, &mut z, opts).unwrap()
+            let mut bufs = anderson::buffer_lens(n, m).unwrap().map(|len| vec![0.0f32; len]);
+            let [a, b, c, d, e, g] = &mut bufs;
+            let mut s = AndersonSlices::from_slices(n, m, [a, b, c, d, e, g]).unwrap();
+            s.solve(&mut f, &mut z, opts).unwrap()
         }
         _ => {
-            let mut vecs = vec![0.0; 2 * n];
-            let mut w = PicardWork::new(n, &mut vecs).unwrap();
-            w.solve(&PicardSettings::DEFAULT, &mut f, &mut z, opts).unwrap()
+            let mut work = vec![0.0; 2 * n];
+            let mut s = PicardSlices::from_slices(n, [&mut work]).unwrap();
+            s.solve(&mut f, &mut z, opts).unwrap()
         }
     };
     (z, r)

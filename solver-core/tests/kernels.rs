@@ -259,7 +259,7 @@ fn dot_known_values() {
 
 #[test]
 fn norm_and_dist_known_values() {
-    assert_eq!(kernels::norm(&[]), 0.0);
+    assert_eq!(kernels::norm::<f32>(&[]), 0.0);
     assert_eq!(kernels::norm(&[3.0, 4.0]), 5.0);
     assert_eq!(kernels::norm(&vec![-1.0; 100]), 10.0);
     let mut a = vec![0.0; 41];

@@ -11,18 +11,19 @@
 use rayon::prelude::*;
 
 use crate::BatchBackend;
-use crate::model::{DeqLayer, ModelError};
+use crate::model::{DeqLayer, Float, ModelError};
 
-/// [`BatchBackend`] for a [`DeqLayer`] and a batch of inputs. Holds the injection
-/// `c = x Uᵀ + b` of every token, computed once.
-pub struct LayerBackend<'l> {
-    layer: &'l DeqLayer,
-    c: Vec<f32>,
+/// [`BatchBackend`] for a [`DeqLayer`] and a batch of inputs, in the layer's float type
+/// `T` (`f32` by default, or `f64`). Holds the injection `c = x Uᵀ + b` of every token,
+/// computed once.
+pub struct LayerBackend<'l, T = f32> {
+    layer: &'l DeqLayer<T>,
+    c: Vec<T>,
     samples: usize,
     tokens: usize,
 }
 
-impl<'l> LayerBackend<'l> {
+impl<'l, T: Float> LayerBackend<'l, T> {
     /// The backend for `samples` samples of `tokens` tokens each, with inputs `x`
     /// (`[samples × tokens × p]`, row-major).
     ///
@@ -31,7 +32,7 @@ impl<'l> LayerBackend<'l> {
     /// [`ModelError::Empty`] for no samples or no tokens, [`ModelError::WrongLength`] if
     /// `x` is not `samples·tokens·p` long, [`ModelError::TooLarge`] if the injection
     /// cannot be allocated.
-    pub fn new(layer: &'l DeqLayer, x: &[f32], samples: usize, tokens: usize) -> Result<Self, ModelError> {
+    pub fn new(layer: &'l DeqLayer<T>, x: &[T], samples: usize, tokens: usize) -> Result<Self, ModelError> {
         let (h, p) = (layer.hidden(), layer.input_width());
         if samples == 0 || tokens == 0 {
             return Err(ModelError::Empty { path: None, name: "x".into() });
@@ -48,19 +49,19 @@ impl<'l> LayerBackend<'l> {
         let mut c = Vec::new();
         c.try_reserve_exact(len)
             .map_err(|_| ModelError::TooLarge { path: None, what: "the state".into() })?;
-        c.resize(len, 0.0f32);
+        c.resize(len, T::ZERO);
         let block = rows.div_ceil(2 * rayon::current_num_threads()).max(1);
         c.par_chunks_mut(block * h).zip(x.par_chunks(block * p)).for_each(|(cb, xb)| layer.injection(xb, cb));
         Ok(LayerBackend { layer, c, samples, tokens })
     }
 
-    /// Bytes held (the injection, `[B × L × h]` floats).
+    /// Bytes held (the injection, `[B × L × h]` floats of `T`).
     pub fn memory_bytes(&self) -> usize {
-        4 * self.c.len()
+        T::BYTES * self.c.len()
     }
 }
 
-impl BatchBackend for LayerBackend<'_> {
+impl<T: Float> BatchBackend<T> for LayerBackend<'_, T> {
     fn samples(&self) -> usize {
         self.samples
     }
@@ -69,7 +70,7 @@ impl BatchBackend for LayerBackend<'_> {
         self.tokens * self.layer.hidden()
     }
 
-    fn eval(&self, first: usize, active: &[bool], z: &[f32], out: &mut [f32]) {
+    fn eval(&self, first: usize, active: &[bool], z: &[T], out: &mut [T]) {
         let d = self.tokens * self.layer.hidden();
         // Runs of consecutive running samples: one product each.
         let mut s = 0;

@@ -4,7 +4,8 @@
 //! [`DynBroyden`], [`DynAnderson`] and [`DynPicard`] own heap buffers sized once, at
 //! construction, from a dimension and a history depth chosen at run time; a solve then
 //! allocates nothing, however many iterations it runs. They run solver-core's
-//! algorithms (the `*Work` forms over slices): one implementation, two storage forms.
+//! algorithms: the same types as solver-core's const-generic solvers, over heap
+//! storage ([`Heap`]), so one implementation serves every storage form.
 //!
 //! Two ways to solve a batch:
 //!
@@ -31,11 +32,11 @@
 //! * `cuda`: the GPU backend of [`offload`] (`cuda::CudaBroyden`), with `layer`.
 //!
 //! ```
-//! use solver_host::{DynBroyden, HostSolver};
-//! use solver_core::{Options, Status};
+//! use solver_host::DynBroyden;
+//! use solver_core::{Options, Solver, Status};
 //!
 //! let n = 100; // chosen at run time
-//! let mut solver = DynBroyden::new(n, 8).unwrap();
+//! let mut solver = DynBroyden::with_sizes(n, 8).unwrap();
 //! let mut z = vec![0.0f32; n];
 //! let report = solver
 //!     .solve(&mut |z: &[f32], out: &mut [f32]| {
@@ -59,10 +60,11 @@ pub mod lockstep;
 pub mod model;
 pub mod offload;
 
-pub use batch::{BatchError, solve_batch};
-pub use dynamic::{DynAnderson, DynBroyden, DynPicard, HostSolver, SizeError};
+pub use batch::{BatchBackend, BatchError, Progress, solve_batch};
+pub use dynamic::{AnySolver, DynAnderson, DynBroyden, DynPicard, Heap};
 #[cfg(feature = "layer")]
 pub use layer_backend::LayerBackend;
-pub use lockstep::{BatchBackend, Lockstep, LockstepError, Progress, Rounds};
+pub use lockstep::{Lockstep, LockstepError, Rounds};
 pub use offload::{HostVectors, OffloadBackend, OffloadError, OffloadRun};
 pub use solver_core;
+pub use solver_core::{SizeError, Solver};

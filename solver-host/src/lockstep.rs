@@ -18,7 +18,7 @@
 //!
 //! Each sample has its own solver (its own history, counters and stopping test: the
 //! same solver-core code as a single solve, driven one evaluation at a time through
-//! [`HostSolver::start`] / [`HostSolver::resume`]), so a sample's result does not depend
+//! [`Solver::start`] / [`Solver::resume`]), so a sample's result does not depend
 //! on the rest of the batch: it is bit-identical to solving that sample alone. A sample
 //! that has stopped is masked out: the backend is not asked to evaluate it, its solver
 //! is not advanced and its `z` no longer changes, so it costs no work. A NaN in one
@@ -49,7 +49,7 @@
 //!
 //! # Memory
 //!
-//! `B` solvers (each [`HostSolver::memory_bytes`]) plus two `[B × d]` buffers for the
+//! `B` solvers (each [`Solver::memory_bytes`]) plus two `[B × d]` buffers for the
 //! points and the outputs, all allocated by [`Lockstep::new`]; a solve allocates
 //! nothing, whatever `max_iters`.
 
@@ -59,31 +59,11 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use rayon::prelude::*;
-use solver_core::step::Step;
-use solver_core::{Options, Report};
+use solver_core::kernels::copy;
+use solver_core::solver::not_started;
+use solver_core::{Next, Options, Real, Report, SizeError, Solver};
 
-use crate::dynamic::NOT_STARTED;
-use crate::{HostSolver, SizeError};
-
-/// A batched map `f` over `B` samples of dimension `d`: the part of a lockstep solve
-/// that a backend (CPU, GPU) provides.
-pub trait BatchBackend: Sync {
-    /// Number of samples `B`.
-    fn samples(&self) -> usize;
-    /// Dimension `d` of one sample.
-    fn dim(&self) -> usize;
-    /// Evaluates the group of samples `first .. first + active.len()`: for every `k`
-    /// with `active[k]`, writes `f_{first+k}` of row `k` of `z` into row `k` of `out`
-    /// (both `[active.len() × d]`, row-major). Rows of inactive samples must be neither
-    /// read nor written, and cost nothing. Groups may be evaluated concurrently.
-    fn eval(&self, first: usize, active: &[bool], z: &[f32], out: &mut [f32]);
-    /// Whether the batch may be cut into groups (evaluated concurrently, each followed
-    /// by its samples' solver steps, so a round is one parallel pass). `false` asks for
-    /// the whole batch in one call, as a device backend would.
-    fn split(&self) -> bool {
-        true
-    }
-}
+use crate::batch::{BatchBackend, Progress, state_length};
 
 /// Why a lockstep solve cannot run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,38 +99,17 @@ impl fmt::Display for LockstepError {
 
 impl std::error::Error for LockstepError {}
 
-/// The message of a state of `got` values where `expected` (`B·d`) were needed; an
-/// `expected` of 0 means the batch has no samples or the dimension is zero.
-pub(crate) fn state_length(f: &mut fmt::Formatter<'_>, expected: usize, got: usize) -> fmt::Result {
-    if expected == 0 {
-        write!(f, "the state of {got} values cannot be solved: no samples, or dimension zero")
-    } else {
-        write!(f, "the state has {got} values, expected {expected} (samples × dimension)")
-    }
-}
-
-/// Progress of a lockstep solve, passed to the caller's callback after every round.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Progress {
-    /// Rounds done (batched evaluations made).
-    pub rounds: u32,
-    /// Samples still running.
-    pub active: usize,
-    /// Samples in the batch.
-    pub samples: usize,
-}
-
 /// One solver per sample over a `[B × d]` state, advanced round by round by a caller
 /// that evaluates `f` itself (see the [module documentation](crate::lockstep)): the
 /// solvers and their masks, and no batch buffers (the caller's are used).
-pub struct Rounds<S> {
+pub struct Rounds<S, T: Real = f32> {
     solvers: Vec<S>,
     dim: usize,
     active: Vec<bool>,
-    reports: Vec<Option<Report>>,
+    reports: Vec<Option<Report<T>>>,
 }
 
-impl<S: HostSolver> Rounds<S> {
+impl<T: Real, S: Solver<T> + Send> Rounds<S, T> {
     /// `samples` solvers built by `make`, all of the same dimension.
     pub fn new(samples: usize, make: impl Fn() -> Result<S, SizeError>) -> Result<Self, SizeError> {
         let solvers = (0..samples).map(|_| make()).collect::<Result<Vec<S>, SizeError>>()?;
@@ -194,14 +153,14 @@ impl<S: HostSolver> Rounds<S> {
 
     /// One report per sample of the last solve; a sample still running (or never
     /// started) reads as not started.
-    pub fn reports(&self) -> Vec<Report> {
-        self.reports.iter().map(|r| r.unwrap_or(NOT_STARTED)).collect()
+    pub fn reports(&self) -> Vec<Report<T>> {
+        self.reports.iter().map(|r| r.unwrap_or(not_started())).collect()
     }
 
     /// Starts every sample from its row of `z` (row-major `[B × d]`) and writes into
     /// `points` (`[B × d]`) the point each sample asks `f` for. Returns the number of
     /// running samples.
-    pub fn start(&mut self, z: &[f32], opts: &Options, points: &mut [f32]) -> Result<usize, LockstepError> {
+    pub fn start(&mut self, z: &[T], opts: &Options<T>, points: &mut [T]) -> Result<usize, LockstepError> {
         let d = self.check_state(z.len())?;
         self.check_state(points.len())?;
         self.reports.fill(None);
@@ -222,12 +181,7 @@ impl<S: HostSolver> Rounds<S> {
     /// of `points`; the rows of stopped samples are not read), in parallel. New best
     /// iterates go to `z` (which held the start points at [`start`](Self::start)); the
     /// points asked for next go to `points`. Returns the number of samples still running.
-    pub fn advance(
-        &mut self,
-        outputs: &[f32],
-        z: &mut [f32],
-        points: &mut [f32],
-    ) -> Result<usize, LockstepError> {
+    pub fn advance(&mut self, outputs: &[T], z: &mut [T], points: &mut [T]) -> Result<usize, LockstepError> {
         let d = self.check_state(outputs.len())?;
         self.check_state(z.len())?;
         self.check_state(points.len())?;
@@ -253,13 +207,13 @@ impl<S: HostSolver> Rounds<S> {
 
 /// One solver per sample, run in lockstep over a `[B × d]` state with a
 /// [`BatchBackend`] as `f`. See the [module documentation](crate::lockstep).
-pub struct Lockstep<S> {
-    rounds: Rounds<S>,
-    points: Vec<f32>,
-    outputs: Vec<f32>,
+pub struct Lockstep<S, T: Real = f32> {
+    rounds: Rounds<S, T>,
+    points: Vec<T>,
+    outputs: Vec<T>,
 }
 
-impl<S: HostSolver> Lockstep<S> {
+impl<T: Real, S: Solver<T> + Send> Lockstep<S, T> {
     /// `samples` solvers built by `make` (all of the same dimension), and the batch
     /// buffers. Everything a solve needs is allocated here.
     pub fn new(samples: usize, make: impl Fn() -> Result<S, SizeError>) -> Result<Self, SizeError> {
@@ -283,7 +237,7 @@ impl<S: HostSolver> Lockstep<S> {
 
     /// Bytes held: every solver's buffers and the two `[B × d]` batch buffers.
     pub fn memory_bytes(&self) -> usize {
-        self.rounds.memory_bytes() + 4 * (self.points.len() + self.outputs.len())
+        self.rounds.memory_bytes() + T::BYTES * (self.points.len() + self.outputs.len())
     }
 
     /// The solvers, to change their settings between solves.
@@ -296,11 +250,11 @@ impl<S: HostSolver> Lockstep<S> {
     /// after every round. Returns one report per sample.
     pub fn solve(
         &mut self,
-        backend: &dyn BatchBackend,
-        z: &mut [f32],
-        opts: &Options,
+        backend: &dyn BatchBackend<T>,
+        z: &mut [T],
+        opts: &Options<T>,
         progress: &mut (dyn FnMut(Progress) + Send),
-    ) -> Result<Vec<Report>, LockstepError> {
+    ) -> Result<Vec<Report<T>>, LockstepError> {
         let (b, d) = (self.samples(), self.dim());
         if (backend.samples(), backend.dim()) != (b, d) {
             return Err(LockstepError::BackendShape {
@@ -360,21 +314,21 @@ impl<S: HostSolver> Lockstep<S> {
 /// stopped (`report` set, `active` cleared, and its answer written to `point`, so that a
 /// caller whose `f` takes the whole batch hands a stopped sample its answer rather than
 /// a point that may have been the bad one). Returns whether it is still running.
-fn resume_sample<S: HostSolver>(
+fn resume_sample<T: Real, S: Solver<T>>(
     solver: &mut S,
-    out: &[f32],
-    z: &mut [f32],
-    point: &mut [f32],
+    out: &[T],
+    z: &mut [T],
+    point: &mut [T],
     active: &mut bool,
-    report: &mut Option<Report>,
+    report: &mut Option<Report<T>>,
 ) -> bool {
     if !*active {
         return false;
     }
     copy(out, solver.request().1);
     match solver.resume(z) {
-        Step::Evaluate => copy(solver.request().0, point),
-        Step::Done(r) => {
+        Next::Evaluate => copy(solver.request().0, point),
+        Next::Done(r) => {
             *report = Some(r);
             *active = false;
             copy(z, point);
@@ -388,13 +342,6 @@ fn resume_sample<S: HostSolver>(
 /// threads one by one.
 fn min_len(d: usize) -> usize {
     (1 << 16) / d.max(1) + 1
-}
-
-/// `dst ← src` over the common length (no panic path).
-pub(crate) fn copy(src: &[f32], dst: &mut [f32]) {
-    for (d, s) in dst.iter_mut().zip(src) {
-        *d = *s;
-    }
 }
 
 /// Groups per thread (when the backend splits). More groups balance samples that stop

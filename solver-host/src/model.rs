@@ -3,7 +3,9 @@
 //! A [`DeqLayer`] is the map `f(z; x) = act(W z + U x + b)` whose fixed point
 //! `z* = f(z*; x)` a DEQ solve finds. It acts on the last axis of the state: a `[B, h]`
 //! state is `B` rows, a `[B, L, h]` state (a sequence model) is `B·L` rows, one per
-//! token, all through the same weights. Weights and data are `f32`, row-major.
+//! token, all through the same weights. Weights and data are row-major, of the float
+//! type `T` of [`DeqLayer<T>`]: `f32` (the default, so `DeqLayer` is `DeqLayer<f32>`) or
+//! `f64` ([`Float`]); the inputs, the state and the outputs have the layer's type.
 //!
 //! # Layout
 //!
@@ -17,12 +19,15 @@
 //! # Files
 //!
 //! Models are [safetensors](https://huggingface.co/docs/safetensors) files holding the
-//! F32 tensors `"W"` `[h, h]`, `"U"` `[h, p]` and `"b"` `[h]`, with optional metadata
+//! tensors `"W"` `[h, h]`, `"U"` `[h, p]` and `"b"` `[h]`, with optional metadata
 //! `"activation"` = `"tanh"` (the default) or `"relu"` ([`DeqLayer::load`],
 //! [`DeqLayer::save`]). A classifier also carries its linear readout
 //! `logits = R z* + c` ([`Readout`]): `"R"` `[k, h]` and `"c"` `[k]`, both or neither;
-//! files without them load as before. Other dtypes are rejected, not converted. From
-//! PyTorch:
+//! files without them load as before. The tensors are all F32 (a `DeqLayer<f32>`) or
+//! all F64 (a `DeqLayer<f64>`); [`AnyLayer::load`] takes either and says which
+//! ([`FloatType`]). Other dtypes, a file mixing F32 and F64, and a file of the other
+//! type than the one asked for are rejected, not converted. From PyTorch (for an F64
+//! model, `.double()` in place of `.float()`):
 //!
 //! ```python
 //! import torch
@@ -43,8 +48,10 @@
 //! ```
 //!
 //! Inputs ([`InputBatch`]) hold `"x"` `[B, p]` or `[B, L, p]` and optionally a starting
-//! state `"z0"` of the state's shape and labels `"label"`; outputs ([`write_state`],
-//! [`write_solution`]) hold `"z"`, and for a classifier its `"logits"` and `"class"`. Every write
+//! state `"z0"` of the state's shape, both of the model's dtype (an F32 input to an F64
+//! model, or the reverse, is rejected, not converted), and labels `"label"` (I64);
+//! outputs ([`write_state`], [`write_solution`]) hold `"z"`, and for a classifier its
+//! `"logits"`, in the model's dtype, and `"class"` (I64). Every write
 //! goes to a temporary file in the target's directory, renamed over the target once
 //! complete, so a failed write leaves no partial file; a target that exists and is not
 //! a regular file (a device, a FIFO) is refused rather than replaced. Loading never
@@ -64,9 +71,15 @@
 //! across outputs (no horizontal sums) and an AVX2 build of the same code chosen at run
 //! time. Tiling and vector width change nothing in the arithmetic, so a row's result is
 //! bit for bit the same alone or in any batch, on any thread count: a sample's `f` does
-//! not depend on which other samples share its product. (faer, used before, chose
+//! not depend on which other samples share its product. One generic implementation
+//! serves both float types: an `f64` output is the same chain in `f64`. (faer, used before, chose
 //! kernels by shape, so one row alone and the same row among others were rounded
 //! differently.) Measured on the built-in model, see the README.
+//!
+//! # tanh
+//!
+//! In `f32`, [`tanh_rational`] (a rational approximation within `5·10⁻⁷`, which
+//! vectorises); in `f64`, the standard library's `f64::tanh` (see [`Float`]).
 //!
 //! # NaN
 //!
@@ -99,7 +112,9 @@
 
 mod error;
 pub mod export;
+mod float;
 mod header;
+mod input;
 pub mod int8;
 mod io;
 mod kernel;
@@ -108,14 +123,18 @@ mod readout;
 use std::fmt;
 use std::str::FromStr;
 
+use solver_core::Real;
+
 pub use error::{ModelError, escape_controls};
-pub use io::{InputBatch, solution_bytes, write_atomic, write_solution, write_state};
+pub use float::{AnyLayer, Float, FloatType};
+pub use input::InputBatch;
+pub use io::{solution_bytes, write_atomic, write_solution, write_state};
 pub use kernel::tanh_rational;
 pub use readout::{Predictions, Readout};
 
 /// `max(0, x)`, NaN for NaN (`f32::max` would give 0 and hide the NaN from the solver).
-pub fn relu(x: f32) -> f32 {
-    if x < 0.0 { 0.0 } else { x }
+pub fn relu<T: Real>(x: T) -> T {
+    if x < T::ZERO { T::ZERO } else { x }
 }
 
 /// Activation of the layer, applied elementwise.
@@ -171,30 +190,31 @@ impl FromStr for Activation {
 }
 
 /// The DEQ layer `f(z; x) = act(W z + U x + b)`, applied to the last axis of the state
-/// (per token for a `[B, L, h]` state). See the [module docs](self) for the layout.
+/// (per token for a `[B, L, h]` state), in the float type `T` (`f32`, the default, or
+/// `f64`: [`Float`]). See the [module docs](self) for the layout.
 #[derive(Clone, Debug)]
-pub struct DeqLayer {
+pub struct DeqLayer<T = f32> {
     hidden: usize,
     input: usize,
-    w: Vec<f32>,
-    u: Vec<f32>,
-    b: Vec<f32>,
+    w: Vec<T>,
+    u: Vec<T>,
+    b: Vec<T>,
     /// `Wᵀ` and `Uᵀ` (`[h, h]`, `[p, h]`): the layout the product kernel reads.
-    wt: Vec<f32>,
-    ut: Vec<f32>,
+    wt: Vec<T>,
+    ut: Vec<T>,
     act: Activation,
-    readout: Option<Readout>,
+    readout: Option<Readout<T>>,
 }
 
-/// `a·b`, or `TooLarge` naming `what`.
-fn product(a: usize, b: usize, what: &str) -> Result<usize, ModelError> {
+/// `a·b` (a count of values of `bytes` bytes each), or `TooLarge` naming `what`.
+fn product(a: usize, b: usize, bytes: usize, what: &str) -> Result<usize, ModelError> {
     a.checked_mul(b)
-        .filter(|n| n.checked_mul(4).is_some_and(|bytes| bytes <= isize::MAX as usize))
+        .filter(|n| n.checked_mul(bytes).is_some_and(|bytes| bytes <= isize::MAX as usize))
         .ok_or_else(|| ModelError::TooLarge { path: None, what: what.to_owned() })
 }
 
 /// Checks a weight vector's length and finiteness.
-fn check_tensor(name: &str, data: &[f32], expected: usize) -> Result<(), ModelError> {
+fn check_tensor<T: Real>(name: &str, data: &[T], expected: usize) -> Result<(), ModelError> {
     if data.len() != expected {
         return Err(ModelError::WrongLength { name: name.to_owned(), expected, got: data.len() });
     }
@@ -204,7 +224,7 @@ fn check_tensor(name: &str, data: &[f32], expected: usize) -> Result<(), ModelEr
     }
 }
 
-impl DeqLayer {
+impl<T: Float> DeqLayer<T> {
     /// A layer of hidden width `hidden` (`h`) and input width `input` (`p`) from `W`
     /// `[h, h]`, `U` `[h, p]` and `b` `[h]`, row-major (PyTorch `nn.Linear` weight
     /// layout: `w[i·h + j]` multiplies `z_j` into output `i`).
@@ -217,9 +237,9 @@ impl DeqLayer {
     pub fn new(
         hidden: usize,
         input: usize,
-        w: Vec<f32>,
-        u: Vec<f32>,
-        b: Vec<f32>,
+        w: Vec<T>,
+        u: Vec<T>,
+        b: Vec<T>,
         act: Activation,
     ) -> Result<Self, ModelError> {
         if hidden == 0 {
@@ -228,8 +248,8 @@ impl DeqLayer {
         if input == 0 {
             return Err(ModelError::Empty { path: None, name: "U".into() });
         }
-        check_tensor("W", &w, product(hidden, hidden, "W")?)?;
-        check_tensor("U", &u, product(hidden, input, "U")?)?;
+        check_tensor("W", &w, product(hidden, hidden, T::BYTES, "W")?)?;
+        check_tensor("U", &u, product(hidden, input, T::BYTES, "U")?)?;
         check_tensor("b", &b, hidden)?;
         let too_large = |what: &str| ModelError::TooLarge { path: None, what: what.to_owned() };
         let wt = kernel::transpose(&w, hidden, hidden).ok_or_else(|| too_large("W"))?;
@@ -258,7 +278,7 @@ impl DeqLayer {
     ///
     /// [`ModelError::WrongLength`] naming `R` if the readout reads a state of another
     /// width than `h`.
-    pub fn with_readout(self, readout: Readout) -> Result<Self, ModelError> {
+    pub fn with_readout(self, readout: Readout<T>) -> Result<Self, ModelError> {
         if readout.hidden() != self.hidden {
             return Err(ModelError::WrongLength {
                 name: "R".into(),
@@ -270,28 +290,29 @@ impl DeqLayer {
     }
 
     /// The classifier readout, if the model has one.
-    pub fn readout(&self) -> Option<&Readout> {
+    pub fn readout(&self) -> Option<&Readout<T>> {
         self.readout.as_ref()
     }
 
     /// `W`, `[h, h]` row-major.
-    pub fn w(&self) -> &[f32] {
+    pub fn w(&self) -> &[T] {
         &self.w
     }
 
     /// `U`, `[h, p]` row-major.
-    pub fn u(&self) -> &[f32] {
+    pub fn u(&self) -> &[T] {
         &self.u
     }
 
     /// `b`, `[h]`.
-    pub fn b(&self) -> &[f32] {
+    pub fn b(&self) -> &[T] {
         &self.b
     }
 
-    /// Bytes of the weights: `4·(h² + h·p + h)`.
+    /// Bytes of the weights: `T::BYTES·(h² + h·p + h)` (4 per value in `f32`, 8 in
+    /// `f64`).
     pub fn weight_bytes(&self) -> usize {
-        4 * (self.w.len() + self.u.len() + self.b.len())
+        T::BYTES * (self.w.len() + self.u.len() + self.b.len())
     }
 
     /// `c = x Uᵀ + b` for `rows` rows: `x` is `[rows × p]`, `c` is `[rows × h]`. It does
@@ -300,7 +321,7 @@ impl DeqLayer {
     /// # Panics
     ///
     /// If `x.len()` is not a multiple of `p` or `c.len() != rows·h`.
-    pub fn injection(&self, x: &[f32], c: &mut [f32]) {
+    pub fn injection(&self, x: &[T], c: &mut [T]) {
         let (h, p) = (self.hidden, self.input);
         assert!(x.len().is_multiple_of(p), "x has {} values, not a multiple of the input width {p}", x.len());
         let rows = x.len() / p;
@@ -319,7 +340,7 @@ impl DeqLayer {
     /// # Panics
     ///
     /// If the lengths differ or are not a multiple of `h`.
-    pub fn apply(&self, z: &[f32], c: &[f32], out: &mut [f32]) {
+    pub fn apply(&self, z: &[T], c: &[T], out: &mut [T]) {
         let h = self.hidden;
         assert!(
             z.len() == out.len() && c.len() == out.len() && out.len().is_multiple_of(h),
@@ -335,7 +356,9 @@ impl DeqLayer {
             Activation::Relu => out.iter_mut().for_each(|v| *v = relu(*v)),
         }
     }
+}
 
+impl DeqLayer {
     /// The built-in demonstration layer: deterministic (fixed seed), tanh, `W` a
     /// symmetric matrix with normal entries scaled so that its spectral norm (estimated
     /// by power iteration, from below) is 0.95, which makes `f` a contraction in `z`

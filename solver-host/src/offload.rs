@@ -6,8 +6,8 @@
 //! # How it works
 //!
 //! solver-core's Broyden solve is a state machine that asks for its vector work one
-//! operation at a time ([`solver_core::broyden::ops`]): evaluate `f`, form a residual
-//! and its norms, accept a step, compute a new pair, take the quasi-Newton step. Every
+//! operation at a time ([`solver_core::broyden::ops`]): evaluate `f`, copy, scale,
+//! `x + αy`, the low-rank product, a dot product, a norm, a finiteness test. Every
 //! decision (step rejection, skipped updates, the history's ring, convergence, stall,
 //! divergence, the best iterate) is made by [`BroydenState::advance`] from the scalar
 //! replies. Here one such state per sample runs on the host, and an
@@ -28,20 +28,21 @@
 //! while another stores a pair); the backend runs each kind of operation once, over the
 //! samples that asked for it. A stopped sample asks for nothing, so it costs nothing.
 //! Because the algorithm is solver-core's, a backend that computes exactly as
-//! [`BroydenWork::execute`] does gives bit-identical results ([`HostVectors`], tested);
+//! [`SliceVectors::execute`] does gives bit-identical results ([`HostVectors`], tested);
 //! one that sums in another order (a GPU) differs by rounding only.
 
 use core::fmt;
 
-use solver_core::broyden::ops::{BroydenOp, Reply};
-use solver_core::{BroydenSettings, BroydenState, BroydenWork, Options, Report};
+use solver_core::broyden::ops::{Op, Reply, SliceVectors};
+use solver_core::kernels::copy;
+use solver_core::solver::not_started;
+use solver_core::{BroydenSettings, BroydenState, LengthError, Options, Report, SizeError};
 
-use crate::SizeError;
-use crate::dynamic::{NOT_STARTED, buffer};
-use crate::lockstep::{BatchBackend, Progress, copy};
+use crate::batch::{BatchBackend, Progress, state_length};
+use crate::dynamic::buffer;
 
 /// Where a batch of Broyden solves keeps its vectors, and how it carries out their
-/// operations ([`BroydenOp`]).
+/// operations ([`Op`]).
 pub trait OffloadBackend {
     /// What can go wrong on the device.
     type Error: fmt::Display;
@@ -51,14 +52,14 @@ pub trait OffloadBackend {
     /// Dimension `d` of one sample.
     fn dim(&self) -> usize;
     /// Number of pairs `M` each sample has room for.
-    fn memory(&self) -> usize;
+    fn history(&self) -> usize;
     /// Starts a solve: every sample's `x` and best iterate `z` ← its row of `z0`
     /// (`[B × d]`, row-major).
     fn load(&mut self, z0: &[f32]) -> Result<(), Self::Error>;
     /// Carries out `ops[b]` for every sample `b` with `Some`, writing its reply into
     /// `replies[b]`. Either every operation given is an evaluation, or none is: `f`
     /// runs once per round, for every running sample together.
-    fn execute(&mut self, ops: &[Option<BroydenOp>], replies: &mut [Reply]) -> Result<(), Self::Error>;
+    fn execute(&mut self, ops: &[Option<Op>], replies: &mut [Reply]) -> Result<(), Self::Error>;
     /// Copies every sample's best iterate into `z` (`[B × d]`).
     fn store(&mut self, z: &mut [f32]) -> Result<(), Self::Error>;
 }
@@ -74,7 +75,7 @@ pub enum OffloadError<E> {
         got: usize,
     },
     /// The history depth is zero.
-    Memory,
+    ZeroHistory,
     /// The device failed.
     Device(E),
 }
@@ -82,8 +83,8 @@ pub enum OffloadError<E> {
 impl<E: fmt::Display> fmt::Display for OffloadError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            OffloadError::StateLength { expected, got } => crate::lockstep::state_length(f, *expected, *got),
-            OffloadError::Memory => write!(f, "the history must hold at least one pair"),
+            OffloadError::StateLength { expected, got } => state_length(f, *expected, *got),
+            OffloadError::ZeroHistory => write!(f, "the history must hold at least one pair"),
             OffloadError::Device(e) => e.fmt(f),
         }
     }
@@ -101,12 +102,12 @@ pub fn solve<D: OffloadBackend + ?Sized>(
     z: &mut [f32],
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Vec<Report>, OffloadError<D::Error>> {
-    let (b, d, m) = (backend.samples(), backend.dim(), backend.memory());
+    let (b, d, m) = (backend.samples(), backend.dim(), backend.history());
     let expected = b.checked_mul(d).filter(|_| d > 0);
     if expected != Some(z.len()) {
         return Err(OffloadError::StateLength { expected: expected.unwrap_or(0), got: z.len() });
     }
-    let mut run = OffloadRun::new(b, settings, m, opts).ok_or(OffloadError::Memory)?;
+    let mut run = OffloadRun::new(b, settings, m, opts).ok_or(OffloadError::ZeroHistory)?;
     backend.load(z).map_err(OffloadError::Device)?;
     loop {
         let active = run.round(|ops, replies| backend.execute(ops, replies)).map_err(OffloadError::Device)?;
@@ -127,26 +128,27 @@ pub fn solve<D: OffloadBackend + ?Sized>(
 pub struct OffloadRun {
     states: Vec<BroydenState>,
     /// The operation each sample waits for (`None` once it has stopped).
-    waiting: Vec<Option<BroydenOp>>,
+    waiting: Vec<Option<Op>>,
     /// The operations given to the backend this round.
-    round: Vec<Option<BroydenOp>>,
+    round: Vec<Option<Op>>,
     replies: Vec<Reply>,
     reports: Vec<Report>,
     evaluations: u32,
 }
 
 impl OffloadRun {
-    /// `samples` fresh solves with room for `memory` pairs each, every one waiting for
+    /// `samples` fresh solves with room for `history` pairs each, every one waiting for
     /// the evaluation of its start point (which the backend must hold: loaded by
-    /// [`OffloadBackend::load`] or otherwise). `None` when `memory` is zero.
-    pub fn new(samples: usize, settings: &BroydenSettings, memory: usize, opts: &Options) -> Option<Self> {
-        let state = BroydenState::detached(settings, memory, opts)?;
+    /// [`OffloadBackend::load`] or otherwise). `None` when `history` is zero.
+    pub fn new(samples: usize, settings: &BroydenSettings, history: usize, opts: &Options) -> Option<Self> {
+        let mut state = BroydenState::detached(settings, history, opts)?;
+        let first = state.advance(Reply::None);
         Some(OffloadRun {
             states: vec![state; samples],
-            waiting: vec![Some(state.op()); samples],
+            waiting: vec![Some(first); samples],
             round: vec![None; samples],
             replies: vec![Reply::None; samples],
-            reports: vec![NOT_STARTED; samples],
+            reports: vec![not_started(); samples],
             evaluations: 0,
         })
     }
@@ -162,9 +164,9 @@ impl OffloadRun {
     /// anything else: `f` runs once per evaluation round, for every running sample.
     pub fn round<E>(
         &mut self,
-        mut execute: impl FnMut(&[Option<BroydenOp>], &mut [Reply]) -> Result<(), E>,
+        mut execute: impl FnMut(&[Option<Op>], &mut [Reply]) -> Result<(), E>,
     ) -> Result<usize, E> {
-        let is_eval = |op: &BroydenOp| matches!(op, BroydenOp::Evaluate { .. });
+        let is_eval = |op: &Op| matches!(op, Op::Evaluate { .. });
         loop {
             let running = self.waiting.iter().flatten().count();
             if running == 0 {
@@ -182,7 +184,7 @@ impl OffloadRun {
                     continue;
                 }
                 *w = match state.advance(*reply) {
-                    BroydenOp::Done(rep) => {
+                    Op::Done(rep) => {
                         *report = rep;
                         None
                     }
@@ -213,7 +215,7 @@ impl OffloadRun {
 }
 
 /// The host reference of [`OffloadBackend`]: each sample's vectors in its own heap
-/// buffers, every operation carried out by solver-core's [`BroydenWork::execute`], and
+/// buffers, every operation carried out by solver-core's [`SliceVectors::execute`], and
 /// `f` by a [`BatchBackend`]. Results are bit-identical to solo solves; device backends
 /// are checked against it.
 pub struct HostVectors<'f> {
@@ -257,7 +259,7 @@ impl HostVectors<'_> {
     /// The dimension, which must not be zero (rows of zero floats cannot be chunked).
     fn nonzero_dim(&self) -> Result<usize, HostVectorsError> {
         match self.dim() {
-            0 => Err(HostVectorsError(solver_core::WorkError { what: "dimension", expected: 1, got: 0 })),
+            0 => Err(HostVectorsError::ZeroDimension),
             d => Ok(d),
         }
     }
@@ -266,11 +268,19 @@ impl HostVectors<'_> {
 /// Why [`HostVectors`] failed: a state of the wrong length given to `load` or `store`,
 /// or a backend of dimension 0 (never through [`solve`], which checks both first).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HostVectorsError(pub solver_core::WorkError);
+pub enum HostVectorsError {
+    /// A state of the wrong length.
+    Length(LengthError),
+    /// The backend's dimension is zero.
+    ZeroDimension,
+}
 
 impl fmt::Display for HostVectorsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "host vectors: {}", self.0)
+        match self {
+            HostVectorsError::Length(e) => write!(f, "host vectors: {e}"),
+            HostVectorsError::ZeroDimension => write!(f, "host vectors: the dimension must be at least 1"),
+        }
     }
 }
 
@@ -285,7 +295,7 @@ impl OffloadBackend for HostVectors<'_> {
         self.f.dim()
     }
 
-    fn memory(&self) -> usize {
+    fn history(&self) -> usize {
         self.m
     }
 
@@ -299,10 +309,10 @@ impl OffloadBackend for HostVectors<'_> {
         Ok(())
     }
 
-    fn execute(&mut self, ops: &[Option<BroydenOp>], replies: &mut [Reply]) -> Result<(), HostVectorsError> {
-        let (d, m) = (self.nonzero_dim()?, self.m);
-        let eval = |op: &Option<BroydenOp>| match op {
-            Some(BroydenOp::Evaluate { point, out }) => Some((point.index(), out.index())),
+    fn execute(&mut self, ops: &[Option<Op>], replies: &mut [Reply]) -> Result<(), HostVectorsError> {
+        let d = self.nonzero_dim()?;
+        let eval = |op: &Option<Op>| match op {
+            Some(Op::Evaluate { point, out }) => point.work_index().zip(out.work_index()),
             _ => None,
         };
         if ops.iter().any(|op| eval(op).is_some()) {
@@ -328,8 +338,7 @@ impl OffloadBackend for HostVectors<'_> {
             ops.iter().zip(&mut self.bufs).zip(self.z.chunks_mut(d)).zip(replies.iter_mut())
         {
             if let Some(op) = op {
-                let mut work = BroydenWork::new(d, m, u, v, vecs).map_err(HostVectorsError)?;
-                *reply = work.execute(op, z);
+                *reply = SliceVectors::new(d, u, v, vecs, z).execute(op);
             }
         }
         Ok(())
@@ -343,9 +352,5 @@ impl OffloadBackend for HostVectors<'_> {
 }
 
 fn check_state(what: &'static str, got: usize, expected: usize) -> Result<(), HostVectorsError> {
-    if got == expected {
-        Ok(())
-    } else {
-        Err(HostVectorsError(solver_core::WorkError { what, expected, got }))
-    }
+    if got == expected { Ok(()) } else { Err(HostVectorsError::Length(LengthError { what, expected, got })) }
 }

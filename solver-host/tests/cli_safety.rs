@@ -238,10 +238,14 @@ fn nan_in_a_relu_layer_ends_the_sample_non_finite() {
     let (h, p) = (3, 2);
     let w = vec![0.1, 0.0, 0.0, 0.0, 0.1, 0.0, 0.0, 0.0, 0.1];
     let u = vec![3e38, -3e38, 1.0, 0.5, -0.5, 1.0];
-    DeqLayer::new(h, p, w, u, vec![0.1; h], Activation::Relu).unwrap().save(&m).unwrap();
+    DeqLayer::<f32>::new(h, p, w, u, vec![0.1; h], Activation::Relu).unwrap().save(&m).unwrap();
     // Sample 1: 2·3e38 − 2·3e38 = ∞ − ∞ in output 0; samples 0 and 2 give exactly 0 there.
-    let batch =
-        InputBatch { shape: vec![3, 2], x: vec![0.5, 0.5, 2.0, 2.0, -1.0, -1.0], z0: None, labels: None };
+    let batch = InputBatch::<f32> {
+        shape: vec![3, 2],
+        x: vec![0.5, 0.5, 2.0, 2.0, -1.0, -1.0],
+        z0: None,
+        labels: None,
+    };
     batch.save(&x).unwrap();
     for threads in ["1", "2", "3"] {
         let r = d.join(format!("r{threads}.json"));

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use solver_core::{Options, Report, Status};
 use solver_host::{
-    BatchBackend, DynAnderson, DynBroyden, DynPicard, HostSolver, Lockstep, LockstepError, Rounds,
+    BatchBackend, DynAnderson, DynBroyden, DynPicard, Lockstep, LockstepError, Rounds, Solver,
 };
 
 mod common;
@@ -18,7 +18,7 @@ type Batch = (Vec<Report>, Vec<f32>);
 
 /// Solves the batch in lockstep and each sample alone with a fresh solver; returns
 /// both, plus the backend's evaluation counts.
-fn both<S: HostSolver>(
+fn both<S: Solver + Send>(
     make: impl Fn() -> S,
     samples: usize,
     opts: &Options,
@@ -58,10 +58,10 @@ fn every_sample_matches_its_solo_solve_bit_for_bit() {
         assert!(lo < hi, "{evals:?}");
         assert!(lock.0.iter().all(|r| r.status == Status::Converged), "{:?}", lock.0);
     };
-    check(both(|| DynBroyden::new(D, 8).unwrap(), samples, &opts, None));
-    check(both(|| DynAnderson::new(D, 5).unwrap(), samples, &opts, None));
+    check(both(|| DynBroyden::with_sizes(D, 8).unwrap(), samples, &opts, None));
+    check(both(|| DynAnderson::with_sizes(D, 5).unwrap(), samples, &opts, None));
     // Plain iteration only for the contractive layers (ρ < 1, every 4th is ρ = 1.2).
-    let (lock, alone, _) = both(|| DynPicard::new(D).unwrap(), samples, &opts, None);
+    let (lock, alone, _) = both(|| DynPicard::with_sizes(D).unwrap(), samples, &opts, None);
     assert_eq!(lock, alone);
 }
 
@@ -70,7 +70,7 @@ fn one_samples_nan_ends_that_sample_only() {
     let opts = Options::DEFAULT;
     for (sick, call) in [(0usize, 1u32), (3, 4), (5, 9)] {
         let ((reports, z), (alone, alone_z), evals) =
-            both(|| DynBroyden::new(D, 8).unwrap(), 6, &opts, Some((sick, call)));
+            both(|| DynBroyden::with_sizes(D, 8).unwrap(), 6, &opts, Some((sick, call)));
         assert_eq!((&reports, &z), (&alone, &alone_z));
         for (b, r) in reports.iter().enumerate() {
             if b == sick {
@@ -92,7 +92,7 @@ fn one_samples_nan_ends_that_sample_only() {
 fn rounds_driven_by_the_caller_match_solo_solves() {
     let opts = Options { max_iters: 200, ..Options::DEFAULT };
     let samples = 7;
-    fn driven<S: HostSolver>(lock: &mut Rounds<S>, samples: usize, opts: &Options) -> Batch {
+    fn driven<S: Solver + Send>(lock: &mut Rounds<S>, samples: usize, opts: &Options) -> Batch {
         let backend = Layers::new(samples);
         let mut z = starts(samples);
         let (mut points, mut outputs) = (vec![0.0; z.len()], vec![f32::NAN; z.len()]);
@@ -127,16 +127,16 @@ fn rounds_driven_by_the_caller_match_solo_solves() {
         }
         (reports, z)
     }
-    let mut broyden = Rounds::new(samples, || DynBroyden::new(D, 8)).unwrap();
-    let mut anderson = Rounds::new(samples, || DynAnderson::new(D, 5)).unwrap();
+    let mut broyden = Rounds::new(samples, || DynBroyden::with_sizes(D, 8)).unwrap();
+    let mut anderson = Rounds::new(samples, || DynAnderson::with_sizes(D, 5)).unwrap();
     assert_eq!(broyden.memory_bytes(), samples * 4 * D * (2 * 8 + 5));
     let alone = Layers::new(samples);
     let b = driven(&mut broyden, samples, &opts);
-    assert_eq!(b, alone.alone(|f, zb| DynBroyden::new(D, 8).unwrap().solve(f, zb, &opts).unwrap()));
+    assert_eq!(b, alone.alone(|f, zb| DynBroyden::with_sizes(D, 8).unwrap().solve(f, zb, &opts).unwrap()));
     // A second solve with the same solvers starts afresh.
     assert_eq!(driven(&mut broyden, samples, &opts), b);
     let a = driven(&mut anderson, samples, &opts);
-    assert_eq!(a, alone.alone(|f, zb| DynAnderson::new(D, 5).unwrap().solve(f, zb, &opts).unwrap()));
+    assert_eq!(a, alone.alone(|f, zb| DynAnderson::with_sizes(D, 5).unwrap().solve(f, zb, &opts).unwrap()));
     assert!(b.0.iter().chain(&a.0).all(|r| r.status == Status::Converged));
     // Buffers of the wrong length are errors.
     let mut short = vec![0.0; samples * D - 1];
@@ -146,7 +146,7 @@ fn rounds_driven_by_the_caller_match_solo_solves() {
 
 #[test]
 fn shape_errors_are_reported() {
-    let mut lock = Lockstep::new(3, || DynBroyden::new(D, 4)).unwrap();
+    let mut lock = Lockstep::new(3, || DynBroyden::with_sizes(D, 4)).unwrap();
     assert_eq!(lock.memory_bytes(), 3 * 4 * D * (2 * 4 + 5) + 2 * 4 * 3 * D);
     let backend = Layers::new(4);
     let mut z = vec![0.0; 3 * D];

@@ -135,13 +135,14 @@ fn activation_names() {
 
 #[test]
 fn new_rejects_bad_weights() {
-    let e = DeqLayer::new(2, 1, vec![0.0; 3], vec![0.0; 2], vec![0.0; 2], Activation::Tanh).unwrap_err();
+    let e =
+        DeqLayer::<f32>::new(2, 1, vec![0.0; 3], vec![0.0; 2], vec![0.0; 2], Activation::Tanh).unwrap_err();
     assert!(matches!(e, ModelError::WrongLength { expected: 4, got: 3, .. }), "{e}");
     let mut u = vec![0.0; 2];
     u[1] = f32::INFINITY;
-    let e = DeqLayer::new(2, 1, vec![0.0; 4], u, vec![0.0; 2], Activation::Tanh).unwrap_err();
+    let e = DeqLayer::<f32>::new(2, 1, vec![0.0; 4], u, vec![0.0; 2], Activation::Tanh).unwrap_err();
     assert_eq!(e.to_string(), "tensor \"U\" holds a non-finite value (NaN or infinity) at flat index 1");
-    assert!(DeqLayer::new(usize::MAX, 1, vec![], vec![], vec![], Activation::Tanh).is_err());
+    assert!(DeqLayer::<f32>::new(usize::MAX, 1, vec![], vec![], vec![], Activation::Tanh).is_err());
 }
 
 #[test]
@@ -149,7 +150,7 @@ fn save_load_round_trip_is_bit_identical() {
     let t = Temp::new("round_trip");
     let l = layer(23, 9, Activation::Relu, 21);
     l.save(&t.0).unwrap();
-    let back = DeqLayer::load(&t.0).unwrap();
+    let back = DeqLayer::<f32>::load(&t.0).unwrap();
     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(back.w()), bits(l.w()));
     assert_eq!(bits(back.u()), bits(l.u()));
@@ -206,7 +207,7 @@ fn failed_write_leaves_no_file() {
 #[test]
 fn writes_never_replace_what_is_not_a_regular_file() {
     use std::os::unix::fs::FileTypeExt;
-    let e = write_state(Path::new("/dev/null"), &[1], &[0.0]).unwrap_err();
+    let e = write_state(Path::new("/dev/null"), &[1], &[0.0f32]).unwrap_err();
     assert!(e.to_string().contains("not a regular file"), "{e}");
     assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device());
     let e = DeqLayer::demo(4, 2).save(&std::env::temp_dir()).unwrap_err();
@@ -254,7 +255,7 @@ fn write_layer(path: &Path, replace: Option<(&str, Dtype, Vec<usize>, Vec<u8>)>,
 #[test]
 fn missing_file() {
     let t = Temp::new("missing");
-    let e = DeqLayer::load(&t.0).unwrap_err();
+    let e = DeqLayer::<f32>::load(&t.0).unwrap_err();
     assert!(matches!(e, ModelError::Io { .. }));
     assert_one_line(&e, &t.name(), "No such file");
 }
@@ -265,13 +266,13 @@ fn truncated_file() {
     DeqLayer::demo(8, 3).save(&t.0).unwrap();
     let bytes = std::fs::read(&t.0).unwrap();
     std::fs::write(&t.0, &bytes[..bytes.len() / 2]).unwrap();
-    let e = DeqLayer::load(&t.0).unwrap_err();
+    let e = DeqLayer::<f32>::load(&t.0).unwrap_err();
     assert!(matches!(e, ModelError::NotSafetensors { .. }), "{e}");
     assert_one_line(&e, &t.name(), "not a valid safetensors file");
     // Every shorter prefix fails cleanly too (no panic).
     for cut in (0..bytes.len()).step_by(7) {
         std::fs::write(&t.0, &bytes[..cut]).unwrap();
-        assert!(DeqLayer::load(&t.0).is_err());
+        assert!(DeqLayer::<f32>::load(&t.0).is_err());
     }
 }
 
@@ -279,7 +280,7 @@ fn truncated_file() {
 fn text_file() {
     let t = Temp::new("text");
     std::fs::write(&t.0, "W = [[1, 2], [3, 4]]\nthis is not a safetensors file\n").unwrap();
-    let e = DeqLayer::load(&t.0).unwrap_err();
+    let e = DeqLayer::<f32>::load(&t.0).unwrap_err();
     assert_one_line(&e, &t.name(), "not a valid safetensors file");
 }
 
@@ -291,7 +292,7 @@ fn huge_declared_shape() {
     bytes.extend_from_slice(header.as_bytes());
     bytes.extend_from_slice(&[0; 16]);
     std::fs::write(&t.0, bytes).unwrap();
-    let e = DeqLayer::load(&t.0).unwrap_err();
+    let e = DeqLayer::<f32>::load(&t.0).unwrap_err();
     assert_one_line(&e, &t.name(), "not a valid safetensors file");
 }
 
@@ -299,7 +300,7 @@ fn huge_declared_shape() {
 fn missing_tensor_u() {
     let t = Temp::new("missing_u");
     write_layer(&t.0, Some(("U", Dtype::F32, vec![], vec![])), None);
-    let e = DeqLayer::load(&t.0).unwrap_err();
+    let e = DeqLayer::<f32>::load(&t.0).unwrap_err();
     assert_one_line(&e, &t.name(), "no tensor named \"U\"");
 }
 
@@ -307,7 +308,7 @@ fn missing_tensor_u() {
 fn wrong_shape_of_w() {
     let t = Temp::new("wrong_shape");
     write_layer(&t.0, Some(("W", Dtype::F32, vec![4, 5], f32_bytes(&data(20, 1)))), None);
-    let e = DeqLayer::load(&t.0).unwrap_err();
+    let e = DeqLayer::<f32>::load(&t.0).unwrap_err();
     assert_one_line(&e, &t.name(), "tensor \"W\" has shape [4, 5], expected [4, 4]");
 }
 
@@ -315,9 +316,16 @@ fn wrong_shape_of_w() {
 fn wrong_dtype() {
     let t = Temp::new("wrong_dtype");
     let w: Vec<u8> = (0..16).flat_map(|i| (i as f64 * 0.1).to_le_bytes()).collect();
+    // W in F64 beside an F32 U and b: a file of mixed dtypes, whichever type loads it.
     write_layer(&t.0, Some(("W", Dtype::F64, vec![4, 4], w)), None);
-    let e = DeqLayer::load(&t.0).unwrap_err();
-    assert_one_line(&e, &t.name(), "tensor \"W\" has dtype F64, only F32 is supported");
+    let e = DeqLayer::<f32>::load(&t.0).unwrap_err();
+    assert_one_line(&e, &t.name(), "tensor \"U\" is F32 but tensor \"W\" is F64");
+    assert!(matches!(e, ModelError::MixedDtype { .. }), "{e}");
+    assert_eq!(solver_host::model::AnyLayer::load(&t.0).unwrap_err(), e);
+    // A dtype the layer never runs in.
+    write_layer(&t.0, Some(("W", Dtype::F16, vec![4, 4], vec![0; 32])), None);
+    let e = DeqLayer::<f32>::load(&t.0).unwrap_err();
+    assert_one_line(&e, &t.name(), "tensor \"W\" has dtype F16, expected F32 or F64");
 }
 
 #[test]
@@ -326,7 +334,7 @@ fn nan_in_w() {
     let mut w = data(16, 1);
     w[6] = f32::NAN;
     write_layer(&t.0, Some(("W", Dtype::F32, vec![4, 4], f32_bytes(&w))), None);
-    let e = DeqLayer::load(&t.0).unwrap_err();
+    let e = DeqLayer::<f32>::load(&t.0).unwrap_err();
     assert_one_line(&e, &t.name(), "tensor \"W\" holds a non-finite value (NaN or infinity) at flat index 6");
 }
 
@@ -334,12 +342,12 @@ fn nan_in_w() {
 fn bad_activation_metadata() {
     let t = Temp::new("bad_activation");
     write_layer(&t.0, None, Some(("activation", "gelu")));
-    let e = DeqLayer::load(&t.0).unwrap_err();
+    let e = DeqLayer::<f32>::load(&t.0).unwrap_err();
     assert_one_line(&e, &t.name(), "metadata \"activation\" is \"gelu\", expected \"tanh\" or \"relu\"");
     write_layer(&t.0, None, Some(("activation", "relu")));
-    assert_eq!(DeqLayer::load(&t.0).unwrap().activation(), Activation::Relu);
+    assert_eq!(DeqLayer::<f32>::load(&t.0).unwrap().activation(), Activation::Relu);
     write_layer(&t.0, None, None);
-    assert_eq!(DeqLayer::load(&t.0).unwrap().activation(), Activation::Tanh);
+    assert_eq!(DeqLayer::<f32>::load(&t.0).unwrap().activation(), Activation::Tanh);
 }
 
 #[test]
@@ -439,13 +447,13 @@ fn readout_round_trip_and_old_files() {
     let readout = Readout::new(3, 23, data(69, 31), data(3, 32)).unwrap();
     let l = layer(23, 9, Activation::Tanh, 21).with_readout(readout.clone()).unwrap();
     l.save(&t.0).unwrap();
-    let back = DeqLayer::load(&t.0).unwrap();
+    let back = DeqLayer::<f32>::load(&t.0).unwrap();
     assert_eq!(back.readout(), Some(&readout));
     // A file without R and c (every file before the readout) loads as a plain layer.
     layer(23, 9, Activation::Tanh, 21).save(&t.0).unwrap();
-    assert_eq!(DeqLayer::load(&t.0).unwrap().readout(), None);
+    assert_eq!(DeqLayer::<f32>::load(&t.0).unwrap().readout(), None);
     write_layer(&t.0, None, None);
-    assert_eq!(DeqLayer::load(&t.0).unwrap().readout(), None);
+    assert_eq!(DeqLayer::<f32>::load(&t.0).unwrap().readout(), None);
     // A readout of another width is refused.
     assert!(matches!(
         layer(4, 3, Activation::Tanh, 1).with_readout(readout),
@@ -477,18 +485,18 @@ fn bad_readouts_are_one_line_errors() {
         ),
         (
             vec![("R", Dtype::F64, vec![2, 4], (0..8).flat_map(|i| f64::from(i).to_le_bytes()).collect())],
-            "tensor \"R\" has dtype F64, only F32 is supported",
+            "tensor \"R\" is F64 but tensor \"W\" is F32",
         ),
     ];
     for (replace, problem) in cases {
         write_classifier(&t.0, &replace);
-        let e = DeqLayer::load(&t.0).unwrap_err();
+        let e = DeqLayer::<f32>::load(&t.0).unwrap_err();
         assert_one_line(&e, &t.name(), problem);
     }
     let mut r = data(8, 4);
     r[5] = f32::INFINITY;
     write_classifier(&t.0, &[("R", Dtype::F32, vec![2, 4], f32_bytes(&r))]);
-    let e = DeqLayer::load(&t.0).unwrap_err();
+    let e = DeqLayer::<f32>::load(&t.0).unwrap_err();
     assert_one_line(&e, &t.name(), "tensor \"R\" holds a non-finite value (NaN or infinity) at flat index 5");
     // An empty readout (k = 0) is refused, not loaded as a classifier of nothing.
     let empty = || -> Vec<u8> { Vec::new() };
@@ -500,10 +508,10 @@ fn bad_readouts_are_one_line_errors() {
         ("c", Dtype::F32, vec![0], empty()),
     ];
     write_raw(&t.0, &raw, None);
-    let e = DeqLayer::load(&t.0).unwrap_err();
+    let e = DeqLayer::<f32>::load(&t.0).unwrap_err();
     assert_one_line(&e, &t.name(), "\"R\"");
     write_classifier(&t.0, &[]);
-    assert_eq!(DeqLayer::load(&t.0).unwrap().readout().map(Readout::classes), Some(2));
+    assert_eq!(DeqLayer::<f32>::load(&t.0).unwrap().readout().map(Readout::classes), Some(2));
 }
 
 #[test]
@@ -624,7 +632,7 @@ fn layer_backend_of_no_samples_is_empty() {
     let err = solver_host::LayerBackend::new(&l, &[], 0, 1).err().unwrap();
     assert!(matches!(err, ModelError::Empty { .. }), "{err}");
     assert!(!err.to_string().contains("too large"), "{err}");
-    let err = InputBatch { shape: vec![0, 2], x: vec![], z0: Some(vec![]), labels: None }
+    let err = InputBatch::<f32> { shape: vec![0, 2], x: vec![], z0: Some(vec![]), labels: None }
         .to_bytes(Path::new("x.st"))
         .unwrap_err();
     assert_eq!(err.to_string(), "x.st: tensor \"x\" is empty");
@@ -637,7 +645,7 @@ fn messages_escape_control_characters() {
     let t = Temp(std::env::temp_dir().join(format!("deq-model-{}-a\nb\u{1b}[2J", std::process::id())));
     let header = br#"{"W":{"dtype":"F\n3","shape":[1],"data_offsets":[0,4]}}"#;
     std::fs::write(&t.0, [&(header.len() as u64).to_le_bytes()[..], header, &[0; 4]].concat()).unwrap();
-    let err = DeqLayer::load(&t.0).unwrap_err().to_string();
+    let err = DeqLayer::<f32>::load(&t.0).unwrap_err().to_string();
     assert_eq!(err.lines().count(), 1, "{err:?}");
     assert!(!err.chars().any(char::is_control), "{err:?}");
     assert!(err.contains("a\\nb\\u{1b}[2J"), "{err}");

@@ -7,7 +7,7 @@ use deq_problems::counting_alloc::{
     CountingAllocator, live_bytes, peak_live_bytes, reset_peak, thread_allocations,
 };
 use solver_core::Options;
-use solver_host::{BatchBackend, DynAnderson, DynBroyden, DynPicard, HostSolver, Lockstep};
+use solver_host::{BatchBackend, DynAnderson, DynBroyden, DynPicard, Lockstep, Solver};
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
@@ -15,10 +15,10 @@ static GLOBAL: CountingAllocator = CountingAllocator;
 #[test]
 fn solves_allocate_nothing() {
     let n = 300;
-    let mut solvers: Vec<Box<dyn HostSolver>> = vec![
-        Box::new(DynBroyden::new(n, 8).unwrap()),
-        Box::new(DynAnderson::new(n, 5).unwrap()),
-        Box::new(DynPicard::new(n).unwrap()),
+    let mut solvers: Vec<Box<dyn Solver>> = vec![
+        Box::new(DynBroyden::with_sizes(n, 8).unwrap()),
+        Box::new(DynAnderson::with_sizes(n, 5).unwrap()),
+        Box::new(DynPicard::with_sizes(n).unwrap()),
     ];
     let mut z = vec![0.0f32; n];
     let mut f = |x: &[f32], out: &mut [f32]| {
@@ -58,7 +58,7 @@ fn solves_allocate_nothing() {
             }
         }
     }
-    let mut lock = Lockstep::new(6, || DynBroyden::new(n, 8)).unwrap();
+    let mut lock = Lockstep::new(6, || DynBroyden::with_sizes(n, 8)).unwrap();
     let mut zb = vec![0.0f32; 6 * n];
     // (allocations on the pool's threads, peak live bytes above the start, live bytes
     // left over) of one solve. Allocations are counted per thread because the test

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use common::{D, Layers, starts};
 use solver_core::{BroydenSettings, History, Options, Report, Status};
 use solver_host::offload::{self, HostVectors, OffloadBackend, OffloadError};
-use solver_host::{DynBroyden, HostSolver};
+use solver_host::{DynBroyden, Solver};
 
 /// The batch solved offloaded (host vectors) and each sample alone; the backend's
 /// evaluation counts.
@@ -41,7 +41,7 @@ fn both(
     let mut alone = Layers::new(samples);
     alone.nan_at = nan_at;
     let alone = alone.alone(|f, zb| {
-        let mut solver = DynBroyden::new(D, m).unwrap();
+        let mut solver = DynBroyden::with_sizes(D, m).unwrap();
         solver.settings = *s;
         solver.solve(f, zb, opts).unwrap()
     });
@@ -153,7 +153,7 @@ fn layer_batch_matches_lockstep() {
     let backend = LayerBackend::new(&layer, &x, samples, tokens).unwrap();
     let opts = Options::DEFAULT;
     let mut z = vec![0.0f32; samples * d];
-    let mut lock = Lockstep::new(samples, || DynBroyden::new(d, 8)).unwrap();
+    let mut lock = Lockstep::new(samples, || DynBroyden::with_sizes(d, 8)).unwrap();
     let expected = lock.solve(&backend, &mut z, &opts, &mut |_| {}).unwrap();
     let mut z_off = vec![0.0f32; samples * d];
     let mut host = HostVectors::new(&backend, 8).unwrap();
@@ -180,7 +180,7 @@ fn bad_shapes_are_errors() {
     let mut none = HostVectors::new(&layers, 0).unwrap();
     let mut z = starts(3);
     let err = offload::solve(&mut none, &s, &Options::DEFAULT, &mut z, &mut |_| {}).unwrap_err();
-    assert!(matches!(err, OffloadError::Memory), "{err}");
+    assert!(matches!(err, OffloadError::ZeroHistory), "{err}");
     // Nothing was touched.
     assert_eq!(z, starts(3));
 }

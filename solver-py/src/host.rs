@@ -12,33 +12,15 @@ use pyo3::exceptions::{PyMemoryError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use solver_core::Report;
-use solver_host::{DynAnderson, DynBroyden, DynPicard, HostSolver, LockstepError, Rounds, SizeError};
+use solver_host::{AnySolver, DynAnderson, DynBroyden, DynPicard, LockstepError, Rounds, SizeError, Solver};
 
 use crate::config::{Config, Method};
 use crate::reports::{ProgressArrays, progress_arrays, reports_dict};
 
-/// The solvers of a batch, one kind for all samples.
-enum Solvers {
-    Broyden(Rounds<DynBroyden>),
-    Anderson(Rounds<DynAnderson>),
-    Picard(Rounds<DynPicard>),
-}
-
-/// `$body` with `$r` bound to the batch's `Rounds`, whichever solver it holds.
-macro_rules! each {
-    ($solvers:expr, $r:ident => $body:expr) => {
-        match $solvers {
-            Solvers::Broyden($r) => $body,
-            Solvers::Anderson($r) => $body,
-            Solvers::Picard($r) => $body,
-        }
-    };
-}
-
 /// One solver per sample of a `[B × d]` batch in host memory.
 #[pyclass(module = "deqsolve._native")]
 pub struct HostBatch {
-    solvers: Solvers,
+    solvers: Rounds<AnySolver>,
     config: Config,
 }
 
@@ -49,9 +31,26 @@ fn size_error(e: SizeError) -> PyErr {
     }
 }
 
-/// [`Rounds::new`], its error as a Python exception.
-fn rounds<S: HostSolver>(samples: usize, make: impl Fn() -> Result<S, SizeError>) -> PyResult<Rounds<S>> {
-    Rounds::new(samples, make).map_err(size_error)
+/// One solver of dimension `dim` as `config` chooses and sets it up.
+fn solver(config: &Config, dim: usize) -> Result<AnySolver, SizeError> {
+    let m = config.memory;
+    Ok(match config.method {
+        Method::Broyden(s) => {
+            let mut solver = DynBroyden::with_sizes(dim, m)?;
+            solver.settings = s;
+            AnySolver::Broyden(solver)
+        }
+        Method::Anderson(s) => {
+            let mut solver = DynAnderson::with_sizes(dim, m)?;
+            solver.settings = s;
+            AnySolver::Anderson(solver)
+        }
+        Method::Picard(s) => {
+            let mut solver = DynPicard::with_sizes(dim)?;
+            solver.settings = s;
+            AnySolver::Picard(solver)
+        }
+    })
 }
 
 fn state_error(e: LockstepError) -> PyErr {
@@ -72,31 +71,14 @@ impl HostBatch {
     /// allocated here.
     #[new]
     fn new(config: &Config, samples: usize, dim: usize) -> PyResult<Self> {
-        let m = config.memory;
-        let solvers = match config.method {
-            Method::Broyden(s) => Solvers::Broyden(rounds(samples, || {
-                let mut solver = DynBroyden::new(dim, m)?;
-                solver.settings = s;
-                Ok(solver)
-            })?),
-            Method::Anderson(s) => Solvers::Anderson(rounds(samples, || {
-                let mut solver = DynAnderson::new(dim, m)?;
-                solver.settings = s;
-                Ok(solver)
-            })?),
-            Method::Picard(s) => Solvers::Picard(rounds(samples, || {
-                let mut solver = DynPicard::new(dim)?;
-                solver.settings = s;
-                Ok(solver)
-            })?),
-        };
+        let solvers = Rounds::new(samples, || solver(config, dim)).map_err(size_error)?;
         Ok(HostBatch { solvers, config: *config })
     }
 
     /// Bytes of every sample's solver (fixed at construction).
     #[getter]
     fn memory_bytes(&self) -> usize {
-        each!(&self.solvers, r => r.memory_bytes())
+        self.solvers.memory_bytes()
     }
 
     /// Starts every sample from its row of `z` (`[B, d]` float32) and writes into
@@ -108,7 +90,7 @@ impl HostBatch {
     ) -> PyResult<usize> {
         let (z, points) = (slice(&z, "z")?, slice_mut(&mut points, "points")?);
         let opts = self.config.opts;
-        each!(&mut self.solvers, r => r.start(z, &opts, points)).map_err(state_error)
+        self.solvers.start(z, &opts, points).map_err(state_error)
     }
 
     /// One round: every running sample resumes with its row of `outputs` (`f` of its row
@@ -124,22 +106,22 @@ impl HostBatch {
         let outputs = slice(&outputs, "the output of f")?;
         let (z, points) = (slice_mut(&mut z, "z")?, slice_mut(&mut points, "points")?);
         let solvers = &mut self.solvers;
-        py.detach(|| each!(solvers, r => r.advance(outputs, z, points))).map_err(state_error)
+        py.detach(|| solvers.advance(outputs, z, points)).map_err(state_error)
     }
 
     /// Which samples are still running.
     fn active<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<bool>> {
-        PyArray1::from_slice(py, each!(&self.solvers, r => r.active()))
+        PyArray1::from_slice(py, self.solvers.active())
     }
 
     /// Every sample's iterations and best residuals (absolute, relative) so far.
     fn progress<'py>(&self, py: Python<'py>) -> ProgressArrays<'py> {
-        each!(&self.solvers, r => progress_arrays(py, r.solvers().iter().map(|s| (s.iterations(), s.best_residual()))))
+        progress_arrays(py, self.solvers.solvers().iter().map(|s| (s.iterations(), s.best_residual())))
     }
 
     /// The per-sample reports of the last solve, as a dict of lists and arrays.
     fn reports<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let reports: Vec<Report> = each!(&self.solvers, r => r.reports());
+        let reports: Vec<Report> = self.solvers.reports();
         reports_dict(py, &reports)
     }
 }

@@ -9,7 +9,8 @@
 //!   while Python evaluates `f`;
 //! * [`offload::OffloadBatch`]: Broyden for a batch whose vectors stay on a device,
 //!   solver-core's state machine deciding on the host and a Python executor doing the
-//!   vector work where the tensors are.
+//!   vector work where the tensors are ([`offload::NativeVectors`]: the same work by
+//!   solver-core's kernels, the reference).
 //!
 //! The Python package (`solver-py/python/deqsolve`) builds `deqsolve.solve`,
 //! `deqsolve.torch.fixed_point` and the torchdeq plug-in on these.
@@ -31,17 +32,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<offload::OffloadBatch>()?;
     m.add_function(wrap_pyfunction!(config::options_defaults, m)?)?;
     m.add_function(wrap_pyfunction!(config::settings_defaults, m)?)?;
-    for (name, value) in [
-        ("OP_NONE", offload::OP_NONE),
-        ("OP_EVALUATE", offload::OP_EVALUATE),
-        ("OP_RESIDUAL", offload::OP_RESIDUAL),
-        ("OP_KEEP_BEST", offload::OP_KEEP_BEST),
-        ("OP_TRIAL", offload::OP_TRIAL),
-        ("OP_ACCEPT", offload::OP_ACCEPT),
-        ("OP_NEW_U", offload::OP_NEW_U),
-        ("OP_FINISH", offload::OP_FINISH),
-        ("OP_STEP", offload::OP_STEP),
-    ] {
+    m.add_class::<offload::NativeVectors>()?;
+    for (name, value) in offload::CONSTANTS {
         m.add(name, value)?;
     }
     Ok(())

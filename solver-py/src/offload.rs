@@ -2,100 +2,214 @@
 //! Broyden state machine decides, per sample, on the host ([`OffloadRun`]); a Python
 //! executor (`deqsolve._executor.TorchVectors`, written with torch operations on the
 //! tensors' device) carries out the vector operations of every sample together and
-//! sends back the few scalars each decision needs.
+//! sends back the one scalar each decision needs. [`NativeVectors`] is the same
+//! executor over solver-core's own kernels ([`SliceVectors::execute`]): the reference the
+//! others are checked against, bit-identical to a host solve.
 //!
 //! # The protocol
 //!
-//! Each round, Rust calls `executor.execute(codes, params)` once:
+//! The operations are solver-core's generic ones ([`Op`]): they know nothing of
+//! Broyden's method, and neither does an executor. Each round, Rust calls
+//! `executor.execute(codes, params)` once:
 //!
-//! * `codes`: int64 `[B, 4]`, one row per sample: the operation's kind (the module's
-//!   `OP_*` constants; `OP_NONE` for a sample that sits this round out) and three
-//!   integer arguments;
-//! * `params`: float32 `[B]`, the operation's float argument (the trial step `alpha`, or
-//!   `1 / vᵀΔg` for a new `u`).
+//! * `codes`: int64 `[B, 9]` ([`CODE_WIDTH`]), one row per sample: the operation's kind
+//!   (the module's `OP_*` constants; `OP_NONE` for a sample that sits this round out) in
+//!   column 0, then its arguments;
+//! * `params`: float32 `[B]`, the operation's float argument (`alpha`, or the `value` of
+//!   a fill; 0 for the others).
 //!
-//! It returns float32 `[B, 3]`: the reply of each sample's operation. The rows are:
+//! It returns float32 `[B]`: each sample's reply, a scalar for `OP_DOT` and `OP_NORM`,
+//! `1` (all finite) or `0` for `OP_ALL_FINITE`, anything (ignored) for the others.
 //!
-//! | kind | arguments | does ([`BroydenOp`] says exactly) | reply |
-//! |---|---|---|---|
-//! | `OP_EVALUATE` | point, out | `out ← f(point)` for the whole batch at once | — |
-//! | `OP_RESIDUAL` | x, g, root | `g ← g − x` (unless root) | `‖g‖`, scale, all finite |
-//! | `OP_KEEP_BEST` | from | `z ← from` | — |
-//! | `OP_TRIAL` | reset | `p ← g` if reset; `xn ← x + alpha·p` | — |
-//! | `OP_ACCEPT` | end, skip | `Δz`, `Δg`, `x ← xn`, `v = HᵀΔz` into `xn` | `vᵀΔg`, `‖v‖`, `‖Δg‖` |
-//! | `OP_NEW_U` | slot, end, skip | `u_slot ← (Δz + Δg − U(VᵀΔg))·inv` | `u_slot` finite |
-//! | `OP_FINISH` | store, slot | `v_slot ← xn` (store 1) or zero the pair (store 2); `g ← gn` | — |
-//! | `OP_STEP` | count | `p ← g − U(Vᵀg)` over the first `count` pairs | `p` finite |
+//! A vector takes two columns, `(class, row)`: the class is `VEC_X` 0, `VEC_G` 1, `VEC_P`
+//! 2, `VEC_XN` 3, `VEC_GN` 4 (the work vectors, [`Vector::work_index`]), `VEC_BEST` 5
+//! (the best iterate `z`), `VEC_U` 6 or `VEC_V` 7 (row `row` of `U` or `V`; `row` is 0
+//! for the other classes). Every operation names up to three vectors, in columns
+//! `(1, 2)` (A: the destination of an operation that writes), `(3, 4)` (B) and `(5, 6)`
+//! (C):
 //!
-//! Vectors are named by [`Vector::index`](solver_core::broyden::ops::Vector::index)
-//! (0 `x`, 1 `g`, 2 `p`, 3 `xn`, 4 `gn`); a pair set is the rows `i < end` with `i ≠ skip`
-//! (`skip = −1`: none). An exception raised by the executor (or by `f` inside it) ends
-//! the solve and reaches the caller unchanged.
+//! | kind | A | B | C | columns 7, 8 | param | does |
+//! |---|---|---|---|---|---|---|
+//! | `OP_EVALUATE` | out | point | | | | `out ← f(point)`, for the whole batch at once |
+//! | `OP_COPY` | to | from | | | | `to ← from` |
+//! | `OP_SCALE` | out | x | | | alpha | `out ← alpha·x` |
+//! | `OP_COMBINE` | out | x | y | | alpha | `out ← x + alpha·y` (out may be x or y) |
+//! | `OP_LOW_RANK` | out | x | a, b | end, skip | alpha | `out ← out + alpha·Σ_{i∈pairs} aᵢ (bᵢ·x)` |
+//! | `OP_FILL` | out | | | | value | `out ← value` |
+//! | `OP_DOT` | a | b | | | | reply `a·b` |
+//! | `OP_NORM` | a | | | | | reply `‖a‖₂` (overflow-safe) |
+//! | `OP_ALL_FINITE` | a | | | | | reply whether every entry of `a` is finite |
+//!
+//! For `OP_LOW_RANK`, columns 5 and 6 are the factors `a` and `b` (`VEC_U` or
+//! `VEC_V`), and the pairs are the rows `i < end` with `i ≠ skip` (`skip = −1`: none);
+//! `out` is a work vector or the skipped row. The samples of a round that share a kind
+//! and the classes of their vectors can be carried out together: rows, pair sets and
+//! params differ from sample to sample. Evaluations never share a round with other
+//! operations. An exception raised by the executor (or by `f` inside it) ends the solve
+//! and reaches the caller unchanged.
 
-use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use solver_core::broyden::ops::{BroydenOp, Reply, Store};
+use solver_core::broyden::ops::{Factor, Op, Pairs, Reply, SliceVectors, Vector};
 use solver_host::OffloadRun;
 
 use crate::config::{Config, Method};
 use crate::reports::{ProgressArrays, progress_arrays, reports_dict};
 
-/// Operation kinds of the executor protocol.
+/// Columns of a row of `codes`.
+pub const CODE_WIDTH: usize = 9;
+
+/// Operation kinds of the executor protocol: no operation this round.
 pub const OP_NONE: i64 = 0;
 /// `out ← f(point)`.
 pub const OP_EVALUATE: i64 = 1;
-/// The residual and its norms.
-pub const OP_RESIDUAL: i64 = 2;
-/// `z ← from`.
-pub const OP_KEEP_BEST: i64 = 3;
-/// The trial point.
-pub const OP_TRIAL: i64 = 4;
-/// The accepted step and `v = HᵀΔz`.
-pub const OP_ACCEPT: i64 = 5;
-/// The new `u`.
-pub const OP_NEW_U: i64 = 6;
-/// The end of an update.
-pub const OP_FINISH: i64 = 7;
-/// The quasi-Newton step.
-pub const OP_STEP: i64 = 8;
+/// `to ← from`.
+pub const OP_COPY: i64 = 2;
+/// `out ← alpha·x`.
+pub const OP_SCALE: i64 = 3;
+/// `out ← x + alpha·y`.
+pub const OP_COMBINE: i64 = 4;
+/// `out ← out + alpha·Σ aᵢ (bᵢ·x)`.
+pub const OP_LOW_RANK: i64 = 5;
+/// `out ← value`.
+pub const OP_FILL: i64 = 6;
+/// `a·b`.
+pub const OP_DOT: i64 = 7;
+/// `‖a‖₂`.
+pub const OP_NORM: i64 = 8;
+/// Whether `a` is finite.
+pub const OP_ALL_FINITE: i64 = 9;
 
-/// A row of `codes` and the float argument of one operation.
-fn encode(op: &Option<BroydenOp>) -> ([i64; 4], f32) {
-    let skip = |s: Option<usize>| s.map_or(-1, |s| s as i64);
-    match *op {
-        None | Some(BroydenOp::Done(_)) => ([OP_NONE, 0, 0, 0], 0.0),
-        Some(BroydenOp::Evaluate { point, out }) => {
-            ([OP_EVALUATE, point.index() as i64, out.index() as i64, 0], 0.0)
-        }
-        Some(BroydenOp::Residual { x, g, root }) => {
-            ([OP_RESIDUAL, x.index() as i64, g.index() as i64, i64::from(root)], 0.0)
-        }
-        Some(BroydenOp::KeepBest { from }) => ([OP_KEEP_BEST, from.index() as i64, 0, 0], 0.0),
-        Some(BroydenOp::Trial { reset, alpha }) => ([OP_TRIAL, i64::from(reset), 0, 0], alpha),
-        Some(BroydenOp::Accept { pairs }) => ([OP_ACCEPT, pairs.end as i64, skip(pairs.skip), 0], 0.0),
-        Some(BroydenOp::NewU { slot, pairs, inv }) => {
-            ([OP_NEW_U, slot as i64, pairs.end as i64, skip(pairs.skip)], inv)
-        }
-        Some(BroydenOp::Finish { store }) => match store {
-            Store::Nothing => ([OP_FINISH, 0, 0, 0], 0.0),
-            Store::Keep(slot) => ([OP_FINISH, 1, slot as i64, 0], 0.0),
-            Store::Zero(slot) => ([OP_FINISH, 2, slot as i64, 0], 0.0),
-        },
-        Some(BroydenOp::Step { count }) => ([OP_STEP, count as i64, 0, 0], 0.0),
+/// Vector classes: the work vectors are `0..5` (their [`Vector::work_index`]).
+pub const VEC_BEST: i64 = 5;
+/// A row of `U`.
+pub const VEC_U: i64 = 6;
+/// A row of `V`.
+pub const VEC_V: i64 = 7;
+
+/// Every constant of the protocol, by its Python name.
+pub const CONSTANTS: [(&str, i64); 19] = [
+    ("CODE_WIDTH", CODE_WIDTH as i64),
+    ("OP_NONE", OP_NONE),
+    ("OP_EVALUATE", OP_EVALUATE),
+    ("OP_COPY", OP_COPY),
+    ("OP_SCALE", OP_SCALE),
+    ("OP_COMBINE", OP_COMBINE),
+    ("OP_LOW_RANK", OP_LOW_RANK),
+    ("OP_FILL", OP_FILL),
+    ("OP_DOT", OP_DOT),
+    ("OP_NORM", OP_NORM),
+    ("OP_ALL_FINITE", OP_ALL_FINITE),
+    ("VEC_X", 0),
+    ("VEC_G", 1),
+    ("VEC_P", 2),
+    ("VEC_XN", 3),
+    ("VEC_GN", 4),
+    ("VEC_BEST", VEC_BEST),
+    ("VEC_U", VEC_U),
+    ("VEC_V", VEC_V),
+];
+
+/// A vector's two columns.
+fn vector(v: Vector) -> [i64; 2] {
+    match v {
+        Vector::U(i) => [VEC_U, i as i64],
+        Vector::V(i) => [VEC_V, i as i64],
+        Vector::Best => [VEC_BEST, 0],
+        w => [w.work_index().map_or(-1, |i| i as i64), 0],
     }
 }
 
-/// The reply to `op` from its row of the executor's answer.
-fn decode(op: &Option<BroydenOp>, row: &[f32]) -> Reply {
-    let at = |i: usize| row.get(i).copied().unwrap_or(f32::NAN);
-    match op {
-        Some(BroydenOp::Residual { .. }) => {
-            Reply::Residual { abs: at(0), scale: at(1), finite: at(2) != 0.0 }
+fn factor(f: Factor) -> i64 {
+    match f {
+        Factor::U => VEC_U,
+        Factor::V => VEC_V,
+    }
+}
+
+/// A row of `codes` and the float argument of one operation.
+pub fn encode(op: &Option<Op>) -> ([i64; CODE_WIDTH], f32) {
+    let row = |kind: i64, vs: &[Vector], more: [i64; 4]| {
+        let mut r = [0; CODE_WIDTH];
+        r[0] = kind;
+        for (i, v) in vs.iter().enumerate() {
+            r[1 + 2 * i..3 + 2 * i].copy_from_slice(&vector(*v));
         }
-        Some(BroydenOp::Accept { .. }) => Reply::Dots { vg: at(0), v_norm: at(1), g_norm: at(2) },
-        Some(BroydenOp::NewU { .. } | BroydenOp::Step { .. }) => Reply::Finite(at(0) != 0.0),
+        if more != [0; 4] {
+            r[5..].copy_from_slice(&more);
+        }
+        r
+    };
+    match *op {
+        None | Some(Op::Done(_)) => ([0; CODE_WIDTH], 0.0),
+        Some(Op::Evaluate { point, out }) => (row(OP_EVALUATE, &[out, point], [0; 4]), 0.0),
+        Some(Op::Copy { from, to }) => (row(OP_COPY, &[to, from], [0; 4]), 0.0),
+        Some(Op::Scale { out, alpha, x }) => (row(OP_SCALE, &[out, x], [0; 4]), alpha),
+        Some(Op::Combine { out, x, alpha, y }) => (row(OP_COMBINE, &[out, x, y], [0; 4]), alpha),
+        Some(Op::LowRank { out, alpha, a, b, pairs, x }) => {
+            let skip = pairs.skip.map_or(-1, |s| s as i64);
+            (row(OP_LOW_RANK, &[out, x], [factor(a), factor(b), pairs.end as i64, skip]), alpha)
+        }
+        Some(Op::Fill { out, value }) => (row(OP_FILL, &[out], [0; 4]), value),
+        Some(Op::Dot { a, b }) => (row(OP_DOT, &[a, b], [0; 4]), 0.0),
+        Some(Op::Norm { a }) => (row(OP_NORM, &[a], [0; 4]), 0.0),
+        Some(Op::AllFinite { a }) => (row(OP_ALL_FINITE, &[a], [0; 4]), 0.0),
+    }
+}
+
+/// The vector of columns `class, row`, if there is one.
+fn vector_of(class: i64, row: i64) -> Option<Vector> {
+    let row = usize::try_from(row).ok();
+    match class {
+        0..5 => Some(Vector::WORK[class as usize]),
+        VEC_BEST => Some(Vector::Best),
+        VEC_U => row.map(Vector::U),
+        VEC_V => row.map(Vector::V),
+        _ => None,
+    }
+}
+
+fn factor_of(class: i64) -> Option<Factor> {
+    match class {
+        VEC_U => Some(Factor::U),
+        VEC_V => Some(Factor::V),
+        _ => None,
+    }
+}
+
+/// The operation a row of `codes` and its param encode ([`encode`]'s inverse): `Ok(None)`
+/// for `OP_NONE`, `Err` for a row that encodes nothing.
+pub fn decode_op(c: &[i64], param: f32) -> Result<Option<Op>, String> {
+    let bad = || format!("deqsolve: no operation is encoded as {c:?}");
+    let at = |i: usize| c.get(i).copied().unwrap_or(-1);
+    let v = |k: usize| vector_of(at(1 + 2 * k), at(2 + 2 * k)).ok_or_else(bad);
+    Ok(Some(match at(0) {
+        OP_NONE => return Ok(None),
+        OP_EVALUATE => Op::Evaluate { out: v(0)?, point: v(1)? },
+        OP_COPY => Op::Copy { to: v(0)?, from: v(1)? },
+        OP_SCALE => Op::Scale { out: v(0)?, alpha: param, x: v(1)? },
+        OP_COMBINE => Op::Combine { out: v(0)?, x: v(1)?, alpha: param, y: v(2)? },
+        OP_LOW_RANK => {
+            let end = usize::try_from(at(7)).map_err(|_| bad())?;
+            let skip = if at(8) == -1 { None } else { Some(usize::try_from(at(8)).map_err(|_| bad())?) };
+            let (a, b) = (factor_of(at(5)).ok_or_else(bad)?, factor_of(at(6)).ok_or_else(bad)?);
+            Op::LowRank { out: v(0)?, alpha: param, a, b, pairs: Pairs { end, skip }, x: v(1)? }
+        }
+        OP_FILL => Op::Fill { out: v(0)?, value: param },
+        OP_DOT => Op::Dot { a: v(0)?, b: v(1)? },
+        OP_NORM => Op::Norm { a: v(0)? },
+        OP_ALL_FINITE => Op::AllFinite { a: v(0)? },
+        _ => return Err(bad()),
+    }))
+}
+
+/// The reply to `op` from its value in the executor's answer.
+fn decode(op: &Option<Op>, value: f32) -> Reply {
+    match op {
+        Some(Op::Dot { .. } | Op::Norm { .. }) => Reply::Scalar(value),
+        Some(Op::AllFinite { .. }) => Reply::Flag(value == 1.0),
         _ => Reply::None,
     }
 }
@@ -141,25 +255,21 @@ impl OffloadBatch {
                 params.push(p);
             }
             let b = ops.len();
-            let codes = PyArray1::from_slice(py, codes).reshape([b, 4])?;
+            let codes = PyArray1::from_slice(py, codes).reshape([b, CODE_WIDTH])?;
             let params = PyArray1::from_slice(py, params);
             let answer = executor.call_method1("execute", (codes, params))?;
-            let answer: PyReadonlyArray2<'_, f32> = answer.extract().map_err(|_| {
-                PyTypeError::new_err(
-                    "deqsolve: the executor must answer a float32 NumPy array of shape [B, 3]",
-                )
+            let answer: PyReadonlyArray1<'_, f32> = answer.extract().map_err(|_| {
+                PyTypeError::new_err("deqsolve: the executor must answer a float32 NumPy array of shape [B]")
             })?;
-            if answer.shape() != [b, 3] {
+            if answer.shape() != [b] {
                 return Err(PyValueError::new_err(format!(
-                    "deqsolve: the executor answered shape {:?}, expected [{b}, 3]",
+                    "deqsolve: the executor answered shape {:?}, expected [{b}]",
                     answer.shape()
                 )));
             }
-            let rows = answer
-                .as_slice()
-                .map_err(|_| PyValueError::new_err("deqsolve: the answer must be contiguous"))?;
-            for ((op, reply), row) in ops.iter().zip(replies.iter_mut()).zip(rows.chunks(3)) {
-                *reply = decode(op, row);
+            let values = answer.as_array();
+            for ((op, reply), value) in ops.iter().zip(replies.iter_mut()).zip(values.iter()) {
+                *reply = decode(op, *value);
             }
             Ok(())
         })
@@ -173,5 +283,118 @@ impl OffloadBatch {
     /// The per-sample reports, as a dict of lists and arrays.
     fn reports<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         reports_dict(py, self.run.reports())
+    }
+}
+
+/// The executor of the protocol over solver-core's own kernels: each sample's vectors in
+/// host memory, every operation carried out by [`SliceVectors::execute`] (so a solve is
+/// bit-identical to a host solve), `f` called once per evaluation round on the `[B, d]`
+/// NumPy array of the points (a sample not evaluated this round gives its best
+/// iterate). The reference the torch executor is checked against.
+#[pyclass(module = "deqsolve._native")]
+pub struct NativeVectors {
+    f: Py<PyAny>,
+    d: usize,
+    /// Per sample: `U`, `V` (`m·d` each) and the five work vectors (`5·d`).
+    bufs: Vec<[Vec<f32>; 3]>,
+    /// The best iterates, `[B × d]`.
+    z: Vec<f32>,
+}
+
+#[pymethods]
+impl NativeVectors {
+    /// The vectors of `z0.shape[0]` samples starting from the rows of `z0` (`[B, d]`
+    /// float32), with room for `memory` pairs each; `f` maps a `[B, d]` float32 array to
+    /// one of the same shape.
+    #[new]
+    fn new(f: Py<PyAny>, z0: PyReadonlyArray2<'_, f32>, memory: usize) -> PyResult<Self> {
+        let [b, d] = [z0.shape()[0], z0.shape()[1]];
+        if d == 0 {
+            return Err(PyValueError::new_err("deqsolve: the dimension must be at least 1"));
+        }
+        let z: Vec<f32> = z0.as_array().iter().copied().collect();
+        let sized = |k: usize| {
+            k.checked_mul(d).ok_or_else(|| PyValueError::new_err("deqsolve: the vectors are too large"))
+        };
+        let (md, wd) = (sized(memory)?, sized(5)?);
+        let bufs = z
+            .chunks(d)
+            .take(b)
+            .map(|row| {
+                let mut work = vec![0.0; wd];
+                work[..d].copy_from_slice(row);
+                [vec![0.0; md], vec![0.0; md], work]
+            })
+            .collect();
+        Ok(NativeVectors { f, d, bufs, z })
+    }
+
+    /// Every sample's best iterate, `[B, d]`.
+    #[getter]
+    fn z<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        PyArray1::from_slice(py, &self.z).reshape([self.bufs.len(), self.d])
+    }
+
+    /// Carries out one round of the protocol (see the module's documentation).
+    fn execute<'py>(
+        &mut self,
+        py: Python<'py>,
+        codes: PyReadonlyArray2<'_, i64>,
+        params: PyReadonlyArray1<'_, f32>,
+    ) -> PyResult<Bound<'py, PyArray1<f32>>> {
+        let (b, d) = (self.bufs.len(), self.d);
+        if codes.shape() != [b, CODE_WIDTH] || params.shape() != [b] {
+            return Err(PyValueError::new_err("deqsolve: codes must be [B, 9] and params [B]"));
+        }
+        let (codes, params) = (codes.as_array(), params.as_array());
+        let mut ops = Vec::with_capacity(b);
+        for (row, p) in codes.rows().into_iter().zip(params.iter()) {
+            let row: Vec<i64> = row.iter().copied().collect();
+            ops.push(decode_op(&row, *p).map_err(PyValueError::new_err)?);
+        }
+        let mut replies = vec![0.0f32; b];
+        let eval = |op: &Option<Op>| match op {
+            Some(Op::Evaluate { point, out }) => point.work_index().zip(out.work_index()),
+            _ => None,
+        };
+        if ops.iter().any(|op| eval(op).is_some()) {
+            let mut points = self.z.clone();
+            for ((op, [_, _, work]), point) in ops.iter().zip(&self.bufs).zip(points.chunks_mut(d)) {
+                if let Some((p, _)) = eval(op) {
+                    point.copy_from_slice(&work[p * d..(p + 1) * d]);
+                }
+            }
+            let points = PyArray1::from_vec(py, points).reshape([b, d])?;
+            let y = self.f.bind(py).call1((points,))?;
+            let y: PyReadonlyArray2<'_, f32> = y.extract().map_err(|_| {
+                PyTypeError::new_err("deqsolve: f must return a float32 NumPy array of shape [B, d]")
+            })?;
+            if y.shape() != [b, d] {
+                return Err(PyValueError::new_err(format!(
+                    "deqsolve: f returned shape {:?}, expected [{b}, {d}]",
+                    y.shape()
+                )));
+            }
+            for ((op, [_, _, work]), row) in ops.iter().zip(&mut self.bufs).zip(y.as_array().rows()) {
+                if let Some((_, o)) = eval(op) {
+                    for (w, v) in work[o * d..(o + 1) * d].iter_mut().zip(row.iter()) {
+                        *w = *v;
+                    }
+                }
+            }
+        } else {
+            for (((op, [u, v, work]), z), reply) in
+                ops.iter().zip(&mut self.bufs).zip(self.z.chunks_mut(d)).zip(&mut replies)
+            {
+                if let Some(op) = op {
+                    *reply = match SliceVectors::new(d, u, v, work, z).execute(op) {
+                        Reply::Scalar(s) => s,
+                        Reply::Flag(f) => f32::from(u8::from(f)),
+                        Reply::None => 0.0,
+                    };
+                }
+            }
+        }
+        Ok(PyArray1::from_vec(py, replies))
     }
 }

@@ -65,6 +65,13 @@ pub trait FixedPointProblem: Sync {
     /// The float64 residual `g(z) = f(z) − z`, written into `out`.
     fn f64_residual(&self, z: &[f64], out: &mut [f64]);
 
+    /// The map in float64, `f(z) = z + g(z)` (one rounding more than evaluating `f`
+    /// directly): what an f64 solver under test calls.
+    fn f64_map(&self, z: &[f64], out: &mut [f64]) {
+        self.f64_residual(z, out);
+        out.iter_mut().zip(z).for_each(|(o, zi)| *o += zi);
+    }
+
     /// The dense float64 Jacobian of `g` at `z`, row-major: `jac[i * d + j] = ∂gᵢ/∂zⱼ`.
     fn f64_jacobian(&self, z: &[f64], jac: &mut [f64]);
 
@@ -72,22 +79,26 @@ pub trait FixedPointProblem: Sync {
     /// problem for how; usually float64 Newton from the start point).
     fn reference(&self) -> &[f64];
 
-    /// Float64 Newton (default [`newton::NewtonOptions`]) from the given f32 point;
+    /// Float64 Newton (default [`newton::NewtonOptions`]) from the given point;
     /// `Some(root)` when it converges.
     ///
     /// Used to check that a solver's answer is near a true root when the problem
     /// has several: a good answer polishes to a root close to itself.
-    fn polish(&self, z: &[f32]) -> Option<Vec<f64>> {
-        let z0: Vec<f64> = z.iter().map(|&v| f64::from(v)).collect();
-        newton::newton(|z, out| self.f64_residual(z, out), |z, jac| self.f64_jacobian(z, jac), &z0)
+    fn polish(&self, z: &[f64]) -> Option<Vec<f64>> {
+        newton::newton(|z, out| self.f64_residual(z, out), |z, jac| self.f64_jacobian(z, jac), z)
     }
 
     /// Relative error `‖z − reference‖₂ / ‖reference‖₂`, computed in float64
     /// (the absolute error `‖z − reference‖₂` if the reference is zero).
     fn rel_error(&self, z: &[f32]) -> f64 {
+        self.rel_error_f64(&to_f64(z))
+    }
+
+    /// [`rel_error`](FixedPointProblem::rel_error) of a float64 answer.
+    fn rel_error_f64(&self, z: &[f64]) -> f64 {
         let reference = self.reference();
         assert_eq!(z.len(), reference.len(), "rel_error: length mismatch");
-        let diff: Vec<f64> = z.iter().zip(reference).map(|(&a, &r)| f64::from(a) - r).collect();
+        let diff: Vec<f64> = z.iter().zip(reference).map(|(&a, &r)| a - r).collect();
         let scale = linalg::norm2(reference);
         let err = linalg::norm2(&diff);
         if scale > 0.0 { err / scale } else { err }

@@ -1,4 +1,6 @@
-//! A small deterministic pseudo-random number generator.
+//! A small deterministic pseudo-random number generator: the project's one SplitMix64
+//! (the test problems, the demonstration layer of `solver-host` and the firmware's
+//! build-time data all draw from it).
 //!
 //! [`SplitMix64`] (Steele, Lea & Flood, 2014) is tiny, fast and statistically good
 //! enough for building test problems. Every problem in this crate is generated from

@@ -6,7 +6,7 @@ use deq_problems::orthogonal::RandomOrthogonal;
 use deq_problems::rng::SplitMix64;
 use deq_problems::suite::{H_CS, LINEAR_SEED, TANH_RHOS, TANH_UNIFORM_RHOS, tanh_seed, tanh_uniform_seed};
 use deq_problems::tanh::uniform_eigenvalues;
-use deq_problems::{FixedPointProblem, HEquation, LinearMap, TanhLayer, TanhSpectrum, to_f32};
+use deq_problems::{FixedPointProblem, HEquation, LinearMap, TanhLayer, TanhSpectrum, to_f32, to_f64};
 
 /// Spectral radius of a symmetric matrix by power iteration.
 ///
@@ -162,7 +162,7 @@ fn check_reference(p: &TanhLayer) {
     assert!(residual_inf(p, p.reference()) < 1e-13);
     assert!(p.reference().iter().all(|z| z.abs() < 1.0));
     check_jacobian(p, p.reference());
-    let polished = p.polish(&to_f32(p.reference())).expect("polish converges");
+    let polished = p.polish(&to_f64(&to_f32(p.reference()))).expect("polish converges");
     assert!(dist2(&polished, p.reference()) <= 1e-12 * norm2(p.reference()));
     assert!(p.rel_error(&p.start()) > 0.5);
 }
@@ -382,7 +382,7 @@ fn h_equation_jacobian_and_second_root() {
     let z: Vec<f64> = (0..40).map(|_| 1.0 + 0.3 * rng.uniform()).collect();
     check_jacobian(&p, &z);
     // Newton from a large start finds the non-physical root: polish tells them apart.
-    let other = p.polish(&[3.0f32; 40]).expect("converges");
+    let other = p.polish(&[3.0f64; 40]).expect("converges");
     let mean = other.iter().sum::<f64>() / 40.0;
     let nonphysical = 2.0 / 0.9 * (1.0 + (1.0f64 - 0.9).sqrt());
     assert!((mean - nonphysical).abs() < 1e-10, "mean {mean}");

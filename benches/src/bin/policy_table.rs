@@ -69,7 +69,7 @@ impl FixedPointProblem for Ring {
 
 fn main() {
     let stall: u32 =
-        std::env::args().nth(1).map_or(Options::DEFAULT.stall_iters, |a| a.parse().expect("stall"));
+        std::env::args().nth(1).map_or(Options::<f32>::DEFAULT.stall_iters, |a| a.parse().expect("stall"));
     let opts = Options { max_iters: MAX_ITERS, tol_rel: 1e-6, stall_iters: stall, ..Options::DEFAULT };
     let d = BroydenSettings::DEFAULT;
     let variants: [(&str, usize, BroydenSettings); 6] = [

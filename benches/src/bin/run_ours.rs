@@ -15,7 +15,7 @@ use deq_benches::instances::FileProblem;
 use deq_benches::timing::{timed, trace};
 use serde_json::{Value, json};
 use solver_core::Options;
-use solver_host::{DynAnderson, DynBroyden, DynPicard, HostSolver};
+use solver_host::{DynAnderson, DynBroyden, DynPicard, Solver};
 
 /// Most iterations per solve.
 const MAX_ITERS: u32 = 500;
@@ -27,11 +27,11 @@ const MAX_REPS: usize = 7;
 pub const TRACED: [&str; 4] =
     ["tanh d=1024 rho=0.99", "tanh d=256 rho=1.2", "h-equation n=500 c=0.9999", "linear d=64 rho=1.5"];
 
-fn solvers(d: usize) -> Vec<(&'static str, Box<dyn HostSolver>)> {
+fn solvers(d: usize) -> Vec<(&'static str, Box<dyn Solver>)> {
     vec![
-        ("broyden", Box::new(DynBroyden::new(d, 8).expect("sizes"))),
-        ("anderson", Box::new(DynAnderson::new(d, 5).expect("sizes"))),
-        ("picard", Box::new(DynPicard::new(d).expect("sizes"))),
+        ("broyden", Box::new(DynBroyden::with_sizes(d, 8).expect("sizes"))),
+        ("anderson", Box::new(DynAnderson::with_sizes(d, 5).expect("sizes"))),
+        ("picard", Box::new(DynPicard::with_sizes(d).expect("sizes"))),
     ]
 }
 

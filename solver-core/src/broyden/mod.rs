@@ -69,30 +69,31 @@
 //! The solve is split in two, so that the vector work can run elsewhere (a GPU, for a
 //! whole batch) while the algorithm stays this one:
 //!
-//! * [`BroydenState`] (in `machine.rs`) makes every decision on scalars: the history's
-//!   ring (`count`, `head`, which slot a new pair takes), the skip test on `vᵀΔg`, step
-//!   rejection and its growth allowance, the line search, and the monitor's stopping
-//!   tests. It asks for its vector work one [`ops::BroydenOp`] at a time and reads the
-//!   answer from an [`ops::Reply`] (norms, `vᵀΔg`, finiteness flags).
-//! * [`BroydenWork::execute`] (in `ops.rs`) carries each operation out on slices with
-//!   the [`kernels`](crate::kernels). [`BroydenWork`]'s `resume` is the loop "advance the
-//!   state, execute its operation" up to the next evaluation of `f`.
+//! * [`BroydenState::advance`] (in `iteration.rs`) is the iteration, top to bottom: every
+//!   decision on scalars (the history's ring, the skip test on `vᵀΔg`, step rejection
+//!   and its growth allowance, the line search, the monitor's stopping tests) and every
+//!   formula, each written once. It asks for its vector work one [`ops::Op`] at a time
+//!   and reads the answer from an [`ops::Reply`].
+//! * The ops are generic linear algebra on named vectors (copy, scale, `x + αy`, the
+//!   low-rank product `U(Vᵀx)`, dot products, norms, finiteness), carried out here on
+//!   slices and by every other executor (solver-host's CUDA kernels, the Python
+//!   package's torch executor) without knowing the method.
 //!
-//! To change the method, change the decisions in `machine.rs`; to change how a piece of
-//! vector work is done, change `ops.rs` (and any other executor of the same operation,
-//! such as solver-host's CUDA kernels, which must keep the semantics the operation's
-//! documentation states).
+//! To change the method, change `iteration.rs`: a "bad Broyden" update (`v = Δg`
+//! instead of `HᵀΔz`) replaces the three lines that form `v` by one
+//! `Op::Copy { from: G, to: Xn }`, and no executor changes.
 //!
 //! # Memory
 //!
-//! `Broyden<N, M>` holds `U`, `V` (`2·M·N` floats) and five work vectors (`z`, `g`, the
-//! step, the trial point and its residual), all inside the struct:
+//! `Broyden<N, M, T>` holds `U`, `V` (`2·M·N` values) and five work vectors (`x`, `g`,
+//! the step, the trial point and its residual), all inside the struct, beside its
+//! settings and the scalars of the solve in progress:
 //!
 //! ```text
-//!     FOOTPRINT = size_of::<Broyden<N, M>>() = 4·N·(2·M + 5) + size_of::<BroydenSettings>()
+//!     FOOTPRINT = size_of::<Broyden<N, M, T>>() = size_of::<T>()·N·(2·M + 5) + (a few dozen scalars)
 //! ```
 //!
-//! # Example
+//! # Examples
 //!
 //! ```
 //! use solver_core::{Broyden, Options, Status};
@@ -112,16 +113,60 @@
 //! assert_eq!(report.status, Status::Converged);
 //! assert!((z[0] - libm::cosf(z[0])).abs() < 1e-5);
 //! ```
+//!
+//! The same in `f64`, to a tolerance `f32` cannot reach:
+//!
+//! ```
+//! use solver_core::{Broyden, Options, Status};
+//!
+//! let mut solver = Broyden::<4, 3, f64>::new();
+//! let mut z = [0.0f64; 4];
+//! let opts = Options { tol_rel: 1e-13, ..Options::DEFAULT };
+//! let report = solver.solve(
+//!     |z, out| {
+//!         for (i, (o, zi)) in out.iter_mut().zip(z).enumerate() {
+//!             *o = libm::cos(*zi) + 0.1 * i as f64;
+//!         }
+//!     },
+//!     &mut z,
+//!     &opts,
+//! );
+//! assert_eq!(report.status, Status::Converged);
+//! assert!((z[0] - libm::cos(z[0])).abs() < 1e-12);
+//! ```
+//!
+//! Run-time sizes over caller buffers, as sized by [`buffer_lens`]:
+//!
+//! ```
+//! use solver_core::{BroydenSlices, Options, Solver, broyden};
+//!
+//! let (n, m) = (100, 8);
+//! let [lu, lv, lw] = broyden::buffer_lens(n, m).unwrap();
+//! let (mut u, mut v, mut w) = (vec![0.0f32; lu], vec![0.0f32; lv], vec![0.0f32; lw]);
+//! let mut solver = BroydenSlices::from_slices(n, m, [&mut u, &mut v, &mut w]).unwrap();
+//! let mut z = vec![0.0f32; n];
+//! let mut f = |z: &[f32], out: &mut [f32]| {
+//!     for (i, o) in out.iter_mut().enumerate() {
+//!         *o = (0.5 * z[(i + 1) % 100]).tanh() + 0.01;
+//!     }
+//! };
+//! let report = solver.solve(&mut f, &mut z, &Options::default()).unwrap();
+//! assert!(report.status.is_converged());
+//! ```
 
-mod machine;
+mod iteration;
 pub mod ops;
+mod slices;
 
-pub use machine::BroydenState;
-use ops::{BroydenOp, Reply, Vector};
+pub use iteration::BroydenState;
+use ops::{Op, Reply, SliceVectors};
 
-use crate::monitor::{Form, copy, split_vecs};
-use crate::options::{Options, Report, WorkError, check_len, check_z};
-use crate::step::{IntoRequest, Resume, Step, drive};
+use crate::kernels::copy;
+use crate::monitor::split_work;
+use crate::options::{LengthError, Options, Report, SizeError, check_z};
+use crate::solver::{Next, Solver, not_started};
+use crate::storage::{Allocate, Storage, check_buffers, check_sizes, product};
+use crate::{FromSlicesError, Real};
 
 /// What to do with the history when all `M` slots are full.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,7 +179,7 @@ pub enum History {
 
 /// Settings of [`Broyden`] beyond the common [`Options`].
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct BroydenSettings {
+pub struct BroydenSettings<T = f32> {
     /// Policy when the history is full.
     pub history: History,
     /// Armijo backtracking on `‖g‖` (costs extra evaluations when a step is rejected).
@@ -142,47 +187,90 @@ pub struct BroydenSettings {
     /// Most halvings of the step per iteration when `line_search` is on.
     pub max_backtracks: u8,
     /// An update is skipped when `|vᵀΔg| ≤ skip_tol·‖v‖·‖Δg‖`.
-    pub skip_tol: f32,
+    pub skip_tol: T,
     /// A step that multiplies `‖g‖` by more than this is rejected: the iterate stays
     /// where it was and the history restarts, so the next step is a plain one
     /// (`H = −I`). Steps taken with an empty history are always accepted.
-    /// `f32::INFINITY` accepts every step. Not used when `line_search` is on: the line
+    /// `INFINITY` accepts every step. Not used when `line_search` is on: the line
     /// search then decides which steps to take.
-    pub reject_growth: f32,
+    pub reject_growth: T,
 }
 
-impl BroydenSettings {
+impl<T: Real> BroydenSettings<T> {
     /// The defaults: drop-oldest history, no line search (up to 4 halvings when
     /// enabled), `skip_tol = 1e-6`, steps rejected when they double `‖g‖`.
-    pub const DEFAULT: BroydenSettings = BroydenSettings {
+    pub const DEFAULT: Self = BroydenSettings {
         history: History::DropOldest,
         line_search: false,
         max_backtracks: 4,
-        skip_tol: 1e-6,
-        reject_growth: 2.0,
+        skip_tol: T::E_6,
+        reject_growth: T::TWO,
     };
 }
 
-impl Default for BroydenSettings {
+impl<T: Real> Default for BroydenSettings<T> {
     fn default() -> Self {
         Self::DEFAULT
     }
 }
 
-/// Broyden solver for `N` unknowns keeping at most `M` update pairs; its whole memory
-/// is [`Self::FOOTPRINT`] bytes. See the [module documentation](self) for the math.
-#[derive(Clone)]
-pub struct Broyden<const N: usize, const M: usize> {
+/// The Broyden solver over the storage `S` (its three buffers: `U`, `V`, the five work
+/// vectors), in the float type `T`. Use it through its storage kinds: [`Broyden`]
+/// (owned arrays), [`BroydenSlices`] (caller buffers), and `solver-host`'s `DynBroyden`
+/// (heap). See the [module documentation](self) for the math.
+#[derive(Clone, Debug)]
+pub struct BroydenInner<S, T: Real = f32> {
     /// Solver settings; change them freely between solves.
-    pub settings: BroydenSettings,
-    u: [[f32; N]; M],
-    v: [[f32; N]; M],
-    vecs: [[f32; N]; 5],
+    pub settings: BroydenSettings<T>,
+    n: usize,
+    m: usize,
+    state: Option<BroydenState<T>>,
+    storage: S,
 }
 
-impl<const N: usize, const M: usize> Broyden<N, M> {
-    /// Size in bytes of the solver: `4·N·(2·M + 5) + size_of::<BroydenSettings>()`.
-    /// Nothing else is allocated; a solve adds only a small, bounded stack frame.
+/// The owned, const-sized storage of [`Broyden<N, M, T>`].
+#[derive(Clone, Debug)]
+pub struct BroydenArrays<const N: usize, const M: usize, T> {
+    u: [[T; N]; M],
+    v: [[T; N]; M],
+    work: [[T; N]; 5],
+}
+
+impl<const N: usize, const M: usize, T> Storage<T, 3> for BroydenArrays<N, M, T> {
+    fn buffers(&self) -> [&[T]; 3] {
+        [self.u.as_flattened(), self.v.as_flattened(), self.work.as_flattened()]
+    }
+
+    fn buffers_mut(&mut self) -> [&mut [T]; 3] {
+        [self.u.as_flattened_mut(), self.v.as_flattened_mut(), self.work.as_flattened_mut()]
+    }
+}
+
+/// Broyden solver for `N` unknowns keeping at most `M` update pairs, in `T` (`f32`
+/// unless given); its whole memory is [`Self::FOOTPRINT`] bytes.
+pub type Broyden<const N: usize, const M: usize, T = f32> = BroydenInner<BroydenArrays<N, M, T>, T>;
+
+/// The Broyden solver over caller buffers of run-time size ([`buffer_lens`] gives them).
+pub type BroydenSlices<'a, T = f32> = BroydenInner<[&'a mut [T]; 3], T>;
+
+/// Lengths of the three buffers (`U`, `V`, the work vectors) for `n` unknowns and `m`
+/// pairs: `[m·n, m·n, 5·n]`.
+pub fn buffer_lens(n: usize, m: usize) -> Result<[usize; 3], SizeError> {
+    check_sizes(n, m)?;
+    Ok([product(m, n)?, product(m, n)?, product(5, n)?])
+}
+
+/// The [`FOOTPRINT`](Broyden::FOOTPRINT) of `Broyden<n, m, T>` for sizes known only at
+/// run time (`deq export` prints it): the arrays plus the scalars beside them. `None` on
+/// a zero size or overflow.
+pub fn footprint<T: Real>(n: usize, m: usize) -> Option<usize> {
+    let arrays = BroydenInner::<(), T>::bytes_for(n, m)?;
+    crate::storage::owned_bytes::<BroydenInner<(), T>, BroydenInner<[T; 1], T>, T>(arrays)
+}
+
+impl<const N: usize, const M: usize, T: Real> Broyden<N, M, T> {
+    /// Size in bytes of the solver. Nothing else is allocated; a solve adds only a
+    /// small, bounded stack frame.
     pub const FOOTPRINT: usize = core::mem::size_of::<Self>();
 
     /// A solver with default settings, usable in a `static`.
@@ -191,19 +279,19 @@ impl<const N: usize, const M: usize> Broyden<N, M> {
     }
 
     /// A solver with the given settings.
-    pub const fn with_settings(settings: BroydenSettings) -> Self {
+    pub const fn with_settings(settings: BroydenSettings<T>) -> Self {
         const { assert!(N > 0, "Broyden needs N ≥ 1 unknowns") };
         const { assert!(M > 0, "Broyden needs room for M ≥ 1 update pairs") };
-        Broyden { settings, u: [[0.0; N]; M], v: [[0.0; N]; M], vecs: [[0.0; N]; 5] }
+        let storage = BroydenArrays { u: [[T::ZERO; N]; M], v: [[T::ZERO; N]; M], work: [[T::ZERO; N]; 5] };
+        BroydenInner { settings, n: N, m: M, state: None, storage }
     }
 
     /// Finds `z = f(z)` starting from `z`, leaving in `z` the best iterate found.
-    pub fn solve<F>(&mut self, mut f: F, z: &mut [f32; N], opts: &Options) -> Report
+    pub fn solve<F>(&mut self, mut f: F, z: &mut [T; N], opts: &Options<T>) -> Report<T>
     where
-        F: FnMut(&[f32; N], &mut [f32; N]),
+        F: FnMut(&[T; N], &mut [T; N]),
     {
-        let settings = self.settings;
-        self.work().run(&settings, Form::FixedPoint, &mut crate::array_fn(&mut f), z, opts)
+        self.run(false, &mut crate::array_fn(&mut f), z, opts)
     }
 
     /// Finds `g(z) = 0` for a residual `g` given directly, starting from `z`.
@@ -212,165 +300,144 @@ impl<const N: usize, const M: usize> Broyden<N, M> {
     /// residual `f(z) − z`. When `∂g/∂z` is far from `−I`, precondition: pass
     /// `g̃ = −P g` with `P` an approximate inverse of `∂g/∂z` (the roots are the same),
     /// as the firmware's `inverse_kinematics` example does.
-    pub fn solve_root<F>(&mut self, mut g: F, z: &mut [f32; N], opts: &Options) -> Report
+    pub fn solve_root<F>(&mut self, mut g: F, z: &mut [T; N], opts: &Options<T>) -> Report<T>
     where
-        F: FnMut(&[f32; N], &mut [f32; N]),
+        F: FnMut(&[T; N], &mut [T; N]),
     {
-        let settings = self.settings;
-        self.work().run(&settings, Form::Root, &mut crate::array_fn(&mut g), z, opts)
-    }
-
-    fn work(&mut self) -> BroydenWork<'_> {
-        BroydenWork {
-            n: N,
-            m: M,
-            u: self.u.as_flattened_mut(),
-            v: self.v.as_flattened_mut(),
-            vecs: self.vecs.as_flattened_mut(),
-        }
+        self.run(true, &mut crate::array_fn(&mut g), z, opts)
     }
 }
 
-impl<const N: usize, const M: usize> Default for Broyden<N, M> {
+impl<const N: usize, const M: usize, T: Real> Default for Broyden<N, M, T> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-/// The Broyden solver over caller-supplied buffers of run-time size: the form used by
-/// `solver-host`. [`Broyden`] is this plus owned, const-sized storage.
-pub struct BroydenWork<'a> {
-    n: usize,
-    m: usize,
-    u: &'a mut [f32],
-    v: &'a mut [f32],
-    vecs: &'a mut [f32],
+impl<'a, T: Real> BroydenSlices<'a, T> {
+    /// The solver over caller buffers for `n` unknowns and `m` pairs, at least as long as
+    /// [`buffer_lens`]`(n, m)`: `[U, V, work]`.
+    pub fn from_slices(n: usize, m: usize, bufs: [&'a mut [T]; 3]) -> Result<Self, FromSlicesError> {
+        check_buffers(&bufs, buffer_lens(n, m)?, ["u", "v", "work"])?;
+        Ok(BroydenInner { settings: BroydenSettings::DEFAULT, n, m, state: None, storage: bufs })
+    }
 }
 
-impl<'a> BroydenWork<'a> {
-    /// Floats needed for `vecs` (five work vectors) with `n` unknowns.
-    pub const fn vecs_len(n: usize) -> usize {
-        n.saturating_mul(5)
+impl<S: Allocate<T, 3>, T: Real> BroydenInner<S, T> {
+    /// A solver for `n` unknowns keeping at most `m` update pairs, its buffers allocated
+    /// here, once: a solve then allocates nothing.
+    pub fn with_sizes(n: usize, m: usize) -> Result<Self, SizeError> {
+        let storage = S::zeroed(buffer_lens(n, m)?)?;
+        Ok(BroydenInner { settings: BroydenSettings::DEFAULT, n, m, state: None, storage })
+    }
+}
+
+impl<S, T: Real> BroydenInner<S, T> {
+    /// Bytes of the buffers of a solver for `n` unknowns and `m` pairs,
+    /// `size_of::<T>()·n·(2m + 5)`; `None` on overflow or a zero size.
+    pub fn bytes_for(n: usize, m: usize) -> Option<usize> {
+        let lens = buffer_lens(n, m).ok()?;
+        lens.iter().try_fold(0usize, |acc, l| acc.checked_add(*l))?.checked_mul(T::BYTES)
     }
 
-    /// Wraps buffers for `n` unknowns and `m` pairs: `u` and `v` of at least `m·n`
-    /// floats, `vecs` of at least [`Self::vecs_len`]`(n)`.
-    pub fn new(
-        n: usize,
-        m: usize,
-        u: &'a mut [f32],
-        v: &'a mut [f32],
-        vecs: &'a mut [f32],
-    ) -> Result<Self, WorkError> {
-        let mn = m.saturating_mul(n);
-        check_len("u", u.len(), mn)?;
-        check_len("v", v.len(), mn)?;
-        check_len("vecs", vecs.len(), Self::vecs_len(n))?;
-        if m == 0 {
-            return Err(WorkError { what: "m", expected: 1, got: 0 });
-        }
-        Ok(BroydenWork { n, m, u, v, vecs })
+    /// Number of pairs the history holds.
+    pub fn history(&self) -> usize {
+        self.m
+    }
+}
+
+impl<S: Storage<T, 3>, T: Real> BroydenInner<S, T> {
+    /// Starts a resumable root solve (`g` given directly, as for `solve_root`) from `z`;
+    /// then [`Solver::request`] / [`Solver::resume`] as for a fixed-point solve.
+    pub fn start_root(&mut self, z: &[T], opts: &Options<T>) -> Result<(), LengthError> {
+        self.begin(true, z, opts)
     }
 
-    /// Finds `z = f(z)`; `z` must have length `n`.
-    pub fn solve(
+    /// Finds `g(z) = 0` for a residual `g` given directly (see [`Broyden::solve_root`]);
+    /// `z` must have length `n`.
+    pub fn solve_root_dyn(
         &mut self,
-        settings: &BroydenSettings,
-        f: &mut dyn FnMut(&[f32], &mut [f32]),
-        z: &mut [f32],
-        opts: &Options,
-    ) -> Result<Report, WorkError> {
-        let mut state = self.start(settings, z, opts)?;
-        Ok(drive(self, &mut state, f, z))
+        g: &mut dyn FnMut(&[T], &mut [T]),
+        z: &mut [T],
+        opts: &Options<T>,
+    ) -> Result<Report<T>, LengthError> {
+        check_z(z.len(), self.n)?;
+        Ok(self.run(true, g, z, opts))
     }
 
-    /// Finds `g(z) = 0`; `z` must have length `n`.
-    pub fn solve_root(
-        &mut self,
-        settings: &BroydenSettings,
-        g: &mut dyn FnMut(&[f32], &mut [f32]),
-        z: &mut [f32],
-        opts: &Options,
-    ) -> Result<Report, WorkError> {
-        let mut state = self.start_root(settings, z, opts)?;
-        Ok(drive(self, &mut state, g, z))
-    }
-
-    /// Starts a resumable fixed-point solve from `z` (length `n`); see [`crate::step`].
-    pub fn start(
-        &mut self,
-        settings: &BroydenSettings,
-        z: &[f32],
-        opts: &Options,
-    ) -> Result<BroydenState, WorkError> {
-        check_z(z, self.n)?;
-        Ok(self.begin(settings, Form::FixedPoint, z, opts))
-    }
-
-    /// Starts a resumable root solve (`g` given directly, as for
-    /// [`solve_root`](Self::solve_root)) from `z` (length `n`).
-    pub fn start_root(
-        &mut self,
-        settings: &BroydenSettings,
-        z: &[f32],
-        opts: &Options,
-    ) -> Result<BroydenState, WorkError> {
-        check_z(z, self.n)?;
-        Ok(self.begin(settings, Form::Root, z, opts))
-    }
-
-    /// Copies the start point and asks for its evaluation. Sizes are consistent here
-    /// (checked by the constructors and by `start`, or by the const-generic types).
-    fn begin(&mut self, s: &BroydenSettings, form: Form, z: &[f32], opts: &Options) -> BroydenState {
-        let [x] = split_vecs::<1>(self.vecs, self.n);
+    /// Copies the start point into `X` and asks for its evaluation.
+    fn begin(&mut self, root: bool, z: &[T], opts: &Options<T>) -> Result<(), LengthError> {
+        check_z(z.len(), self.n)?;
+        let [_, _, work] = self.storage.buffers_mut();
+        let [x] = split_work::<T, 1>(work, self.n);
         copy(z, x);
-        BroydenState::new(s, form == Form::Root, self.m, opts)
-    }
-
-    /// The same workspace over the same buffers, borrowed for a shorter time.
-    fn reborrow(&mut self) -> BroydenWork<'_> {
-        BroydenWork { n: self.n, m: self.m, u: &mut *self.u, v: &mut *self.v, vecs: &mut *self.vecs }
+        self.state = Some(BroydenState::started(&self.settings, root, self.m, opts));
+        Ok(())
     }
 
     fn run(
         &mut self,
-        s: &BroydenSettings,
-        form: Form,
-        f: &mut dyn FnMut(&[f32], &mut [f32]),
-        z: &mut [f32],
-        opts: &Options,
-    ) -> Report {
-        let mut state = self.begin(s, form, z, opts);
-        drive(self, &mut state, f, z)
-    }
-}
-
-impl Resume for BroydenWork<'_> {
-    type State = BroydenState;
-
-    fn request(&mut self, state: &BroydenState) -> (&[f32], &mut [f32]) {
-        self.reborrow().into_request(state)
-    }
-
-    fn resume(&mut self, state: &mut BroydenState, z: &mut [f32]) -> Step {
-        // The evaluation asked for is done; carry out the vector work up to the next.
-        let mut reply = Reply::None;
+        root: bool,
+        f: &mut dyn FnMut(&[T], &mut [T]),
+        z: &mut [T],
+        opts: &Options<T>,
+    ) -> Report<T> {
+        if self.begin(root, z, opts).is_err() {
+            return not_started();
+        }
         loop {
-            match state.advance(reply) {
-                BroydenOp::Evaluate { .. } => return Step::Evaluate,
-                BroydenOp::Done(report) => return Step::Done(report),
-                op => reply = self.execute(&op, z),
+            let (x, out) = self.request();
+            f(x, out);
+            if let Next::Done(report) = self.resume(z) {
+                return report;
             }
         }
     }
 }
 
-impl<'a> IntoRequest<'a> for BroydenWork<'a> {
-    fn into_request(self, state: &BroydenState) -> (&'a [f32], &'a mut [f32]) {
-        let [x, g, _, xn, gn] = split_vecs::<5>(self.vecs, self.n);
-        match state.op() {
-            BroydenOp::Evaluate { point: Vector::Xn, .. } => (xn, gn),
-            _ => (x, g),
+impl<S: Storage<T, 3>, T: Real> Solver<T> for BroydenInner<S, T> {
+    fn dim(&self) -> usize {
+        self.n
+    }
+
+    fn memory_bytes(&self) -> usize {
+        self.storage.buffers().iter().map(|b| b.len()).sum::<usize>() * T::BYTES
+    }
+
+    fn start(&mut self, z: &[T], opts: &Options<T>) -> Result<(), LengthError> {
+        self.begin(false, z, opts)
+    }
+
+    fn request(&mut self) -> (&[T], &mut [T]) {
+        let Some(state) = &self.state else { return (&[], &mut []) };
+        // `(X, G)` or `(Xn, Gn)`: two neighbouring work vectors.
+        let first = state.evaluation().0.work_index().unwrap_or(0);
+        let [_, _, work] = self.storage.buffers_mut();
+        let n = self.n;
+        let pair = first.checked_mul(n).and_then(|at| work.get_mut(at..)).unwrap_or_default();
+        let [x, g] = split_work::<T, 2>(pair, n);
+        (x, g)
+    }
+
+    fn resume(&mut self, z: &mut [T]) -> Next<T> {
+        let Some(state) = self.state.as_mut() else { return Next::Done(not_started()) };
+        let [u, v, work] = self.storage.buffers_mut();
+        let mut vectors = SliceVectors::new(self.n, u, v, work, z);
+        let mut reply = Reply::None;
+        loop {
+            match state.advance(reply) {
+                Op::Evaluate { .. } => return Next::Evaluate,
+                Op::Done(report) => return Next::Done(report),
+                op => reply = vectors.run(op),
+            }
         }
+    }
+
+    fn iterations(&self) -> u32 {
+        self.state.as_ref().map_or(0, |s| s.iterations())
+    }
+
+    fn best_residual(&self) -> (T, T) {
+        self.state.as_ref().map_or((T::INFINITY, T::INFINITY), |s| s.best_residual())
     }
 }

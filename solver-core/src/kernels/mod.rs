@@ -2,7 +2,8 @@
 //! low-rank products `U(Vᵀx)` / `V(Uᵀx)`.
 //!
 //! These are the only places where the solvers touch `O(n)` data, so they are written
-//! for speed with `wide::f32x8` and several independent accumulators on targets with
+//! for speed with `wide::f32x8` (`f32`) or `wide::f64x4` (`f64`), generic over the lane
+//! type, and several independent accumulators on targets with
 //! vector registers (x86, AArch64, wasm, ARM with NEON); microcontrollers use the
 //! scalar kernels (see `SIMD` in the source). The module
 //! [`scalar`] holds a plain reference implementation of each; tests compare the two on
@@ -16,16 +17,18 @@
 //! The reductions ([`dot`], [`norm`], [`dist`], [`multi_dot`] and the coefficients of
 //! [`low_rank_acc`]) sum in a different order than [`scalar`] (eight lanes, several
 //! accumulators, fused multiply-add where the target has it), so their results differ
-//! from the reference by normal `f32` reassociation error, about `n·ε·Σ|terms|` in the
+//! from the reference by normal reassociation error, about `n·ε·Σ|terms|` in the
 //! worst case and far less in practice. [`axpy`] and [`multi_axpy`] add in exactly the
 //! reference order without fused multiply-add, so they are bit-for-bit equal to
 //! [`scalar::axpy`] and [`scalar::multi_axpy`].
 
-mod block;
+pub(crate) mod block;
 pub mod scalar;
-mod vector;
+pub(crate) mod vector;
 
-/// Whether the target has vector registers that `wide::f32x8` maps onto. Elsewhere
+use crate::Real;
+
+/// Whether the target has vector registers that `wide`'s types map onto. Elsewhere
 /// (Cortex-M: at most a scalar FPU) `f32x8` would be eight scalar lanes: no faster,
 /// larger code, and several hundred bytes of stack for the spilled accumulators, so
 /// those targets use the [`scalar`] kernels, which the tests check the SIMD ones
@@ -43,21 +46,18 @@ const SIMD: bool = cfg!(any(
 /// Cost: `m = min(a.len(), b.len())` multiply-adds, one pass over each slice, with
 /// four independent 8-lane accumulators.
 #[inline]
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    if !SIMD {
-        return scalar::dot(a, b);
-    }
-    vector::reduce2(a, b, |s, x, y| x.mul_add(y, s), |s, x, y| s + x * y)
+pub fn dot<T: Real>(a: &[T], b: &[T]) -> T {
+    if SIMD { T::simd_dot(a, b) } else { scalar::dot(a, b) }
 }
 
 /// Euclidean norm `‖a‖₂ = √(Σ aᵢ²)`, square root from `libm`.
 ///
 /// Cost: `a.len()` multiply-adds (one pass over `a`) and one square root. Correct at
-/// every scale: when `Σ aᵢ²` overflows (entries beyond about 1.8e19) or underflows
-/// (entries below about 1e-19), two more passes recompute it scaled by the largest
+/// every scale: when `Σ aᵢ²` overflows (in `f32`, entries beyond about 1.8e19) or
+/// underflows (below about 1e-19), two more passes recompute it scaled by the largest
 /// magnitude, as the reference does.
 #[inline]
-pub fn norm(a: &[f32]) -> f32 {
+pub fn norm<T: Real>(a: &[T]) -> T {
     scalar::finish_norm(dot(a, a), || scalar::scaled_norm(a.iter().copied()))
 }
 
@@ -67,23 +67,20 @@ pub fn norm(a: &[f32]) -> f32 {
 /// each slice, and one square root; no temporary vector is formed. Correct at every
 /// scale, like [`norm`].
 #[inline]
-pub fn dist(a: &[f32], b: &[f32]) -> f32 {
+pub fn dist<T: Real>(a: &[T], b: &[T]) -> T {
     if !SIMD {
         return scalar::dist(a, b);
     }
-    let s = vector::reduce2(
-        a,
-        b,
-        |s, x, y| {
-            let d = x - y;
-            d.mul_add(d, s)
-        },
-        |s, x, y| {
-            let d = x - y;
-            s + d * d
-        },
-    );
-    scalar::finish_norm(s, || scalar::scaled_norm(a.iter().zip(b).map(|(x, y)| x - y)))
+    let s = T::simd_dist2(a, b);
+    scalar::finish_norm(s, || scalar::scaled_norm(a.iter().zip(b).map(|(x, y)| *x - *y)))
+}
+
+/// `dst ← src` over the common prefix (never panics, unlike `copy_from_slice`).
+#[inline]
+pub fn copy<T: Copy>(src: &[T], dst: &mut [T]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = *s;
+    }
 }
 
 /// `y ← y + alpha·x` over the common prefix of `x` and `y`.
@@ -91,8 +88,8 @@ pub fn dist(a: &[f32], b: &[f32]) -> f32 {
 /// Cost: `m = min(x.len(), y.len())` multiply-adds, one read pass over `x` and one
 /// read-write pass over `y`. Bit-identical to [`scalar::axpy`].
 #[inline]
-pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
-    if SIMD { vector::axpy(alpha, x, y) } else { scalar::axpy(alpha, x, y) }
+pub fn axpy<T: Real>(alpha: T, x: &[T], y: &mut [T]) {
+    if SIMD { T::simd_axpy(alpha, x, y) } else { scalar::axpy(alpha, x, y) }
 }
 
 /// `out[i] = rowᵢ · x` for the rows of the row-major `rows` (each `n` long).
@@ -102,11 +99,11 @@ pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
 /// the common prefix of the row and `x`, i.e. `m = min(n, x.len())` entries.
 ///
 /// Cost: `k·m` multiply-adds. The rows are taken in blocks of up to eight, and each
-/// block makes a single pass over `x` (one load of each 8-lane chunk of `x` serves
+/// block makes a single pass over `x` (one load of each lane chunk of `x` serves
 /// all rows of the block), so `x` is read `⌈k/8⌉` times rather than `k` times.
 #[inline]
-pub fn multi_dot(rows: &[f32], n: usize, x: &[f32], out: &mut [f32]) {
-    if SIMD { block::multi_dot(rows, n, x, out) } else { scalar::multi_dot(rows, n, x, out) }
+pub fn multi_dot<T: Real>(rows: &[T], n: usize, x: &[T], out: &mut [T]) {
+    if SIMD { T::simd_multi_dot(rows, n, x, out) } else { scalar::multi_dot(rows, n, x, out) }
 }
 
 /// `y ← y + Σᵢ coeffs[i]·rowᵢ` for the rows of the row-major `rows` (each `n` long).
@@ -116,12 +113,12 @@ pub fn multi_dot(rows: &[f32], n: usize, x: &[f32], out: &mut [f32]) {
 /// `m = min(n, y.len())` entries.
 ///
 /// Cost: `k·m` multiply-adds. The rows are taken in blocks of up to eight, and each
-/// block makes a single pass over `y`: each 8-lane chunk of `y` is loaded once, gets
+/// block makes a single pass over `y`: each lane chunk of `y` is loaded once, gets
 /// the block's rows added in order, and is stored once, so `y` is read and written
 /// `⌈k/8⌉` times rather than `k` times. Bit-identical to [`scalar::multi_axpy`].
 #[inline]
-pub fn multi_axpy(rows: &[f32], n: usize, coeffs: &[f32], y: &mut [f32]) {
-    if SIMD { block::multi_axpy(rows, n, coeffs, y) } else { scalar::multi_axpy(rows, n, coeffs, y) }
+pub fn multi_axpy<T: Real>(rows: &[T], n: usize, coeffs: &[T], y: &mut [T]) {
+    if SIMD { T::simd_multi_axpy(rows, n, coeffs, y) } else { scalar::multi_axpy(rows, n, coeffs, y) }
 }
 
 /// Low-rank product `y ← y + alpha·Σᵢ aᵢ (bᵢ · x)`, that is `y += alpha·Aᵀ(B x)` with
@@ -139,6 +136,6 @@ pub fn multi_axpy(rows: &[f32], n: usize, coeffs: &[f32], y: &mut [f32]) {
 /// eight-entry stack array, then added in one pass over `y`. No heap, no `O(k)` or
 /// `O(n)` temporary.
 #[inline]
-pub fn low_rank_acc(alpha: f32, a: &[f32], b: &[f32], n: usize, x: &[f32], y: &mut [f32]) {
-    if SIMD { block::low_rank_acc(alpha, a, b, n, x, y) } else { scalar::low_rank_acc(alpha, a, b, n, x, y) }
+pub fn low_rank_acc<T: Real>(alpha: T, a: &[T], b: &[T], n: usize, x: &[T], y: &mut [T]) {
+    if SIMD { T::simd_low_rank_acc(alpha, a, b, n, x, y) } else { scalar::low_rank_acc(alpha, a, b, n, x, y) }
 }

@@ -7,11 +7,13 @@
 //! Like the SIMD kernels, they never panic: when slice lengths disagree they work on
 //! the common prefix (the shorter length), exactly like [`Iterator::zip`].
 
+use crate::Real;
+
 /// `Σ aᵢ bᵢ` over the common prefix of `a` and `b`.
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut s = 0.0f32;
+pub fn dot<T: Real>(a: &[T], b: &[T]) -> T {
+    let mut s = T::ZERO;
     for (x, y) in a.iter().zip(b) {
-        s += x * y;
+        s += *x * *y;
     }
     s
 }
@@ -19,56 +21,56 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// Euclidean norm `‖a‖₂`, square root from `libm`. Correct at every scale: when the
 /// plain sum of squares overflows or underflows, it is recomputed with the entries
 /// scaled by the largest magnitude.
-pub fn norm(a: &[f32]) -> f32 {
+pub fn norm<T: Real>(a: &[T]) -> T {
     finish_norm(dot(a, a), || scaled_norm(a.iter().copied()))
 }
 
 /// `‖a − b‖₂` over the common prefix, correct at every scale like [`norm`].
-pub fn dist(a: &[f32], b: &[f32]) -> f32 {
-    let mut s = 0.0f32;
+pub fn dist<T: Real>(a: &[T], b: &[T]) -> T {
+    let mut s = T::ZERO;
     for (x, y) in a.iter().zip(b) {
-        let d = x - y;
+        let d = *x - *y;
         s += d * d;
     }
-    finish_norm(s, || scaled_norm(a.iter().zip(b).map(|(x, y)| x - y)))
+    finish_norm(s, || scaled_norm(a.iter().zip(b).map(|(x, y)| *x - *y)))
 }
 
 /// The square root of a plain sum of squares `sum`, or, when that sum overflowed
-/// (`∞`) or may have lost its value to underflow (below `f32::MIN_POSITIVE`, which
+/// (`∞`) or may have lost its value to underflow (below `T::MIN_POSITIVE`, which
 /// includes 0 for a non-zero vector), the result of `slow`. Shared by the SIMD and the
 /// scalar kernels, so that both are exact at every scale.
-pub(crate) fn finish_norm(sum: f32, slow: impl FnOnce() -> f32) -> f32 {
-    if sum.is_finite() && sum >= f32::MIN_POSITIVE { libm::sqrtf(sum) } else { slow() }
+pub(crate) fn finish_norm<T: Real>(sum: T, slow: impl FnOnce() -> T) -> T {
+    if sum.is_finite() && sum >= T::MIN_POSITIVE { sum.sqrt() } else { slow() }
 }
 
 /// `‖v‖₂` of the values of `v` (iterated twice), scaled by their largest magnitude so
 /// that no square overflows or underflows: `max·√(Σ (vᵢ/max)²)`. NaN if any value is
 /// NaN, `∞` if any is infinite.
-pub(crate) fn scaled_norm<I: Iterator<Item = f32> + Clone>(v: I) -> f32 {
-    let mut big = 0.0f32;
+pub(crate) fn scaled_norm<T: Real, I: Iterator<Item = T> + Clone>(v: I) -> T {
+    let mut big = T::ZERO;
     for x in v.clone() {
         let ax = x.abs();
         if ax.is_nan() {
-            return f32::NAN;
+            return T::NAN;
         }
         big = big.max(ax);
     }
-    if big == 0.0 || !big.is_finite() {
+    if big == T::ZERO || !big.is_finite() {
         return big;
     }
     // Divide (not multiply by 1/big, which overflows for a subnormal big).
-    let mut s = 0.0f32;
+    let mut s = T::ZERO;
     for x in v {
         let y = x / big;
         s += y * y;
     }
-    big * libm::sqrtf(s)
+    big * s.sqrt()
 }
 
 /// `y ← y + alpha·x` over the common prefix.
-pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
+pub fn axpy<T: Real>(alpha: T, x: &[T], y: &mut [T]) {
     for (yi, xi) in y.iter_mut().zip(x) {
-        *yi += alpha * xi;
+        *yi += alpha * *xi;
     }
 }
 
@@ -76,7 +78,7 @@ pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
 ///
 /// The number of rows used is `min(out.len(), rows.len() / n)`; other entries of `out`
 /// are left untouched.
-pub fn multi_dot(rows: &[f32], n: usize, x: &[f32], out: &mut [f32]) {
+pub fn multi_dot<T: Real>(rows: &[T], n: usize, x: &[T], out: &mut [T]) {
     if n == 0 {
         return;
     }
@@ -88,7 +90,7 @@ pub fn multi_dot(rows: &[f32], n: usize, x: &[f32], out: &mut [f32]) {
 /// `y ← y + Σᵢ coeffs[i]·rowᵢ` for the rows of the row-major `rows` (each `n` long).
 ///
 /// The number of rows used is `min(coeffs.len(), rows.len() / n)`.
-pub fn multi_axpy(rows: &[f32], n: usize, coeffs: &[f32], y: &mut [f32]) {
+pub fn multi_axpy<T: Real>(rows: &[T], n: usize, coeffs: &[T], y: &mut [T]) {
     if n == 0 {
         return;
     }
@@ -104,7 +106,7 @@ pub fn multi_axpy(rows: &[f32], n: usize, coeffs: &[f32], y: &mut [f32]) {
 /// of `V`, this is `y += alpha·U(Vᵀx)`: the product with the `n × n` matrix `U Vᵀ`
 /// computed in `O(k·n)` for `k` rows instead of forming the matrix. Swapping `a` and `b`
 /// gives `V(Uᵀx)`. The number of rows used is `min(a.len(), b.len()) / n`.
-pub fn low_rank_acc(alpha: f32, a: &[f32], b: &[f32], n: usize, x: &[f32], y: &mut [f32]) {
+pub fn low_rank_acc<T: Real>(alpha: T, a: &[T], b: &[T], n: usize, x: &[T], y: &mut [T]) {
     if n == 0 {
         return;
     }

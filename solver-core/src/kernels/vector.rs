@@ -1,43 +1,87 @@
-//! Single-vector SIMD loops: the paired reduction behind `dot`/`dist` and `axpy`.
+//! Single-vector SIMD loops: the paired reduction behind `dot`/`dist` and `axpy`, written
+//! once over [`Lanes`] (`wide::f32x8` for `f32`, `wide::f64x4` for `f64`).
 
-use wide::f32x8;
+use core::ops::{Add, Mul};
 
-/// Loads one 8-lane chunk.
-#[inline(always)]
-pub(super) fn load(c: &[f32; 8]) -> f32x8 {
-    f32x8::new(*c)
+use wide::{f32x8, f64x4};
+
+/// A SIMD vector of `L` lanes of `T`: what the kernels need of `wide`'s types.
+pub(crate) trait Lanes<T, const L: usize>: Copy + Add<Output = Self> + Mul<Output = Self> {
+    /// All lanes zero.
+    const ZERO: Self;
+    /// Loads one chunk.
+    fn load(c: &[T; L]) -> Self;
+    /// All lanes `x`.
+    fn splat(x: T) -> Self;
+    /// `self·b + c` (fused where the target has it).
+    fn mul_add(self, b: Self, c: Self) -> Self;
+    /// The sum of the lanes.
+    fn reduce_add(self) -> T;
+    /// The lanes as an array.
+    fn to_array(self) -> [T; L];
 }
 
-/// Folds `vf` over the 8-lane chunks of the common prefix of `a` and `b` with four
+macro_rules! lanes {
+    ($v:ty, $t:ty, $l:literal) => {
+        impl Lanes<$t, $l> for $v {
+            const ZERO: Self = <$v>::ZERO;
+            #[inline(always)]
+            fn load(c: &[$t; $l]) -> Self {
+                <$v>::new(*c)
+            }
+            #[inline(always)]
+            fn splat(x: $t) -> Self {
+                <$v>::splat(x)
+            }
+            #[inline(always)]
+            fn mul_add(self, b: Self, c: Self) -> Self {
+                <$v>::mul_add(self, b, c)
+            }
+            #[inline(always)]
+            fn reduce_add(self) -> $t {
+                <$v>::reduce_add(self)
+            }
+            #[inline(always)]
+            fn to_array(self) -> [$t; $l] {
+                <$v>::to_array(self)
+            }
+        }
+    };
+}
+
+lanes!(f32x8, f32, 8);
+lanes!(f64x4, f64, 4);
+
+/// Folds `vf` over the `L`-lane chunks of the common prefix of `a` and `b` with four
 /// independent accumulators, then `sf` over the scalar tail, and returns the total.
 ///
 /// `vf(acc, a_chunk, b_chunk)` and `sf(acc, aᵢ, bᵢ)` must compute the same per-element
 /// update. Slicing is done with `as_chunks` and iterator zips only, so the loops carry
 /// no bounds checks.
 #[inline(always)]
-pub(super) fn reduce2(
-    a: &[f32],
-    b: &[f32],
-    vf: impl Fn(f32x8, f32x8, f32x8) -> f32x8,
-    sf: impl Fn(f32, f32, f32) -> f32,
-) -> f32 {
+pub(crate) fn reduce2<T: Copy + Add<Output = T>, V: Lanes<T, L>, const L: usize>(
+    a: &[T],
+    b: &[T],
+    vf: impl Fn(V, V, V) -> V,
+    sf: impl Fn(T, T, T) -> T,
+) -> T {
     let m = a.len().min(b.len());
     let a = a.get(..m).unwrap_or_default();
     let b = b.get(..m).unwrap_or_default();
-    let (ac, at) = a.as_chunks::<8>();
-    let (bc, bt) = b.as_chunks::<8>();
+    let (ac, at) = a.as_chunks::<L>();
+    let (bc, bt) = b.as_chunks::<L>();
     let (a4, ar) = ac.as_chunks::<4>();
     let (b4, br) = bc.as_chunks::<4>();
 
-    let mut acc = [f32x8::ZERO; 4];
+    let mut acc = [V::ZERO; 4];
     for (xa, xb) in a4.iter().zip(b4) {
         for ((s, ca), cb) in acc.iter_mut().zip(xa).zip(xb) {
-            *s = vf(*s, load(ca), load(cb));
+            *s = vf(*s, V::load(ca), V::load(cb));
         }
     }
     // Up to three remaining whole chunks, one per accumulator.
     for ((s, ca), cb) in acc.iter_mut().zip(ar).zip(br) {
-        *s = vf(*s, load(ca), load(cb));
+        *s = vf(*s, V::load(ca), V::load(cb));
     }
     let [s0, s1, s2, s3] = acc;
     let mut s = ((s0 + s1) + (s2 + s3)).reduce_add();
@@ -50,17 +94,20 @@ pub(super) fn reduce2(
 /// `y ← y + alpha·x` over the common prefix; product then sum, no fused multiply-add,
 /// so every element is rounded exactly as in the scalar reference.
 #[inline]
-pub(super) fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
+pub(crate) fn axpy<T, V: Lanes<T, L>, const L: usize>(alpha: T, x: &[T], y: &mut [T])
+where
+    T: Copy + Add<Output = T> + Mul<Output = T>,
+{
     let m = x.len().min(y.len());
     let x = x.get(..m).unwrap_or_default();
     let y = y.get_mut(..m).unwrap_or_default();
-    let (xc, xt) = x.as_chunks::<8>();
-    let (yc, yt) = y.as_chunks_mut::<8>();
-    let av = f32x8::splat(alpha);
+    let (xc, xt) = x.as_chunks::<L>();
+    let (yc, yt) = y.as_chunks_mut::<L>();
+    let av = V::splat(alpha);
     for (cy, cx) in yc.iter_mut().zip(xc) {
-        *cy = (load(cy) + av * load(cx)).to_array();
+        *cy = (V::load(cy) + av * V::load(cx)).to_array();
     }
     for (yi, xi) in yt.iter_mut().zip(xt) {
-        *yi += alpha * xi;
+        *yi = *yi + alpha * *xi;
     }
 }

@@ -5,11 +5,11 @@
 use std::time::Instant;
 
 use cudarc::cublas::{result as blas, sys as blas_sys};
-use cudarc::driver::PushKernelArg;
-use solver_core::broyden::ops::{BroydenOp, Reply, Vector};
+use cudarc::driver::{DeviceRepr, PushKernelArg};
+use solver_core::broyden::ops::{Op, Reply};
 
 use super::device::{Buf, DeviceInfo, Gpu, THREADS, config};
-use super::plan::{ENTRY_INTS, Kind, Plan, RESULT_STRIDE, reply, vector};
+use super::plan::{ENTRY_INTS, Kind, Plan, reply};
 use super::{CudaError, Profile};
 use crate::model::{Activation, DeqLayer};
 use crate::offload::OffloadBackend;
@@ -19,10 +19,28 @@ const PER_THREAD: usize = 4;
 /// Most blocks per sample (bounds the reduction scratch).
 const MAX_BLOCKS: usize = 256;
 
+/// The batch's vector buffers as every operation kernel takes them: `struct Mem` of
+/// `kernels.cu` (device addresses, the dimension, `B` and `M`).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Mem {
+    work: u64,
+    u: u64,
+    v: u64,
+    z: u64,
+    d: i64,
+    nb: i32,
+    m: i32,
+}
+
+// SAFETY: a plain `repr(C)` struct of integers, laid out as `struct Mem` in kernels.cu
+// (four 8-byte addresses, an 8-byte int, two 4-byte ints: no padding).
+unsafe impl DeviceRepr for Mem {}
+
 /// The offloaded Broyden solve of a [`DeqLayer`] batch on a CUDA GPU: every sample's
 /// vectors, its pairs `U`, `V`, its best iterate and the layer live in device memory,
 /// allocated once by [`CudaBroyden::new`]; a round moves a few parameters per sample
-/// to the device and, when an operation has a reply, a few sums per sample back.
+/// to the device and, when an operation has a reply, one sum per sample back.
 /// Use it with [`offload::solve`](crate::offload::solve). See the
 /// [module documentation](super) for the layout and the kernels.
 pub struct CudaBroyden {
@@ -46,11 +64,11 @@ pub struct CudaBroyden {
     w: Buf<f32>,
     /// `[B·L][h]`: the injection.
     c: Buf<f32>,
-    /// `[B][max(M, 3)][blocks]`: per-block partial sums.
+    /// `[B][M][blocks]`: per-block partial sums.
     partial: Buf<f64>,
     /// `[B][M]`: the coefficients of a low-rank product.
     coef: Buf<f64>,
-    /// `[B][4]`: the sums of the replies.
+    /// `[B]`: the sums the replies are made of.
     result: Buf<f64>,
     /// `[B][8]`: the round's operations.
     params: Buf<i32>,
@@ -101,11 +119,13 @@ impl CudaBroyden {
         let state = rows.checked_mul(h).ok_or_else(|| too_large("the state"))?;
         let pairs = state.checked_mul(m).ok_or_else(|| too_large("the history"))?;
         let work_len = state.checked_mul(5).ok_or_else(|| too_large("the state"))?;
-        // cuBLAS and the kernels take these as 32-bit ints; the grid's y has 65535;
-        // every buffer's size in bytes must fit a usize (and an f64 scratch per pair).
+        // cuBLAS and the kernels take these as 32-bit ints (a pair row's vector code,
+        // `row · 4 + buffer`, too); the grid's y has 65535; every buffer's size in bytes
+        // must fit a usize (and an f64 scratch per pair).
         let int = |v: usize| i32::try_from(v).is_ok();
         let bytes = |v: usize| v.checked_mul(8).is_some();
-        if !(int(rows) && int(h) && int(m) && bytes(pairs) && bytes(work_len)) || samples > 65_535 {
+        let codes = m.checked_mul(4).is_some_and(int);
+        if !(int(rows) && int(h) && codes && bytes(pairs) && bytes(work_len)) || samples > 65_535 {
             return Err(too_large("the batch (samples, rows, width or pairs)"));
         }
         let blocks = dim.div_ceil(THREADS as usize * PER_THREAD).clamp(1, MAX_BLOCKS);
@@ -119,9 +139,9 @@ impl CudaBroyden {
         let z = gpu.alloc(state)?;
         let w = gpu.alloc(h * h)?;
         let c_dev = gpu.alloc(state)?;
-        let partial = gpu.alloc(samples * m.max(3) * blocks)?;
+        let partial = gpu.alloc(samples * m * blocks)?;
         let coef = gpu.alloc(samples * m)?;
-        let result = gpu.alloc(samples * RESULT_STRIDE)?;
+        let result = gpu.alloc(samples)?;
         let params = gpu.alloc(samples * ENTRY_INTS)?;
         gpu.upload(&w, 0, layer.w())?;
         gpu.upload(&c_dev, 0, &c)?;
@@ -146,7 +166,7 @@ impl CudaBroyden {
             result,
             params,
             plan: Plan::new(samples),
-            sums: vec![0.0; samples * RESULT_STRIDE],
+            sums: vec![0.0; samples],
             profiling: false,
             profile: Profile::default(),
         })
@@ -189,9 +209,22 @@ impl CudaBroyden {
         self.profile = Profile::default();
     }
 
-    /// Address of vector `vec` of sample `s` in `work`.
+    /// Address of work vector `vec` of sample `s` in `work`.
     fn vec_at(&self, vec: usize, s: usize) -> u64 {
         self.work.at((vec * self.samples + s) * self.dim)
+    }
+
+    /// The buffers as the operation kernels take them.
+    fn mem(&self) -> Mem {
+        Mem {
+            work: self.work.ptr,
+            u: self.u.ptr,
+            v: self.v.ptr,
+            z: self.z.ptr,
+            d: self.dim as i64,
+            nb: self.samples as i32,
+            m: self.m as i32,
+        }
     }
 
     /// The grid of a vector kernel over `n` list entries: one row of blocks per entry.
@@ -245,9 +278,9 @@ impl CudaBroyden {
             }
             .map_err(CudaError::cublas("cublasSgemm"))?;
         }
-        let (nb, d, relu) = (self.samples as i32, self.dim as i64, i32::from(self.relu));
+        let (mem, relu) = (self.mem(), i32::from(self.relu));
         let mut b = self.gpu.stream.launch_builder(&self.gpu.k.activation);
-        b.arg(&list).arg(&self.work.ptr).arg(&self.c.ptr).arg(&nb).arg(&d).arg(&relu);
+        b.arg(&list).arg(&mem).arg(&self.c.ptr).arg(&relu);
         // SAFETY: as for every launch here: arguments as declared in kernels.cu.
         unsafe { b.launch(config(self.grid(n))) }
             .map_err(CudaError::driver("cuLaunchKernel (activation)"))?;
@@ -257,73 +290,54 @@ impl CudaBroyden {
     /// Launches the kernels of one kind over its `n` entries at `list`.
     fn launch(&self, kind: Kind, list: u64, n: usize) -> Result<(), CudaError> {
         let k = &self.gpu.k;
-        let (nb, d, m) = (self.samples as i32, self.dim as i64, self.m as i32);
-        let (work, u, v, part, coef, res) =
-            (&self.work.ptr, &self.u.ptr, &self.v.ptr, &self.partial.ptr, &self.coef.ptr, &self.result.ptr);
+        let mem = self.mem();
+        let (part, coef, res) = (&self.partial.ptr, &self.coef.ptr, &self.result.ptr);
         let grid = config(self.grid(n));
-        let nq = self.plan.rows(kind) as i32;
-        let g = vector(Vector::G);
         let err = |name: &'static str| CudaError::driver(name);
         // SAFETY (every launch below): the arguments are those the kernel declares, in
-        // order; the entries were checked against the sizes (slots < M, ends ≤ M), and
-        // every buffer was allocated for B samples of dimension d.
-        match kind {
+        // order; the entries were checked against the sizes (rows < M, ends ≤ M, work
+        // vectors < 5), and every buffer was allocated for B samples of dimension d.
+        let (f, name) = match kind {
             Kind::Evaluate => return self.evaluate(list, n),
-            Kind::Residual => {
-                let mut b = self.gpu.stream.launch_builder(&k.residual);
-                b.arg(&list).arg(work).arg(&nb).arg(&d).arg(part);
-                unsafe { b.launch(grid) }.map_err(err("cuLaunchKernel (residual)"))?;
-                self.reduce(list, n, 3, *res, RESULT_STRIDE)?;
-            }
-            Kind::KeepBest => {
-                let mut b = self.gpu.stream.launch_builder(&k.keep_best);
-                b.arg(&list).arg(work).arg(&self.z.ptr).arg(&nb).arg(&d);
-                unsafe { b.launch(grid) }.map_err(err("cuLaunchKernel (keep_best)"))?;
-            }
-            Kind::Trial => {
-                let mut b = self.gpu.stream.launch_builder(&k.trial);
-                b.arg(&list).arg(work).arg(&nb).arg(&d);
-                unsafe { b.launch(grid) }.map_err(err("cuLaunchKernel (trial)"))?;
-            }
-            Kind::Accept => {
-                let mut b = self.gpu.stream.launch_builder(&k.accept_coeffs);
-                b.arg(&list).arg(work).arg(u).arg(&nb).arg(&d).arg(&m).arg(&nq).arg(part);
-                unsafe { b.launch(grid) }.map_err(err("cuLaunchKernel (accept_coeffs)"))?;
-                if nq > 0 {
-                    self.reduce(list, n, nq as usize, *coef, self.m)?;
+            Kind::LowRank => {
+                let nq = self.plan.rows(kind);
+                if nq == 0 {
+                    // Every product of the round is over no pair: nothing to add.
+                    return Ok(());
                 }
-                let mut b = self.gpu.stream.launch_builder(&k.accept_apply);
-                b.arg(&list).arg(work).arg(v).arg(coef).arg(&nb).arg(&d).arg(&m).arg(part);
-                unsafe { b.launch(grid) }.map_err(err("cuLaunchKernel (accept_apply)"))?;
-                self.reduce(list, n, 3, *res, RESULT_STRIDE)?;
+                let nq_i = nq as i32;
+                let mut b = self.gpu.stream.launch_builder(&k.low_rank_coeffs);
+                b.arg(&list).arg(&mem).arg(&nq_i).arg(part);
+                unsafe { b.launch(grid) }.map_err(err("cuLaunchKernel (op_low_rank_coeffs)"))?;
+                self.reduce(list, n, nq, *coef, self.m)?;
+                let mut b = self.gpu.stream.launch_builder(&k.low_rank_apply);
+                b.arg(&list).arg(&mem).arg(coef);
+                unsafe { b.launch(grid) }.map_err(err("cuLaunchKernel (op_low_rank_apply)"))?;
+                return Ok(());
             }
-            Kind::NewU | Kind::Step => {
-                if nq > 0 {
-                    let mut b = self.gpu.stream.launch_builder(&k.coeffs);
-                    b.arg(&list).arg(work).arg(v).arg(&g).arg(&nb).arg(&d).arg(&m).arg(&nq).arg(part);
-                    unsafe { b.launch(grid) }.map_err(err("cuLaunchKernel (coeffs)"))?;
-                    self.reduce(list, n, nq as usize, *coef, self.m)?;
-                }
-                let (f, name) = if kind == Kind::NewU {
-                    (&k.newu_apply, "cuLaunchKernel (newu_apply)")
-                } else {
-                    (&k.step_apply, "cuLaunchKernel (step_apply)")
+            Kind::Dot | Kind::Norm | Kind::AllFinite => {
+                let (f, name) = match kind {
+                    Kind::Dot => (&k.dot, "cuLaunchKernel (op_dot)"),
+                    Kind::Norm => (&k.norm, "cuLaunchKernel (op_norm)"),
+                    _ => (&k.all_finite, "cuLaunchKernel (op_all_finite)"),
                 };
                 let mut b = self.gpu.stream.launch_builder(f);
-                b.arg(&list).arg(work).arg(u).arg(coef).arg(&nb).arg(&d).arg(&m).arg(part);
+                b.arg(&list).arg(&mem).arg(part);
                 unsafe { b.launch(grid) }.map_err(err(name))?;
-                self.reduce(list, n, 1, *res, RESULT_STRIDE)?;
+                return self.reduce(list, n, 1, *res, 1);
             }
-            Kind::Finish => {
-                let mut b = self.gpu.stream.launch_builder(&k.finish);
-                b.arg(&list).arg(work).arg(u).arg(v).arg(&nb).arg(&d).arg(&m);
-                unsafe { b.launch(grid) }.map_err(err("cuLaunchKernel (finish)"))?;
-            }
-        }
+            Kind::Copy => (&k.copy, "cuLaunchKernel (op_copy)"),
+            Kind::Scale => (&k.scale, "cuLaunchKernel (op_scale)"),
+            Kind::Combine => (&k.combine, "cuLaunchKernel (op_combine)"),
+            Kind::Fill => (&k.fill, "cuLaunchKernel (op_fill)"),
+        };
+        let mut b = self.gpu.stream.launch_builder(f);
+        b.arg(&list).arg(&mem);
+        unsafe { b.launch(grid) }.map_err(err(name))?;
         Ok(())
     }
 
-    fn round(&mut self, ops: &[Option<BroydenOp>], replies: &mut [Reply]) -> Result<(), CudaError> {
+    fn round(&mut self, ops: &[Option<Op>], replies: &mut [Reply]) -> Result<(), CudaError> {
         let (b, d) = (self.samples, self.dim);
         if ops.len() != b || replies.len() != b {
             return Err(CudaError::Shape(format!(
@@ -347,9 +361,9 @@ impl CudaBroyden {
         }
         if self.plan.has_replies() {
             self.gpu.download(&mut self.sums, &self.result, 0)?;
-            for (s, (op, r)) in ops.iter().zip(replies.iter_mut()).enumerate() {
+            for ((op, r), &sum) in ops.iter().zip(replies.iter_mut()).zip(&self.sums) {
                 if let Some(op) = op {
-                    *r = reply(op, &self.sums[s * RESULT_STRIDE..(s + 1) * RESULT_STRIDE]);
+                    *r = reply(op, sum);
                 }
             }
         }
@@ -380,7 +394,7 @@ impl OffloadBackend for CudaBroyden {
         self.dim
     }
 
-    fn memory(&self) -> usize {
+    fn history(&self) -> usize {
         self.m
     }
 
@@ -395,7 +409,7 @@ impl OffloadBackend for CudaBroyden {
         self.gpu.sync()
     }
 
-    fn execute(&mut self, ops: &[Option<BroydenOp>], replies: &mut [Reply]) -> Result<(), CudaError> {
+    fn execute(&mut self, ops: &[Option<Op>], replies: &mut [Reply]) -> Result<(), CudaError> {
         self.round(ops, replies)
     }
 

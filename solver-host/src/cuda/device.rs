@@ -21,15 +21,15 @@ pub(crate) const THREADS: u32 = 256;
 /// The kernels' entry points, in the order of [`Kernels`]' fields.
 const NAMES: [&str; 11] = [
     "activation",
-    "residual",
-    "keep_best",
-    "trial",
-    "accept_coeffs",
-    "coeffs",
-    "accept_apply",
-    "newu_apply",
-    "finish",
-    "step_apply",
+    "op_copy",
+    "op_scale",
+    "op_combine",
+    "op_fill",
+    "op_low_rank_coeffs",
+    "op_low_rank_apply",
+    "op_dot",
+    "op_norm",
+    "op_all_finite",
     "reduce",
 ];
 
@@ -174,18 +174,19 @@ pub struct DeviceInfo {
     pub kernels: String,
 }
 
-/// The compiled kernels, one function each.
+/// The compiled kernels, one function each: one per kind of operation (two for the
+/// low-rank product), the layer's activation and the second stage of the reductions.
 pub(crate) struct Kernels {
     pub activation: CudaFunction,
-    pub residual: CudaFunction,
-    pub keep_best: CudaFunction,
-    pub trial: CudaFunction,
-    pub accept_coeffs: CudaFunction,
-    pub coeffs: CudaFunction,
-    pub accept_apply: CudaFunction,
-    pub newu_apply: CudaFunction,
-    pub finish: CudaFunction,
-    pub step_apply: CudaFunction,
+    pub copy: CudaFunction,
+    pub scale: CudaFunction,
+    pub combine: CudaFunction,
+    pub fill: CudaFunction,
+    pub low_rank_coeffs: CudaFunction,
+    pub low_rank_apply: CudaFunction,
+    pub dot: CudaFunction,
+    pub norm: CudaFunction,
+    pub all_finite: CudaFunction,
     pub reduce: CudaFunction,
 }
 
@@ -277,15 +278,15 @@ impl Gpu {
             || f.next().ok_or(CudaError::Driver { call: "cuModuleGetFunction", code: "missing".into() });
         let k = Kernels {
             activation: next()?,
-            residual: next()?,
-            keep_best: next()?,
-            trial: next()?,
-            accept_coeffs: next()?,
-            coeffs: next()?,
-            accept_apply: next()?,
-            newu_apply: next()?,
-            finish: next()?,
-            step_apply: next()?,
+            copy: next()?,
+            scale: next()?,
+            combine: next()?,
+            fill: next()?,
+            low_rank_coeffs: next()?,
+            low_rank_apply: next()?,
+            dot: next()?,
+            norm: next()?,
+            all_finite: next()?,
             reduce: next()?,
         };
         let blas = BlasHandle(blas_result::create_handle().map_err(CudaError::cublas("cublasCreate"))?);

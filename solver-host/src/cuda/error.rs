@@ -50,7 +50,9 @@ pub enum CudaError {
     /// The problem does not fit the backend (empty, too large, or inputs of the wrong
     /// length).
     Shape(String),
-    /// An operation refers to a pair slot or a vector the backend does not have.
+    /// An operation refers to a pair row the backend does not have, or is one the
+    /// kernels do not carry out (an evaluation in place or not between work vectors, a
+    /// low-rank product writing a vector it reads).
     InvalidOp(String),
 }
 

@@ -24,9 +24,9 @@
 //!     z        [B][d]      the best iterates
 //!     W        [h][h]      the layer's weight
 //!     c        [B·L][h]    the injection U x + b, computed once on the host
-//!     partial  [B][max(M,3)][blocks]  f64: per-block partial sums
+//!     partial  [B][M][blocks]  f64: per-block partial sums
 //!     coef     [B][M]      f64: the coefficients of a low-rank product
-//!     result   [B][4]      f64: the sums the replies are made of
+//!     result   [B]         f64: the sums the replies are made of
 //!     params   [B][8]      the round's operations
 //! ```
 //!
@@ -37,10 +37,11 @@
 //!
 //! [`execute`](crate::offload::OffloadBackend::execute) groups the samples by the kind
 //! of operation they wait for and launches each kind once, over the list of its
-//! samples. The lists (one 32-byte entry per sample: its index, the vectors, the pairs
-//! set `end`/`skip`, the slot, `alpha`, `1/(vᵀΔg)`) go to the device in one small copy;
-//! when some operation has a reply, one copy of four doubles per sample comes back. No
-//! `O(d)` data crosses the bus except in `load` (z₀) and `store` (z).
+//! samples; a round's operations may differ from sample to sample in kind and in their
+//! arguments. The lists (one 32-byte entry per sample: its index, the vectors named,
+//! the pairs set `end`/`skip`, `alpha` and the factors of a low-rank product) go to the
+//! device in one small copy; when some operation has a reply, one double per sample
+//! comes back. No `O(d)` data crosses the bus except in `load` (z₀) and `store` (z).
 //!
 //! # Kernels (`kernels.cu`, compiled at run time by NVRTC)
 //!
@@ -51,20 +52,20 @@
 //!
 //! Every vector kernel runs on a grid `(blocks per sample, samples in the list)` of 256
 //! threads; block `x` of list entry `y` handles a contiguous slice of that sample's `d`
-//! elements. The operations of [`solver_core::broyden::ops`]:
+//! elements. There is one kernel per operation of [`solver_core::broyden::ops`], and
+//! none knows Broyden's method (its formulas are solver-core's alone):
 //!
 //! * **Evaluate**: one cuBLAS `sgemm` per run of consecutive evaluating samples (row
 //!   major `out = Z·Wᵀ`, i.e. column-major with `W` transposed), then `activation`:
 //!   `out ← tanh(out + c)` or `relu`;
-//! * **Residual**: `residual` forms `g − x` and the partial sums `‖g‖²`, `‖g − x‖²`
-//!   and the count of non-finite entries;
-//! * **KeepBest**, **Trial**, **Finish**: elementwise copies and `axpy`s;
-//! * **Accept**: `accept_coeffs` forms `Δz`, `Δg`, moves `x`, and the partial
-//!   coefficients `uᵢ·Δz` (eight rows per pass over `Δz`); `accept_apply` forms
-//!   `v = −Δz + Σ cᵢ vᵢ` in one pass and the partial `v·Δg`, `‖v‖²`, `‖Δg‖²`;
-//! * **NewU** and **Step**: `coeffs` (`vᵢ·g`), then `newu_apply`
-//!   (`u = (Δz + Δg − Σ cᵢ uᵢ)·inv`) or `step_apply` (`p = g − Σ cᵢ uᵢ`), each with
-//!   its count of non-finite entries.
+//! * **Copy**, **Scale**, **Combine**, **Fill**: `op_copy`, `op_scale` (`αx`),
+//!   `op_combine` (`x + αy`), `op_fill`, elementwise (an output may be an input);
+//! * **LowRank**: `op_low_rank_coeffs` forms the partial coefficients `bᵢ·x` (eight
+//!   rows per pass over `x`), then `op_low_rank_apply` adds `Σ (α cᵢ) aᵢ` to `out`
+//!   in one pass, row by row;
+//! * **Dot**, **Norm**, **AllFinite**: `op_dot`, `op_norm` (the sum of squares) and
+//!   `op_all_finite` (the count of non-finite entries), each a reduction to one
+//!   double per sample.
 //!
 //! Every reduction is two-stage and deterministic: each block sums its slice in f64
 //! into `partial`, and `reduce` sums the blocks of each quantity in a fixed order. No

@@ -2,53 +2,61 @@
 //! into the parameter lists the kernels read, and the replies made from the sums the
 //! kernels leave. Pure host code, tested without a device.
 
-use solver_core::broyden::ops::{BroydenOp, Pairs, Reply, Store, Vector};
+use solver_core::broyden::ops::{Factor, Op, Pairs, Reply, Vector};
 
 use super::CudaError;
 
 /// One sample's operation as the kernels read it: `struct Entry` of `kernels.cu`,
-/// `[sample, a, b, c, end, skip, alpha, inv]`, the floats as their bits.
+/// `[sample, out, x, y, end, skip, alpha, factors]`, the float as its bits.
 pub(crate) type Entry = [i32; ENTRY_INTS];
 
 /// Number of 4-byte fields of an [`Entry`].
 pub(crate) const ENTRY_INTS: usize = 8;
 
-/// Doubles per sample in the reply buffer.
-pub(crate) const RESULT_STRIDE: usize = 4;
-
-/// The kinds of operation, in launch order.
+/// The kinds of operation, in launch order. Each is launched once per round, over the
+/// samples that asked for it; the fields of its [`Entry`] are given with it (vectors as
+/// [`vector`] encodes them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
-    /// `out ← f(point)`. Entry: `a` = out, `b` = point.
+    /// `out ← f(x)`. Entry: `out`, `x` (work vectors).
     Evaluate,
-    /// Entry: `a` = x, `b` = g, `c` = root.
-    Residual,
-    /// Entry: `a` = from.
-    KeepBest,
-    /// Entry: `c` = reset, `alpha`.
-    Trial,
-    /// Entry: `end`, `skip`.
-    Accept,
-    /// Entry: `a` = slot, `end`, `skip`, `inv`.
-    NewU,
-    /// Entry: `a` = 0 nothing / 1 keep / 2 zero, `b` = slot.
-    Finish,
-    /// Entry: `end` = count.
-    Step,
+    /// `out ← x`. Entry: `out`, `x`.
+    Copy,
+    /// `out ← alpha·x`. Entry: `out`, `x`, `alpha`.
+    Scale,
+    /// `out ← x + alpha·y`. Entry: `out`, `x`, `y`, `alpha`.
+    Combine,
+    /// `out ← out + alpha·Σ aᵢ (bᵢ·x)` over the pairs. Entry: `out`, `x`, `end`, `skip`,
+    /// `alpha`, `factors` (`a` in bit 0, `b` in bit 1: 0 for `U`, 1 for `V`).
+    LowRank,
+    /// `out ← alpha` everywhere. Entry: `out`, `alpha`.
+    Fill,
+    /// `x · y`. Entry: `x`, `y`.
+    Dot,
+    /// `‖x‖₂`. Entry: `x`.
+    Norm,
+    /// Whether every entry of `x` is finite. Entry: `x`.
+    AllFinite,
 }
 
 impl Kind {
     /// Every kind, in launch order.
-    pub(crate) const ALL: [Kind; 8] = [
+    pub(crate) const ALL: [Kind; 9] = [
         Kind::Evaluate,
-        Kind::Residual,
-        Kind::KeepBest,
-        Kind::Trial,
-        Kind::Accept,
-        Kind::NewU,
-        Kind::Finish,
-        Kind::Step,
+        Kind::Copy,
+        Kind::Scale,
+        Kind::Combine,
+        Kind::LowRank,
+        Kind::Fill,
+        Kind::Dot,
+        Kind::Norm,
+        Kind::AllFinite,
     ];
+
+    /// Whether the operations of this kind have a reply (a sum per sample comes back).
+    pub(crate) const fn replies(self) -> bool {
+        matches!(self, Kind::Dot | Kind::Norm | Kind::AllFinite)
+    }
 }
 
 /// A run of consecutive samples evaluating the same point into the same output: one
@@ -59,9 +67,9 @@ pub(crate) struct Run {
     pub first: usize,
     /// Number of samples.
     pub len: usize,
-    /// The vector evaluated.
+    /// The work vector evaluated (`0..5`).
     pub point: usize,
-    /// The vector receiving `f(point)`.
+    /// The work vector receiving `f(point)`.
     pub out: usize,
 }
 
@@ -71,30 +79,58 @@ pub(crate) struct Plan {
     params: Vec<i32>,
     /// Per kind: the offset (in entries) of its list in `params` and its length.
     at: [(usize, usize); Kind::ALL.len()],
-    /// Per kind: the largest `end` of its lists (the coefficients to compute).
+    /// Per kind: the largest pairs `end` of its lists (the coefficients to compute).
     rows: [usize; Kind::ALL.len()],
     lists: [Vec<Entry>; Kind::ALL.len()],
+    /// The evaluations' runs.
+    runs: Vec<Run>,
     /// Bytes the solver operations of the round read and write in device memory.
     pub bytes: u64,
 }
 
-fn entry(sample: usize, a: usize, b: usize, c: bool) -> Entry {
-    // Every index was checked against the sizes, which fit an i32 (checked by `new`).
-    [sample as i32, a as i32, b as i32, i32::from(c), 0, -1, 0, 0]
+/// The code of a vector as the kernels read it (`vptr` in `kernels.cu`): `row · 4 +
+/// buffer`, the buffer 0 for the work vectors (row: [`Vector::work_index`]), 1 for `U`,
+/// 2 for `V`, 3 for the best iterate `z`. Rows of `U` and `V` must be below `m`.
+pub(crate) fn vector(v: Vector, m: usize) -> Result<i32, CudaError> {
+    let (buf, row) = match v {
+        Vector::U(i) => (1, i),
+        Vector::V(i) => (2, i),
+        Vector::Best => (3, 0),
+        w => (0, w.work_index().unwrap_or(0)),
+    };
+    if matches!(v, Vector::U(_) | Vector::V(_)) && row >= m {
+        return Err(CudaError::InvalidOp(format!("{v:?}: row {row} of {m}")));
+    }
+    row.checked_mul(4)
+        .and_then(|r| r.checked_add(buf))
+        .and_then(|c| i32::try_from(c).ok())
+        .ok_or_else(|| CudaError::InvalidOp(format!("{v:?}: row {row} out of range")))
 }
 
 /// `(end, skip, count)` of a pairs set with `m` slots: `skip` as the kernels read it
-/// (`-1` when no row is left out) and `count` the rows in the set.
-fn pairs(p: Pairs, m: usize, what: &str) -> Result<(i32, i32, usize), CudaError> {
+/// (`-1` when no row of the set is left out) and `count` the rows in the set.
+fn pairs(p: Pairs, m: usize) -> Result<(i32, i32, usize), CudaError> {
     if p.end > m {
-        return Err(CudaError::InvalidOp(format!("{what}: pairs up to row {} of {m}", p.end)));
+        return Err(CudaError::InvalidOp(format!("low-rank product: pairs up to row {} of {m}", p.end)));
     }
     let skip = p.skip.filter(|&s| s < p.end);
     Ok((p.end as i32, skip.map_or(-1, |s| s as i32), p.end - usize::from(skip.is_some())))
 }
 
-fn slot(s: usize, m: usize, what: &str) -> Result<usize, CudaError> {
-    if s < m { Ok(s) } else { Err(CudaError::InvalidOp(format!("{what}: slot {s} of {m}"))) }
+/// Whether `v` is one of the rows of `factor` in `pairs`.
+fn among(v: Vector, factor: Factor, pairs: Pairs) -> bool {
+    match (v, factor) {
+        (Vector::U(i), Factor::U) | (Vector::V(i), Factor::V) => pairs.contains(i),
+        _ => false,
+    }
+}
+
+/// The bit of a factor in an entry's `factors`.
+fn factor_bit(f: Factor) -> i32 {
+    match f {
+        Factor::U => 0,
+        Factor::V => 1,
+    }
 }
 
 impl Plan {
@@ -105,69 +141,90 @@ impl Plan {
             at: [(0, 0); Kind::ALL.len()],
             rows: [0; Kind::ALL.len()],
             lists: core::array::from_fn(|_| Vec::with_capacity(samples)),
+            runs: Vec::new(),
             bytes: 0,
         }
     }
 
     /// Groups `ops` (one per sample; `None` for samples that wait for nothing) for
-    /// samples of dimension `d` with `m` pair slots, checking every index.
-    pub(crate) fn build(&mut self, ops: &[Option<BroydenOp>], m: usize, d: usize) -> Result<(), CudaError> {
+    /// samples of dimension `d` with `m` pair slots, checking every vector and pairs
+    /// set: an operation the kernels cannot carry out as [`SliceVectors`] does
+    /// (a row beyond `m`, an evaluation not from a work vector into another, a low-rank
+    /// product writing a row it reads or into its own `x`) is
+    /// [`CudaError::InvalidOp`].
+    ///
+    /// [`SliceVectors`]: solver_core::broyden::ops::SliceVectors
+    pub(crate) fn build(&mut self, ops: &[Option<Op>], m: usize, d: usize) -> Result<(), CudaError> {
         self.lists.iter_mut().for_each(Vec::clear);
         self.rows = [0; Kind::ALL.len()];
+        self.runs.clear();
         let mut floats = 0u64;
+        let code = |v: Vector| vector(v, m);
         for (s, op) in ops.iter().enumerate() {
             let Some(op) = op else { continue };
-            let (kind, e, moved) = match *op {
-                BroydenOp::Evaluate { point, out } => {
-                    if point == out {
+            // Every sample index fits an i32 (checked by `CudaBroyden::new`).
+            let mut e: Entry = [s as i32, 0, 0, 0, 0, -1, 0, 0];
+            let (kind, moved) = match *op {
+                Op::Evaluate { point, out } => {
+                    let (Some(p), Some(o)) = (point.work_index(), out.work_index()) else {
+                        return Err(CudaError::InvalidOp(format!(
+                            "evaluation of {point:?} into {out:?}: both must be work vectors"
+                        )));
+                    };
+                    if p == o {
                         return Err(CudaError::InvalidOp(format!("evaluation of {point:?} in place")));
                     }
-                    (Kind::Evaluate, entry(s, out.index(), point.index(), false), 0)
-                }
-                BroydenOp::Residual { x, g, root } => {
-                    (Kind::Residual, entry(s, x.index(), g.index(), root), if root { 2 } else { 3 })
-                }
-                BroydenOp::KeepBest { from } => (Kind::KeepBest, entry(s, from.index(), 0, false), 2),
-                BroydenOp::Trial { reset, alpha } => {
-                    let mut e = entry(s, 0, 0, reset);
-                    e[6] = alpha.to_bits() as i32;
-                    (Kind::Trial, e, if reset { 4 } else { 3 })
-                }
-                BroydenOp::Accept { pairs: p } => {
-                    let (end, skip, k) = pairs(p, m, "accept")?;
-                    let mut e = entry(s, 0, 0, false);
-                    (e[4], e[5]) = (end, skip);
-                    (Kind::Accept, e, 10 + 2 * k)
-                }
-                BroydenOp::NewU { slot: at, pairs: p, inv } => {
-                    let at = slot(at, m, "new u")?;
-                    let (end, skip, k) = pairs(p, m, "new u")?;
-                    if at < end as usize && skip != at as i32 {
-                        return Err(CudaError::InvalidOp(format!("new u: slot {at} is among its pairs")));
+                    match self.runs.last_mut() {
+                        Some(r) if r.first + r.len == s && r.point == p && r.out == o => r.len += 1,
+                        _ => self.runs.push(Run { first: s, len: 1, point: p, out: o }),
                     }
-                    let mut e = entry(s, at, 0, false);
-                    (e[4], e[5], e[7]) = (end, skip, inv.to_bits() as i32);
-                    (Kind::NewU, e, 4 + 2 * k)
+                    (e[1], e[2]) = (code(out)?, code(point)?);
+                    (Kind::Evaluate, 0)
                 }
-                BroydenOp::Finish { store } => {
-                    let (what, at) = match store {
-                        Store::Nothing => (0, 0),
-                        Store::Keep(at) => (1, slot(at, m, "finish")?),
-                        Store::Zero(at) => (2, slot(at, m, "finish")?),
-                    };
-                    (Kind::Finish, entry(s, what, at, false), if what == 0 { 2 } else { 4 })
+                Op::Copy { from, to } => {
+                    (e[1], e[2]) = (code(to)?, code(from)?);
+                    (Kind::Copy, 2)
                 }
-                BroydenOp::Step { count } => {
-                    let (end, _, k) = pairs(Pairs { end: count, skip: None }, m, "step")?;
-                    let mut e = entry(s, 0, 0, false);
-                    e[4] = end;
-                    (Kind::Step, e, 3 + 2 * k)
+                Op::Scale { out, alpha, x } => {
+                    (e[1], e[2], e[6]) = (code(out)?, code(x)?, alpha.to_bits() as i32);
+                    (Kind::Scale, 2)
                 }
-                BroydenOp::Done(_) => continue,
+                Op::Combine { out, x, alpha, y } => {
+                    (e[1], e[2], e[3], e[6]) = (code(out)?, code(x)?, code(y)?, alpha.to_bits() as i32);
+                    (Kind::Combine, 3)
+                }
+                Op::LowRank { out, alpha, a, b, pairs: p, x } => {
+                    let (end, skip, k) = pairs(p, m)?;
+                    if out == x || among(out, a, p) || among(out, b, p) {
+                        return Err(CudaError::InvalidOp(format!(
+                            "low-rank product into {out:?}, which it reads (x {x:?}, pairs {p:?})"
+                        )));
+                    }
+                    (e[1], e[2], e[4], e[5]) = (code(out)?, code(x)?, end, skip);
+                    (e[6], e[7]) = (alpha.to_bits() as i32, factor_bit(a) | (factor_bit(b) << 1));
+                    self.rows[Kind::LowRank as usize] = self.rows[Kind::LowRank as usize].max(p.end);
+                    // x once, the rows of b, then out read and written and the rows of a.
+                    (Kind::LowRank, 3 + 2 * k)
+                }
+                Op::Fill { out, value } => {
+                    (e[1], e[6]) = (code(out)?, value.to_bits() as i32);
+                    (Kind::Fill, 1)
+                }
+                Op::Dot { a, b } => {
+                    (e[2], e[3]) = (code(a)?, code(b)?);
+                    (Kind::Dot, 2)
+                }
+                Op::Norm { a } => {
+                    e[2] = code(a)?;
+                    (Kind::Norm, 1)
+                }
+                Op::AllFinite { a } => {
+                    e[2] = code(a)?;
+                    (Kind::AllFinite, 1)
+                }
+                Op::Done(_) => continue,
             };
-            let k = kind as usize;
-            self.rows[k] = self.rows[k].max(e[4] as usize);
-            self.lists[k].push(e);
+            self.lists[kind as usize].push(e);
             floats += moved as u64;
         }
         self.bytes = floats * 4 * d as u64;
@@ -208,91 +265,84 @@ impl Plan {
 
     /// Whether some operation of the round has a reply (the sums must come back).
     pub(crate) fn has_replies(&self) -> bool {
-        [Kind::Residual, Kind::Accept, Kind::NewU, Kind::Step]
-            .iter()
-            .any(|&k| !self.lists[k as usize].is_empty())
+        Kind::ALL.iter().any(|&k| k.replies() && !self.lists[k as usize].is_empty())
     }
 
     /// The evaluations as runs of consecutive samples with the same point and output.
-    pub(crate) fn runs(&self) -> Vec<Run> {
-        let mut runs: Vec<Run> = Vec::new();
-        for e in &self.lists[Kind::Evaluate as usize] {
-            let (s, out, point) = (e[0] as usize, e[1] as usize, e[2] as usize);
-            match runs.last_mut() {
-                Some(r) if r.first + r.len == s && r.point == point && r.out == out => r.len += 1,
-                _ => runs.push(Run { first: s, len: 1, point, out }),
-            }
-        }
-        runs
+    pub(crate) fn runs(&self) -> &[Run] {
+        &self.runs
     }
 }
 
-/// The reply to `op` from the sums the kernels left for its sample
-/// (`[RESULT_STRIDE]` doubles: sums of squares, dot products, non-finite counts).
-pub(crate) fn reply(op: &BroydenOp, sums: &[f64]) -> Reply {
-    let at = |i: usize| sums.get(i).copied().unwrap_or(f64::NAN);
-    // A square root in double, then rounded: exact at every f32 scale (the sums of
-    // squares of f32 values neither overflow nor underflow in double).
-    let norm = |i: usize| at(i).sqrt() as f32;
+/// The reply to `op` from the sum the kernels left for its sample: the dot product, the
+/// sum of squares, or the count of non-finite entries, in double.
+pub(crate) fn reply(op: &Op, sum: f64) -> Reply {
     match op {
-        BroydenOp::Residual { .. } => Reply::Residual { abs: norm(1), scale: norm(0), finite: at(2) == 0.0 },
-        BroydenOp::Accept { .. } => Reply::Dots { vg: at(0) as f32, v_norm: norm(1), g_norm: norm(2) },
-        BroydenOp::NewU { .. } | BroydenOp::Step { .. } => Reply::Finite(at(0) == 0.0),
+        Op::Dot { .. } => Reply::Scalar(sum as f32),
+        // A square root in double, then rounded: exact at every f32 scale (the sums of
+        // squares of f32 values neither overflow nor underflow in double).
+        Op::Norm { .. } => Reply::Scalar(sum.sqrt() as f32),
+        Op::AllFinite { .. } => Reply::Flag(sum == 0.0),
         _ => Reply::None,
     }
-}
-
-/// Index of a vector among the five (for the kernels).
-pub(crate) const fn vector(v: Vector) -> i32 {
-    v.index() as i32
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const ALL: Pairs = Pairs { end: 3, skip: None };
+
     #[test]
-    fn groups_by_kind_in_launch_order_and_checks_slots() {
+    fn groups_by_kind_in_launch_order_and_checks_rows() {
+        let low_rank =
+            |out, pairs| Op::LowRank { out, alpha: -1.0, a: Factor::U, b: Factor::V, pairs, x: Vector::G };
         let ops = [
-            Some(BroydenOp::Step { count: 3 }),
+            Some(low_rank(Vector::P, ALL)),
             None,
-            Some(BroydenOp::Accept { pairs: Pairs { end: 4, skip: Some(2) } }),
-            Some(BroydenOp::Step { count: 1 }),
-            Some(BroydenOp::Trial { reset: true, alpha: 0.5 }),
+            Some(Op::Norm { a: Vector::Gn }),
+            Some(low_rank(Vector::U(2), Pairs { end: 4, skip: Some(2) })),
+            Some(Op::Combine { out: Vector::Xn, x: Vector::X, alpha: 0.5, y: Vector::P }),
+            Some(Op::Copy { from: Vector::Xn, to: Vector::V(3) }),
         ];
-        let mut plan = Plan::new(5);
+        let mut plan = Plan::new(6);
         plan.build(&ops, 4, 10).unwrap();
-        assert_eq!(plan.at(Kind::Trial), (0, 1));
-        assert_eq!(plan.at(Kind::Accept), (1, 1));
-        assert_eq!(plan.at(Kind::Step), (2, 2));
-        assert_eq!(plan.params().len(), 4 * ENTRY_INTS);
-        assert_eq!(&plan.params()[..ENTRY_INTS], &[4, 0, 0, 1, 0, -1, 0.5f32.to_bits() as i32, 0]);
-        assert_eq!(&plan.params()[ENTRY_INTS..2 * ENTRY_INTS], &[2, 0, 0, 0, 4, 2, 0, 0]);
-        assert_eq!(plan.rows(Kind::Step), 3);
-        assert_eq!(plan.rows(Kind::Accept), 4);
+        assert_eq!(plan.at(Kind::Copy), (0, 1));
+        assert_eq!(plan.at(Kind::Combine), (1, 1));
+        assert_eq!(plan.at(Kind::LowRank), (2, 2));
+        assert_eq!(plan.at(Kind::Norm), (4, 1));
+        assert_eq!(plan.params().len(), 5 * ENTRY_INTS);
+        let p = plan.params();
+        // Copy: out V(3) = 3·4 + 2, x Xn = 3·4.
+        assert_eq!(&p[..ENTRY_INTS], &[5, 14, 12, 0, 0, -1, 0, 0]);
+        assert_eq!(&p[ENTRY_INTS..2 * ENTRY_INTS], &[4, 12, 0, 8, 0, -1, 0.5f32.to_bits() as i32, 0]);
+        let minus_one = (-1.0f32).to_bits() as i32;
+        assert_eq!(&p[2 * ENTRY_INTS..3 * ENTRY_INTS], &[0, 8, 4, 0, 3, -1, minus_one, 2]);
+        assert_eq!(&p[3 * ENTRY_INTS..4 * ENTRY_INTS], &[3, 9, 4, 0, 4, 2, minus_one, 2]);
+        assert_eq!(&p[4 * ENTRY_INTS..], &[2, 0, 16, 0, 0, -1, 0, 0]);
+        assert_eq!(plan.rows(Kind::LowRank), 4);
         assert!(plan.has_replies() && !plan.evaluates());
-        // Bytes: trial with reset 4d, accept over 3 pairs 16d, steps 9d and 5d.
-        assert_eq!(plan.bytes, (4 + 16 + 9 + 5) * 4 * 10);
+        // Bytes: low-rank over 3 pairs 9d (twice), norm d, combine 3d, copy 2d.
+        assert_eq!(plan.bytes, (9 + 9 + 1 + 3 + 2) * 4 * 10);
 
         for bad in [
-            BroydenOp::Step { count: 5 },
-            BroydenOp::Finish { store: Store::Keep(4) },
-            BroydenOp::NewU { slot: 1, pairs: Pairs { end: 3, skip: None }, inv: 1.0 },
-            BroydenOp::Evaluate { point: Vector::X, out: Vector::X },
+            low_rank(Vector::P, Pairs { end: 5, skip: None }),
+            Op::Copy { from: Vector::X, to: Vector::U(4) },
+            low_rank(Vector::U(1), ALL),
+            low_rank(Vector::V(1), ALL),
+            low_rank(Vector::G, ALL),
+            Op::Evaluate { point: Vector::X, out: Vector::X },
+            Op::Evaluate { point: Vector::Best, out: Vector::G },
         ] {
             assert!(matches!(plan.build(&[Some(bad)], 4, 10), Err(CudaError::InvalidOp(_))), "{bad:?}");
         }
-        plan.build(
-            &[Some(BroydenOp::NewU { slot: 1, pairs: Pairs { end: 3, skip: Some(1) }, inv: 1.0 })],
-            4,
-            10,
-        )
-        .unwrap();
+        plan.build(&[Some(low_rank(Vector::U(1), Pairs { end: 3, skip: Some(1) }))], 4, 10).unwrap();
+        assert!(!plan.has_replies());
     }
 
     #[test]
     fn evaluations_form_runs_of_consecutive_samples() {
-        let ev = |point, out| Some(BroydenOp::Evaluate { point, out });
+        let ev = |point, out| Some(Op::Evaluate { point, out });
         let ops = [
             ev(Vector::X, Vector::G),
             ev(Vector::X, Vector::G),
@@ -316,16 +366,13 @@ mod tests {
 
     #[test]
     fn replies_from_sums() {
-        let r =
-            reply(&BroydenOp::Residual { x: Vector::X, g: Vector::G, root: false }, &[9.0, 16.0, 0.0, 0.0]);
-        assert_eq!(r, Reply::Residual { abs: 4.0, scale: 3.0, finite: true });
+        assert_eq!(reply(&Op::Dot { a: Vector::X, b: Vector::G }, -2.0), Reply::Scalar(-2.0));
+        assert_eq!(reply(&Op::Norm { a: Vector::G }, 16.0), Reply::Scalar(4.0));
         // Sums of squares beyond f32: the norm is exact when it fits, ∞ when not.
-        let big =
-            reply(&BroydenOp::Residual { x: Vector::X, g: Vector::G, root: true }, &[1e60, 1e80, 1.0, 0.0]);
-        assert_eq!(big, Reply::Residual { abs: f32::INFINITY, scale: 1e30, finite: false });
-        let a = reply(&BroydenOp::Accept { pairs: Pairs { end: 0, skip: None } }, &[-2.0, 4.0, 25.0, 0.0]);
-        assert_eq!(a, Reply::Dots { vg: -2.0, v_norm: 2.0, g_norm: 5.0 });
-        assert_eq!(reply(&BroydenOp::Step { count: 0 }, &[3.0, 0.0, 0.0, 0.0]), Reply::Finite(false));
-        assert_eq!(reply(&BroydenOp::KeepBest { from: Vector::X }, &[]), Reply::None);
+        assert_eq!(reply(&Op::Norm { a: Vector::G }, 1e60), Reply::Scalar(1e30));
+        assert_eq!(reply(&Op::Norm { a: Vector::G }, 1e80), Reply::Scalar(f32::INFINITY));
+        assert_eq!(reply(&Op::AllFinite { a: Vector::P }, 0.0), Reply::Flag(true));
+        assert_eq!(reply(&Op::AllFinite { a: Vector::P }, 2.0), Reply::Flag(false));
+        assert_eq!(reply(&Op::Copy { from: Vector::X, to: Vector::Best }, 0.0), Reply::None);
     }
 }

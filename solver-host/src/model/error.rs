@@ -43,14 +43,32 @@ pub enum ModelError {
         /// The shape found.
         got: Vec<usize>,
     },
-    /// A tensor is not stored as F32.
+    /// A tensor's dtype is not one it may have (a float tensor neither F32 nor F64,
+    /// labels not I64).
     WrongDtype {
         /// The file.
         path: PathBuf,
         /// The tensor's name.
         name: String,
-        /// The dtype found, as safetensors names it (`F64`, `BF16`...).
+        /// The dtype found, as safetensors names it (`F16`, `BF16`...).
         dtype: String,
+        /// What it may be, in words, e.g. `F32 or F64`.
+        expected: String,
+    },
+    /// A float tensor is F32 where F64 is required, or the reverse: a model file whose
+    /// tensors are not all of one dtype, an input not of its model's dtype, or a file
+    /// loaded as a layer of the other float type. Nothing is converted.
+    MixedDtype {
+        /// The file.
+        path: PathBuf,
+        /// The tensor's name.
+        name: String,
+        /// Its dtype (`F32` or `F64`).
+        dtype: String,
+        /// What decided the dtype required, in words: `tensor "W"`, `the model`.
+        other: String,
+        /// The dtype required.
+        expected: String,
     },
     /// A tensor is empty (a zero in its shape).
     Empty {
@@ -196,10 +214,13 @@ impl fmt::Display for Raw<'_> {
                 path.display(),
                 ShapeFmt(got)
             ),
-            ModelError::WrongDtype { path, name, dtype } => write!(
+            ModelError::WrongDtype { path, name, dtype, expected } => {
+                write!(f, "{}: tensor \"{name}\" has dtype {dtype}, expected {expected}", path.display())
+            }
+            ModelError::MixedDtype { path, name, dtype, other, expected } => write!(
                 f,
-                "{}: tensor \"{name}\" has dtype {dtype}, only F32 is supported (convert it, e.g. \
-                 with tensor.float())",
+                "{}: tensor \"{name}\" is {dtype} but {other} is {expected} (one dtype per model and its \
+                 inputs; nothing is converted)",
                 path.display()
             ),
             ModelError::Empty { path, name } => {

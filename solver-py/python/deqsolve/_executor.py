@@ -1,22 +1,24 @@
-"""Broyden's vector operations in torch, on the device where the tensors are.
+"""solver-core's generic vector operations in torch, on the device where the tensors are.
 
-solver-core's Broyden state machine (in Rust, one per sample) decides everything: step
-rejection, skipped updates, which history slot a pair takes, convergence, stall,
-divergence. It asks for its vector work one operation per sample and round
-(``solver_core::broyden::ops``); ``TorchVectors.execute`` carries out a round's
-operations for all samples together, grouped by kind, and answers with the scalars the
-decisions need, in one transfer to the host per round.
+solver-core's Broyden state machine (in Rust, one per sample) decides everything; it
+asks for its vector work one operation per sample and round, each a generic operation
+of linear algebra on named vectors (``solver_core::broyden::ops``: copy, scale,
+``x + αy``, a low-rank product, a dot product, a norm, a finiteness test, an evaluation
+of ``f``). ``TorchVectors.execute`` carries out a round's operations for all samples
+together, grouped by kind and by the classes of the vectors they name, and answers with
+one scalar per sample, in one transfer to the host per round. It knows nothing of
+Broyden's method: the encoding is ``deqsolve._native``'s (documented in
+``solver-py/src/offload.rs``).
 
 The vectors, all on ``z0``'s device (``B`` samples of ``d`` values, ``M`` pairs):
 
-* ``vecs[0..5]``: ``x`` (the iterate), ``g`` (its residual), ``p`` (the step), ``xn``
-  (the trial point), ``gn`` (its residual), each ``[B, d]``;
-* ``u``, ``v``: the pairs of ``H = −I + U Vᵀ``, ``[B, M, d]`` each;
+* ``vecs[0..5]``: the work vectors ``x``, ``g``, ``p``, ``xn``, ``gn``, each ``[B, d]``;
+* ``u``, ``v``: the stored pairs, ``[B, M, d]`` each;
 * ``z``: every sample's best iterate; ``points``: the batch handed to ``f``.
 
-Products with the pairs are batched matrix products at full float32 precision (never
-TF32 or bf16, whatever ``torch.set_float32_matmul_precision`` says elsewhere); norms and
-dot products are accumulated in float64.
+Low-rank products are batched matrix products at full float32 precision (never TF32 or
+bf16, whatever ``torch.set_float32_matmul_precision`` says elsewhere); norms and dot
+products are accumulated in float64.
 """
 
 import contextlib
@@ -26,7 +28,7 @@ import torch
 
 from . import _native
 
-X, G, P, XN, GN = range(5)
+BEST, U, V = _native.VEC_BEST, _native.VEC_U, _native.VEC_V
 
 
 @contextlib.contextmanager
@@ -39,18 +41,6 @@ def _full_precision():
         torch.set_float32_matmul_precision(saved)
 
 
-def _norm(a):
-    return torch.linalg.vector_norm(a, dim=1, dtype=torch.float64)
-
-
-def _dot(a, b):
-    return (a.double() * b.double()).sum(dim=1)
-
-
-def _finite(a):
-    return torch.isfinite(a).all(dim=1)
-
-
 class TorchVectors:
     """The vectors of a batch of Broyden solves on ``batch``'s device, and the executor
     of ``deqsolve._native.OffloadBatch``'s protocol over them."""
@@ -61,7 +51,7 @@ class TorchVectors:
         self.f, self.batch = f, batch
         self.z = batch.value.reshape(b, d).clone()
         self.vecs = torch.zeros(5, b, d, **opts)
-        self.vecs[X].copy_(self.z)
+        self.vecs[0].copy_(self.z)
         self.u = torch.zeros(b, memory, d, **opts)
         self.v = torch.zeros(b, memory, d, **opts)
         self.points = torch.empty(b, d, **opts)
@@ -69,142 +59,145 @@ class TorchVectors:
         self.memory_bytes = 4 * sum(t.numel() for t in (self.z, self.vecs, self.u, self.v, self.points))
 
     def execute(self, codes, params):
-        """Carries out one round: ``codes`` int64 ``[B, 4]`` (kind and integer arguments
-        per sample), ``params`` float32 ``[B]``; returns float32 ``[B, 3]`` replies."""
+        """Carries out one round: ``codes`` int64 ``[B, CODE_WIDTH]`` (kind and
+        arguments per sample), ``params`` float32 ``[B]``; returns the float32 ``[B]``
+        replies."""
         kinds = codes[:, 0]
         if (kinds == _native.OP_EVALUATE).any():
             self._evaluate(codes, np.nonzero(kinds == _native.OP_EVALUATE)[0])
-            return np.zeros((len(kinds), 3), dtype=np.float32)
-        replies = torch.zeros(len(kinds), 3, dtype=torch.float64, device=self.z.device)
+            return np.zeros(len(kinds), dtype=np.float32)
+        replies = torch.zeros(len(kinds), dtype=torch.float64, device=self.z.device)
         with torch.no_grad(), _full_precision():
             for kind in np.unique(kinds):
-                handler, columns = self._handlers.get(int(kind), (None, ()))
+                handler, key = self._handlers.get(int(kind), (None, ()))
                 if handler is None:
                     continue
-                for rows in self._groups(np.nonzero(kinds == kind)[0], codes, columns):
+                for rows in _groups(np.nonzero(kinds == kind)[0], codes, key):
                     for sl in _runs(rows):
-                        handler(self, sl, codes[sl], params[sl], replies)
+                        handler(self, _Group(self, sl, codes[sl], params[sl]), replies)
         return replies.to(torch.float32).cpu().numpy()
-
-    @staticmethod
-    def _groups(rows, codes, columns):
-        """The samples of ``rows`` grouped by the values of the given code columns (one
-        group when there are none)."""
-        if not columns:
-            yield rows
-            return
-        keys = codes[rows][:, list(columns)]
-        for key in np.unique(keys, axis=0):
-            yield rows[(keys == key).all(axis=1)]
-
-    def _pairs_mask(self, end, skip):
-        """``[n, M]``: the rows ``i < end`` with ``i ≠ skip`` of each sample."""
-        end = torch.from_numpy(end).to(self.z.device)[:, None]
-        skip = torch.from_numpy(skip).to(self.z.device)[:, None]
-        i = self.slots[None, :]
-        return (i < end) & (i != skip)
-
-    @staticmethod
-    def _low_rank(a, b, vec, mask):
-        """``Σᵢ bᵢ (aᵢ · vec)`` over the masked rows: ``[n, d]``."""
-        coef = torch.bmm(a, vec[:, :, None])[:, :, 0]
-        coef = torch.where(mask, coef, torch.zeros_like(coef))
-        return torch.bmm(coef[:, None, :], b)[:, 0, :]
 
     def _evaluate(self, codes, rows):
         """``out ← f(point)`` for the evaluating samples, in one call of ``f`` on the
-        whole batch (a stopped sample's row is its best iterate)."""
+        whole batch (a sample not evaluated this round gives its best iterate)."""
         with torch.no_grad():
             self.points.copy_(self.z)
-            for group in self._groups(rows, codes, (1, 2)):
-                point = int(codes[group[0], 1])
+            for group in _groups(rows, codes, (1, 2, 3, 4)):
                 for sl in _runs(group):
-                    self.points[sl] = self.vecs[point][sl]
+                    self.points[sl] = _Group(self, sl, codes[sl], None).read(1)
         y = self.batch.check_output(self.f(self.points.view(self.batch.shape)))
         y = y.reshape(self.points.shape)
         with torch.no_grad():
-            for group in self._groups(rows, codes, (1, 2)):
-                out = int(codes[group[0], 2])
+            for group in _groups(rows, codes, (1, 2, 3, 4)):
                 for sl in _runs(group):
-                    self.vecs[out][sl] = y[sl]
+                    _Group(self, sl, codes[sl], None).write(0, y[sl])
 
-    # Each operation on a run of consecutive samples `sl` that share the key columns of
-    # their codes (so every tensor below is a view, never a copy of U or V).
+    # One operation on a group of samples that share its kind and its vectors (pair sets
+    # and params may differ from sample to sample).
 
-    def _residual(self, sl, codes, params, replies):
-        x, g, root = (int(c) for c in codes[0, 1:4])
-        xv, gv = self.vecs[x][sl], self.vecs[g][sl]
-        if root:
-            scale = _norm(xv)
-        else:
-            scale = _norm(gv)
-            gv = gv - xv
-            self.vecs[g][sl] = gv
-        replies[sl, 0] = _norm(gv)
-        replies[sl, 1] = scale
-        replies[sl, 2] = (_finite(xv) & _finite(gv)).double()
+    def _copy(self, g, replies):
+        g.write(0, g.read(1))
 
-    def _keep_best(self, sl, codes, params, replies):
-        self.z[sl] = self.vecs[int(codes[0, 1])][sl]
+    def _scale(self, g, replies):
+        g.write(0, g.param() * g.read(1))
 
-    def _trial(self, sl, codes, params, replies):
-        if codes[0, 1]:
-            self.vecs[P][sl] = self.vecs[G][sl]
-        alpha = torch.from_numpy(params).to(self.z.device)[:, None]
-        self.vecs[XN][sl] = self.vecs[X][sl] + alpha * self.vecs[P][sl]
+    def _combine(self, g, replies):
+        g.write(0, g.read(1) + g.param() * g.read(2))
 
-    def _accept(self, sl, codes, params, replies):
-        x, g, xn, gn = (self.vecs[k][sl] for k in (X, G, XN, GN))
-        dz, dg = xn - x, gn - g
-        mask = self._pairs_mask(codes[:, 1], codes[:, 2])
-        v = -dz + self._low_rank(self.u[sl], self.v[sl], dz, mask)
-        self.vecs[P][sl] = dz
-        self.vecs[G][sl] = dg
-        self.vecs[X][sl] = xn
-        self.vecs[XN][sl] = v
-        replies[sl, 0] = _dot(v, dg)
-        replies[sl, 1] = _norm(v)
-        replies[sl, 2] = _norm(dg)
+    def _low_rank(self, g, replies):
+        """``out ← out + alpha·Σ_{i∈pairs} aᵢ (bᵢ·x)``, over the rows ``i < end``, ``i ≠
+        skip`` of each sample (``[n, M] × [n, M, d]`` batched products)."""
+        end = g.ints(7)
+        top = min(int(g.codes[:, 7].max()), self.u.shape[1])
+        out, x = g.read(0), g.read(1)
+        if top > 0:
+            a = g.factor(int(g.codes[0, 5]))[:, :top]
+            b = g.factor(int(g.codes[0, 6]))[:, :top]
+            i = self.slots[None, :top]
+            mask = (i < end[:, None]) & (i != g.ints(8)[:, None])
+            coef = torch.bmm(b, x[:, :, None])[:, :, 0]
+            coef = torch.where(mask, coef * g.param(), torch.zeros_like(coef))
+            out = out + torch.bmm(coef[:, None, :], a)[:, 0, :]
+        g.write(0, out)
 
-    def _new_u(self, sl, codes, params, replies):
-        dz, dg = self.vecs[P][sl], self.vecs[G][sl]
-        mask = self._pairs_mask(codes[:, 2], codes[:, 3])
-        inv = torch.from_numpy(params).to(self.z.device)[:, None]
-        u = (dz + dg - self._low_rank(self.v[sl], self.u[sl], dg, mask)) * inv
-        slot = torch.from_numpy(codes[:, 1]).to(self.z.device)
-        self.u[sl][torch.arange(len(slot), device=self.z.device), slot] = u
-        replies[sl, 0] = _finite(u).double()
+    def _fill(self, g, replies):
+        g.write(0, g.param().expand(len(g), self.z.shape[1]))
 
-    def _finish(self, sl, codes, params, replies):
-        store = int(codes[0, 1])
-        if store:
-            slot = torch.from_numpy(codes[:, 2]).to(self.z.device)
-            mine = torch.arange(len(slot), device=self.z.device)
-            if store == 1:
-                self.v[sl][mine, slot] = self.vecs[XN][sl]
-            else:
-                self.u[sl][mine, slot] = 0.0
-                self.v[sl][mine, slot] = 0.0
-        self.vecs[G][sl] = self.vecs[GN][sl]
+    def _dot(self, g, replies):
+        replies[g.sel] = (g.read(0).double() * g.read(1).double()).sum(dim=1)
 
-    def _step(self, sl, codes, params, replies):
-        g = self.vecs[G][sl]
-        count = codes[:, 1]
-        mask = self._pairs_mask(count, np.full_like(count, -1))
-        p = g - self._low_rank(self.v[sl], self.u[sl], g, mask)
-        self.vecs[P][sl] = p
-        replies[sl, 0] = _finite(p).double()
+    def _norm(self, g, replies):
+        replies[g.sel] = torch.linalg.vector_norm(g.read(0), dim=1, dtype=torch.float64)
 
-    # kind: (handler, the code columns its samples must share within a run)
+    def _all_finite(self, g, replies):
+        replies[g.sel] = torch.isfinite(g.read(0)).all(dim=1).double()
+
+    # kind: (handler, the code columns its samples must share: the vectors' classes and
+    # rows and, for the low-rank product, the factors)
     _handlers = {
-        _native.OP_RESIDUAL: (_residual, (1, 2, 3)),
-        _native.OP_KEEP_BEST: (_keep_best, (1,)),
-        _native.OP_TRIAL: (_trial, (1,)),
-        _native.OP_ACCEPT: (_accept, ()),
-        _native.OP_NEW_U: (_new_u, ()),
-        _native.OP_FINISH: (_finish, (1,)),
-        _native.OP_STEP: (_step, ()),
+        _native.OP_COPY: (_copy, (1, 2, 3, 4)),
+        _native.OP_SCALE: (_scale, (1, 2, 3, 4)),
+        _native.OP_COMBINE: (_combine, (1, 2, 3, 4, 5, 6)),
+        _native.OP_LOW_RANK: (_low_rank, (1, 2, 3, 4, 5, 6)),
+        _native.OP_FILL: (_fill, (1, 2)),
+        _native.OP_DOT: (_dot, (1, 2, 3, 4)),
+        _native.OP_NORM: (_norm, (1, 2)),
+        _native.OP_ALL_FINITE: (_all_finite, (1, 2)),
     }
+
+
+class _Group:
+    """A run ``sel`` of consecutive samples that share an operation's kind and its
+    vectors (class and row): their codes and params, and the vectors they name, read
+    (``[n, d]``) and written by operand (0: A, 1: B, 2: C, the column pairs ``(1, 2)``,
+    ``(3, 4)``, ``(5, 6)``). Every vector of the run, a row of ``U`` or ``V`` included,
+    is a view of the run's consecutive samples: nothing is gathered, and writes land in
+    place."""
+
+    def __init__(self, vectors, sel, codes, params):
+        self.t, self.sel, self.codes, self.params = vectors, sel, codes, params
+        self.device = vectors.z.device
+
+    def __len__(self):
+        return len(self.codes)
+
+    def ints(self, col):
+        return torch.from_numpy(np.ascontiguousarray(self.codes[:, col])).to(self.device)
+
+    def param(self):
+        """The float argument, ``[n, 1]``."""
+        return torch.from_numpy(np.ascontiguousarray(self.params)).to(self.device)[:, None]
+
+    def factor(self, cls):
+        """``U`` or ``V`` of the run's samples, ``[n, M, d]``."""
+        return (self.t.u if cls == U else self.t.v)[self.sel]
+
+    def read(self, k):
+        cls = int(self.codes[0, 1 + 2 * k])
+        if cls < 5:
+            return self.t.vecs[cls][self.sel]
+        if cls == BEST:
+            return self.t.z[self.sel]
+        return self.factor(cls)[:, int(self.codes[0, 2 + 2 * k])]
+
+    def write(self, k, value):
+        cls = int(self.codes[0, 1 + 2 * k])
+        if cls < 5:
+            self.t.vecs[cls][self.sel] = value
+        elif cls == BEST:
+            self.t.z[self.sel] = value
+        else:
+            self.factor(cls)[:, int(self.codes[0, 2 + 2 * k])] = value
+
+
+def _groups(rows, codes, columns):
+    """The samples of ``rows`` grouped by the values of the given code columns."""
+    if not columns:
+        yield rows
+        return
+    keys = codes[rows][:, list(columns)]
+    for key in np.unique(keys, axis=0):
+        yield rows[(keys == key).all(axis=1)]
 
 
 def _runs(rows):

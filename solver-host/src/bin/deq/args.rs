@@ -75,21 +75,24 @@ impl Device {
 /// The model, the inputs and the stopping rule: shared by `solve` and `compare`.
 #[derive(Args, Debug, Clone)]
 pub struct ProblemArgs {
-    /// Model file (safetensors with W: h×h, U: h×p, b: h); default: the built-in model.
+    /// Model file (safetensors with W: h×h, U: h×p, b: h, all F32 or all F64: the solve
+    /// runs in that type); default: the built-in model (f32).
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Input file (safetensors with x: B×p or B×L×p, optional z0); required with --model.
+    /// Input file (safetensors with x: B×p or B×L×p, optional z0, of the model's dtype);
+    /// required with --model.
     #[arg(long)]
     pub input: Option<PathBuf>,
     /// History depth: Broyden pairs or Anderson differences kept (memory ∝ this).
     #[arg(long, default_value_t = 8, allow_negative_numbers = true)]
     pub memory: usize,
-    /// Relative tolerance on ‖f(z) − z‖ / ‖f(z)‖.
+    /// Relative tolerance on ‖f(z) − z‖ / ‖f(z)‖, in the model's float type (f32, or f64
+    /// for an F64 model).
     #[arg(long, default_value_t = 1e-6, allow_negative_numbers = true)]
-    pub tol_rel: f32,
+    pub tol_rel: f64,
     /// Absolute tolerance on ‖f(z) − z‖.
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
-    pub tol_abs: f32,
+    pub tol_abs: f64,
     /// Most iterations per sample (sizes nothing: memory does not depend on it).
     #[arg(long, default_value_t = 200, allow_negative_numbers = true)]
     pub max_iters: u32,

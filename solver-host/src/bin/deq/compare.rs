@@ -3,31 +3,47 @@
 
 use std::fmt::Write as _;
 
+use std::path::Path;
+
 use solver_host::model::DeqLayer;
-use solver_host::solver_core::{Options, kernels};
+use solver_host::solver_core::{Options, Solver, kernels};
 
 use crate::args::{CompareArgs, SolverKind};
 use crate::outputs::Outputs;
-use crate::problem::{self, Problem};
+use crate::problem::{self, AnyProblem, CliFloat, Problem};
 use crate::solve::{converged, solve_problem, worst_residual};
 use crate::svg;
 
-/// `deq compare`.
+/// `deq compare`: in the model file's float type.
 pub fn run(a: &CompareArgs) -> Result<(), String> {
-    let opts = problem::options(&a.problem)?;
+    problem::check_options(&a.problem)?;
     let named = [("--csv", &a.csv), ("--svg", &a.svg)];
     let outputs: Vec<_> = named.iter().filter_map(|(f, p)| p.as_deref().map(|p| (*f, p))).collect();
     let staged = Outputs::prepare(&outputs, &problem::inputs(&a.problem))?;
-    let p = problem::load(&a.problem)?;
+    match problem::load(&a.problem)? {
+        AnyProblem::F32(p) => compare(a, staged, &outputs, &p),
+        AnyProblem::F64(p) => compare(a, staged, &outputs, &p),
+    }
+}
+
+/// The rest of `deq compare` once the problem is loaded.
+fn compare<T: CliFloat>(
+    a: &CompareArgs,
+    staged: Outputs,
+    outputs: &[(&str, &Path)],
+    p: &Problem<T>,
+) -> Result<(), String> {
+    let opts = problem::options::<T>(&a.problem)?;
     if a.sample >= p.samples() {
         return Err(format!("--sample {} is out of range: the input has {} samples", a.sample, p.samples()));
     }
     let pool = problem::pool(a.problem.threads)?;
     println!(
-        "deq compare: {} samples, state {:?}, {}; memory {}, tol_rel {:e}, max_iters {}, {} threads",
+        "deq compare: {} samples, state {:?}, {} ({}); memory {}, tol_rel {:e}, max_iters {}, {} threads",
         p.samples(),
         p.state_shape(),
         p.source,
+        T::NAME,
         a.problem.memory,
         opts.tol_rel,
         opts.max_iters,
@@ -38,7 +54,7 @@ pub fn run(a: &CompareArgs) -> Result<(), String> {
         "solver", "converged", "f-evals/sample", "max", "time ms", "worst resid_rel", "memory bytes"
     );
     for kind in SolverKind::ALL {
-        let out = pool.install(|| solve_problem(&p, kind, a.problem.memory, &opts, false))?;
+        let out = pool.install(|| solve_problem(p, kind, a.problem.memory, &opts, false))?;
         let r = &out.reports;
         let conv = converged(r);
         let evals = r.iter().map(|r| f64::from(r.f_evals)).sum::<f64>() / r.len().max(1) as f64;
@@ -56,21 +72,21 @@ pub fn run(a: &CompareArgs) -> Result<(), String> {
         );
     }
     if a.csv.is_some() || a.svg.is_some() {
-        let traces: Vec<(SolverKind, Vec<f32>)> = SolverKind::ALL
+        let traces: Vec<(SolverKind, Vec<T>)> = SolverKind::ALL
             .into_iter()
-            .map(|k| trace(&p, a.sample, k, a.problem.memory, &opts).map(|t| (k, t)))
+            .map(|k| trace(p, a.sample, k, a.problem.memory, &opts).map(|t| (k, t)))
             .collect::<Result<_, _>>()?;
         let mut contents = Vec::new();
         if a.csv.is_some() {
             contents.push(csv(&traces));
         }
         if a.svg.is_some() {
-            let series: Vec<(&str, &[f32])> = traces.iter().map(|(k, t)| (k.name(), t.as_slice())).collect();
+            let series: Vec<(&str, &[T])> = traces.iter().map(|(k, t)| (k.name(), t.as_slice())).collect();
             let title = format!("sample {} of {}: ‖f(z) − z‖ / ‖f(z)‖ per evaluation", a.sample, p.source);
             contents.push(svg::plot(&title, &series));
         }
         staged.commit(&contents.iter().map(String::as_bytes).collect::<Vec<_>>())?;
-        for (_, path) in &outputs {
+        for (_, path) in outputs {
             println!("wrote {}", path.display());
         }
     }
@@ -79,17 +95,23 @@ pub fn run(a: &CompareArgs) -> Result<(), String> {
 
 /// The relative residual `‖f(x) − x‖ / ‖f(x)‖` of every evaluation when `kind` solves
 /// sample `b` alone.
-fn trace(p: &Problem, b: usize, kind: SolverKind, memory: usize, opts: &Options) -> Result<Vec<f32>, String> {
-    let layer: &DeqLayer = &p.layer;
+fn trace<T: CliFloat>(
+    p: &Problem<T>,
+    b: usize,
+    kind: SolverKind,
+    memory: usize,
+    opts: &Options<T>,
+) -> Result<Vec<T>, String> {
+    let layer: &DeqLayer<T> = &p.layer;
     let (pw, d) = (layer.input_width(), p.dim());
     let x = p.input.x.get(b * p.tokens() * pw..(b + 1) * p.tokens() * pw).unwrap_or(&[]);
-    let mut c = vec![0.0f32; d];
+    let mut c = vec![T::ZERO; d];
     layer.injection(x, &mut c);
-    let mut z = p.start().get(b * d..(b + 1) * d).map(<[f32]>::to_vec).unwrap_or_else(|| vec![0.0; d]);
+    let mut z = p.start().get(b * d..(b + 1) * d).map(<[T]>::to_vec).unwrap_or_else(|| vec![T::ZERO; d]);
     let mut solver =
-        problem::make_solver(kind, d, memory).map_err(|e| format!("cannot build the solver: {e}"))?;
+        problem::make_solver::<T>(kind, d, memory).map_err(|e| format!("cannot build the solver: {e}"))?;
     let mut rel = Vec::new();
-    let mut f = |x: &[f32], out: &mut [f32]| {
+    let mut f = |x: &[T], out: &mut [T]| {
         layer.apply(x, &c, out);
         rel.push(kernels::dist(out, x) / kernels::norm(out));
     };
@@ -98,7 +120,7 @@ fn trace(p: &Problem, b: usize, kind: SolverKind, memory: usize, opts: &Options)
 }
 
 /// One row per evaluation, one column per solver (empty once a solver has stopped).
-fn csv(traces: &[(SolverKind, Vec<f32>)]) -> String {
+fn csv<T: CliFloat>(traces: &[(SolverKind, Vec<T>)]) -> String {
     let mut s = String::from("evaluation");
     for (k, _) in traces {
         let _ = write!(s, ",{}", k.name());

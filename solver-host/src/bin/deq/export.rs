@@ -1,11 +1,8 @@
 //! `deq export`: a Rust module for firmware with the layer's weights as consts, the
 //! layer function and a type alias for the solver, and the RAM and flash it needs.
 
-use std::mem::size_of;
-
-use solver_host::model::DeqLayer;
+use solver_host::model::AnyLayer;
 use solver_host::model::export::{self, ModuleSpec};
-use solver_host::solver_core::{AndersonSettings, BroydenSettings, PicardSettings};
 
 use crate::args::{ExportArgs, SolverKind};
 use crate::outputs::Outputs;
@@ -19,7 +16,18 @@ pub fn run(a: &ExportArgs) -> Result<(), String> {
     let inputs: Vec<(&str, &std::path::Path)> = a.model.iter().map(|m| ("--model", m.as_path())).collect();
     let out = Outputs::prepare(&[("--out", &a.out)], &inputs)?;
     let (layer, source) = match &a.model {
-        Some(m) => (DeqLayer::load(m).map_err(|e| e.to_string())?, m.display().to_string()),
+        Some(m) => match AnyLayer::load(m).map_err(|e| e.to_string())? {
+            AnyLayer::F32(layer) => (layer, m.display().to_string()),
+            // The firmware runs f32 (and int8 weights dequantised to f32): rounding an F64
+            // model to f32 is the user's explicit step, not a silent one here.
+            AnyLayer::F64(_) => {
+                return Err(format!(
+                    "--model {}: the model is F64, and deq export writes f32 firmware: convert its \
+                     tensors to F32 (e.g. tensor.float()) and export that file",
+                    m.display()
+                ));
+            }
+        },
         None => {
             let p = problem::demo();
             (p.layer, p.source)
@@ -49,18 +57,16 @@ pub fn run(a: &ExportArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// The `FOOTPRINT` of solver-core's const-generic solver for `h` unknowns: the same
-/// buffers as the run-time form plus the settings stored beside them. Computed, not
+/// The `FOOTPRINT` of solver-core's const-generic solver for `h` unknowns (its arrays
+/// and the scalars beside them), from solver-core's run-time query. Computed, not
 /// allocated: a history far too deep for this machine still has a footprint.
 pub fn footprint(kind: SolverKind, h: usize, memory: usize) -> Result<usize, String> {
-    let settings = match kind {
-        SolverKind::Broyden => size_of::<BroydenSettings>(),
-        SolverKind::Anderson => size_of::<AndersonSettings>(),
-        SolverKind::Picard => size_of::<PicardSettings>(),
-    };
-    problem::solver_bytes(kind, h, memory)
-        .and_then(|b| b.checked_add(settings))
-        .ok_or_else(|| format!("--memory {memory}: the solver's RAM for h = {h} overflows a usize"))
+    match kind {
+        SolverKind::Broyden => solver_core::broyden::footprint::<f32>(h, memory),
+        SolverKind::Anderson => solver_core::anderson::footprint::<f32>(h, memory),
+        SolverKind::Picard => solver_core::picard::footprint::<f32>(h),
+    }
+    .ok_or_else(|| format!("--memory {memory}: the solver's RAM for h = {h} overflows a usize"))
 }
 
 fn solver_type(kind: SolverKind, memory: usize) -> String {

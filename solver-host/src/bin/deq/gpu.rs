@@ -4,8 +4,37 @@
 use solver_host::solver_core::Options;
 
 use crate::args::SolverKind;
-use crate::problem::Problem;
+use crate::problem::{CliFloat, Problem};
 use crate::solve::Outcome;
+
+impl CliFloat for f32 {
+    fn solve_on_gpu(
+        p: &Problem,
+        kind: SolverKind,
+        memory: usize,
+        opts: &Options,
+        progress: bool,
+    ) -> Result<Outcome, String> {
+        solve_problem(p, kind, memory, opts, progress)
+    }
+}
+
+/// The CUDA backend runs f32 only: an F64 model on `--device cuda` is this error.
+impl CliFloat for f64 {
+    fn solve_on_gpu(
+        _p: &Problem<f64>,
+        _kind: SolverKind,
+        _memory: usize,
+        _opts: &Options<f64>,
+        _progress: bool,
+    ) -> Result<Outcome<f64>, String> {
+        Err(F64_ON_GPU.into())
+    }
+}
+
+/// What `--device cuda` says to an F64 model.
+const F64_ON_GPU: &str = "--device cuda: the model is F64 and the CUDA backend runs F32 models only \
+                          (solve it with --device cpu, or convert the model to F32)";
 
 /// Checks what can be checked before the files are read: the solver, and whether this
 /// build has CUDA at all.

@@ -4,6 +4,8 @@
 
 use std::fmt::Write as _;
 
+use solver_host::solver_core::Real;
+
 /// The most worker threads `--threads` may ask for.
 pub const MAX_THREADS: usize = 1024;
 
@@ -38,7 +40,12 @@ pub fn fits(what: &str, bytes: Option<u128>) -> Result<(), String> {
 
 /// `a·b·…` in bytes of `f32`s, in `u128` (`None` past it).
 pub fn floats(factors: &[usize]) -> Option<u128> {
-    factors.iter().try_fold(4u128, |acc, &f| acc.checked_mul(f as u128))
+    values::<f32>(factors)
+}
+
+/// `a·b·…` in bytes of values of `T`, in `u128` (`None` past it).
+pub fn values<T: Real>(factors: &[usize]) -> Option<u128> {
+    factors.iter().try_fold(T::BYTES as u128, |acc, &f| acc.checked_mul(f as u128))
 }
 
 fn human(bytes: u128) -> String {

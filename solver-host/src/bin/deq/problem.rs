@@ -1,30 +1,54 @@
 //! The problem a command works on: a model and a batch of inputs, from files or built
 //! in, and the solvers and thread pool that solve it.
 
+use std::fmt::LowerExp;
 use std::path::Path;
 
-use solver_host::model::{DeqLayer, InputBatch};
+use solver_host::model::{AnyLayer, DeqLayer, Float, InputBatch};
 use solver_host::solver_core::Options;
-use solver_host::{DynAnderson, DynBroyden, DynPicard, HostSolver, SizeError};
+use solver_host::{AnySolver, DynAnderson, DynBroyden, DynPicard, SizeError};
 
 use crate::args::{DemoArgs, ProblemArgs, SolverKind};
-use crate::limits::{self, MAX_THREADS, floats};
+use crate::limits::{self, MAX_THREADS, floats, values};
 use crate::outputs::Outputs;
+use crate::solve::Outcome;
 
 /// Shape of the built-in demonstration problem: a d = 256 tanh layer, 64 samples.
 pub const DEMO: (usize, usize, usize) = (256, 64, 64);
 
-/// A model and its inputs.
-pub struct Problem {
+/// A float type a problem is solved in (`f32` or `f64`, the model file's dtype): what
+/// the commands print, and whether the GPU can solve it.
+pub trait CliFloat: Float + LowerExp {
+    /// `deq solve --device cuda` of `p` ([`crate::gpu`]), or why not.
+    fn solve_on_gpu(
+        p: &Problem<Self>,
+        kind: SolverKind,
+        memory: usize,
+        opts: &Options<Self>,
+        progress: bool,
+    ) -> Result<Outcome<Self>, String>;
+}
+
+/// A model and its inputs, in the model's float type `T`.
+pub struct Problem<T = f32> {
     /// The layer.
-    pub layer: DeqLayer,
+    pub layer: DeqLayer<T>,
     /// The inputs (and optional starting states).
-    pub input: InputBatch,
+    pub input: InputBatch<T>,
     /// Where the model came from, for messages.
     pub source: String,
 }
 
-impl Problem {
+/// A problem in the float type of its model file: each command runs one generic
+/// function on it.
+pub enum AnyProblem {
+    /// An F32 model (and the built-in one).
+    F32(Problem<f32>),
+    /// An F64 model.
+    F64(Problem<f64>),
+}
+
+impl<T: Float> Problem<T> {
     /// Samples `B`.
     pub fn samples(&self) -> usize {
         self.input.samples()
@@ -46,8 +70,8 @@ impl Problem {
     }
 
     /// The starting state: `z0` from the input file, or zeros.
-    pub fn start(&self) -> Vec<f32> {
-        self.input.z0.clone().unwrap_or_else(|| vec![0.0; self.samples() * self.dim()])
+    pub fn start(&self) -> Vec<T> {
+        self.input.z0.clone().unwrap_or_else(|| vec![T::ZERO; self.samples() * self.dim()])
     }
 }
 
@@ -59,22 +83,28 @@ pub fn inputs(args: &ProblemArgs) -> Vec<(&'static str, &Path)> {
         .collect()
 }
 
-/// Loads the model and input named by `args`, or the built-in problem when no model is
-/// given.
-pub fn load(args: &ProblemArgs) -> Result<Problem, String> {
+/// Loads the model and input named by `args`, in the model file's float type, or the
+/// built-in problem (f32) when no model is given.
+pub fn load(args: &ProblemArgs) -> Result<AnyProblem, String> {
     match (&args.model, &args.input) {
-        (None, None) => Ok(demo()),
+        (None, None) => Ok(AnyProblem::F32(demo())),
         (None, Some(_)) => Err("--input needs --model (the built-in model brings its own input)".into()),
         (Some(m), None) => Err(format!("--model {} needs --input (a safetensors file with x)", m.display())),
-        (Some(m), Some(x)) => {
-            let layer = DeqLayer::load(m).map_err(|e| e.to_string())?;
-            let input = InputBatch::load(x, &layer).map_err(|e| e.to_string())?;
-            Ok(Problem { layer, input, source: m.display().to_string() })
-        }
+        (Some(m), Some(x)) => match AnyLayer::load(m).map_err(|e| e.to_string())? {
+            AnyLayer::F32(layer) => with_input(layer, m, x).map(AnyProblem::F32),
+            AnyLayer::F64(layer) => with_input(layer, m, x).map(AnyProblem::F64),
+        },
     }
 }
 
-/// The built-in problem: [`DeqLayer::demo`] and a deterministic input.
+/// The problem of `layer` (read from `model`) and the input file `x`, which must have
+/// the layer's dtype.
+fn with_input<T: Float>(layer: DeqLayer<T>, model: &Path, x: &Path) -> Result<Problem<T>, String> {
+    let input = InputBatch::load(x, &layer).map_err(|e| e.to_string())?;
+    Ok(Problem { layer, input, source: model.display().to_string() })
+}
+
+/// The built-in problem: [`DeqLayer::demo`] and a deterministic input, in f32.
 pub fn demo() -> Problem {
     let (h, p, b) = DEMO;
     let layer = DeqLayer::demo(h, p);
@@ -123,38 +153,44 @@ pub fn write_demo(a: &DemoArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Bytes of one solver of `kind` for `dim` unknowns and history `memory`, computed,
-/// not allocated; `None` on overflow.
-pub fn solver_bytes(kind: SolverKind, dim: usize, memory: usize) -> Option<usize> {
+/// Bytes of one solver of `kind` in `T` for `dim` unknowns and history `memory`,
+/// computed, not allocated; `None` on overflow.
+pub fn solver_bytes<T: Float>(kind: SolverKind, dim: usize, memory: usize) -> Option<usize> {
     match kind {
-        SolverKind::Broyden => DynBroyden::bytes_for(dim, memory),
-        SolverKind::Anderson => DynAnderson::bytes_for(dim, memory),
-        SolverKind::Picard => DynPicard::bytes_for(dim),
+        SolverKind::Broyden => DynBroyden::<T>::bytes_for(dim, memory),
+        SolverKind::Anderson => DynAnderson::<T>::bytes_for(dim, memory),
+        SolverKind::Picard => DynPicard::<T>::bytes_for(dim),
     }
 }
 
-/// Checks, before allocating, that `samples` solvers of `kind` and the two `[B × d]`
-/// batch buffers fit in this machine's memory; the error names `--memory`.
-pub fn check_solvers(kind: SolverKind, samples: usize, dim: usize, memory: usize) -> Result<(), String> {
-    let solvers = solver_bytes(kind, dim, memory).and_then(|b| (b as u128).checked_mul(samples as u128));
-    let total = solvers.zip(floats(&[2, samples, dim])).and_then(|(s, b)| s.checked_add(b));
+/// Checks, before allocating, that `samples` solvers of `kind` in `T` and the two
+/// `[B × d]` batch buffers fit in this machine's memory; the error names `--memory`.
+pub fn check_solvers<T: Float>(
+    kind: SolverKind,
+    samples: usize,
+    dim: usize,
+    memory: usize,
+) -> Result<(), String> {
+    let solvers = solver_bytes::<T>(kind, dim, memory).and_then(|b| (b as u128).checked_mul(samples as u128));
+    let total = solvers.zip(values::<T>(&[2, samples, dim])).and_then(|(s, b)| s.checked_add(b));
     limits::fits(
         &format!("--memory {memory} (--solver {}, {samples} samples of dimension {dim})", kind.name()),
         total,
     )
 }
 
-/// The solver for one sample of dimension `dim`.
-pub fn make_solver(kind: SolverKind, dim: usize, memory: usize) -> Result<Box<dyn HostSolver>, SizeError> {
+/// The solver in `T` for one sample of dimension `dim`.
+pub fn make_solver<T: Float>(kind: SolverKind, dim: usize, memory: usize) -> Result<AnySolver<T>, SizeError> {
     Ok(match kind {
-        SolverKind::Broyden => Box::new(DynBroyden::new(dim, memory)?),
-        SolverKind::Anderson => Box::new(DynAnderson::new(dim, memory)?),
-        SolverKind::Picard => Box::new(DynPicard::new(dim)?),
+        SolverKind::Broyden => AnySolver::Broyden(DynBroyden::with_sizes(dim, memory)?),
+        SolverKind::Anderson => AnySolver::Anderson(DynAnderson::with_sizes(dim, memory)?),
+        SolverKind::Picard => AnySolver::Picard(DynPicard::with_sizes(dim)?),
     })
 }
 
-/// The stopping rule given on the command line.
-pub fn options(args: &ProblemArgs) -> Result<Options, String> {
+/// Checks the stopping rule and the history depth given on the command line, before
+/// any file is read.
+pub fn check_options(args: &ProblemArgs) -> Result<(), String> {
     for (what, v) in [("--tol-rel", args.tol_rel), ("--tol-abs", args.tol_abs)] {
         if !(v >= 0.0 && v.is_finite()) {
             return Err(format!("{what} must be a finite number ≥ 0, got {v}"));
@@ -163,10 +199,21 @@ pub fn options(args: &ProblemArgs) -> Result<Options, String> {
     if args.memory == 0 {
         return Err("--memory must be at least 1".into());
     }
+    Ok(())
+}
+
+/// The stopping rule given on the command line, in the problem's float type `T` (the
+/// tolerances rounded to `T`).
+pub fn options<T: Float>(args: &ProblemArgs) -> Result<Options<T>, String> {
+    check_options(args)?;
+    let tol = |what: &str, v: f64| {
+        let t = T::from_f64(v);
+        if t.is_finite() { Ok(t) } else { Err(format!("{what} {v:e} is beyond the range of {}", T::NAME)) }
+    };
     Ok(Options {
         max_iters: args.max_iters,
-        tol_rel: args.tol_rel,
-        tol_abs: args.tol_abs,
+        tol_rel: tol("--tol-rel", args.tol_rel)?,
+        tol_abs: tol("--tol-abs", args.tol_abs)?,
         stall_iters: args.stall_iters,
         ..Options::DEFAULT
     })

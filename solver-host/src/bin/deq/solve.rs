@@ -5,21 +5,21 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
-use solver_host::model::{Predictions, solution_bytes};
-use solver_host::solver_core::{Report, Status};
+use solver_host::model::{Float, Predictions, solution_bytes};
+use solver_host::solver_core::{Options, Real, Report, Status};
 use solver_host::{LayerBackend, Lockstep};
 
 use crate::args::{Device, SolveArgs, SolverKind};
 use crate::gpu;
 use crate::outputs::Outputs;
-use crate::problem::{self, Problem};
+use crate::problem::{self, AnyProblem, CliFloat, Problem};
 
-/// What one lockstep solve of a problem gave.
-pub struct Outcome {
+/// What one lockstep solve of a problem gave, in its float type `T`.
+pub struct Outcome<T = f32> {
     /// The fixed points, `[B × d]`.
-    pub z: Vec<f32>,
+    pub z: Vec<T>,
     /// One report per sample.
-    pub reports: Vec<Report>,
+    pub reports: Vec<Report<T>>,
     /// Wall time of the solve (not of loading), seconds.
     pub seconds: f64,
     /// Bytes held by the solvers and the batch buffers.
@@ -27,25 +27,26 @@ pub struct Outcome {
 }
 
 /// Samples that converged.
-pub fn converged(reports: &[Report]) -> usize {
+pub fn converged<T: Real>(reports: &[Report<T>]) -> usize {
     reports.iter().filter(|r| r.status == Status::Converged).count()
 }
 
 /// The largest relative residual (NaN if any sample's is NaN).
-pub fn worst_residual(reports: &[Report]) -> f32 {
-    reports.iter().map(|r| r.residual_rel).fold(0.0f32, |m, v| if v.is_nan() || v > m { v } else { m })
+pub fn worst_residual<T: Real>(reports: &[Report<T>]) -> T {
+    reports.iter().map(|r| r.residual_rel).fold(T::ZERO, |m, v| if v.is_nan() || v > m { v } else { m })
 }
 
-/// Solves every sample of `p` with `kind` in lockstep on the current thread pool.
-pub fn solve_problem(
-    p: &Problem,
+/// Solves every sample of `p` with `kind` in lockstep on the current thread pool, in
+/// the problem's float type.
+pub fn solve_problem<T: Float>(
+    p: &Problem<T>,
     kind: SolverKind,
     memory: usize,
-    opts: &solver_host::solver_core::Options,
+    opts: &Options<T>,
     progress: bool,
-) -> Result<Outcome, String> {
+) -> Result<Outcome<T>, String> {
     let (b, d) = (p.samples(), p.dim());
-    problem::check_solvers(kind, b, d, memory)?;
+    problem::check_solvers::<T>(kind, b, d, memory)?;
     let mut lock = Lockstep::new(b, || problem::make_solver(kind, d, memory))
         .map_err(|e| format!("--memory {memory}: cannot build the solvers: {e}"))?;
     let backend = LayerBackend::new(&p.layer, &p.input.x, b, p.tokens()).map_err(|e| e.to_string())?;
@@ -76,22 +77,30 @@ pub fn progress_bar(samples: usize, shown: bool) -> ProgressBar {
     bar
 }
 
-/// `deq solve` (and `deq` alone).
+/// `deq solve` (and `deq` alone): in the model file's float type.
 pub fn run(a: &SolveArgs) -> Result<(), String> {
-    let opts = problem::options(&a.problem)?;
+    problem::check_options(&a.problem)?;
     if a.device == Device::Cuda {
         gpu::check(a.solver)?;
     }
     let named = [("--output", &a.output), ("--report", &a.report)];
     let outputs: Vec<_> = named.iter().filter_map(|(f, p)| p.as_deref().map(|p| (*f, p))).collect();
     let staged = Outputs::prepare(&outputs, &problem::inputs(&a.problem))?;
-    let p = problem::load(&a.problem)?;
+    match problem::load(&a.problem)? {
+        AnyProblem::F32(p) => solve_and_write(a, staged, &p),
+        AnyProblem::F64(p) => solve_and_write(a, staged, &p),
+    }
+}
+
+/// The rest of `deq solve` once the problem is loaded: solve, write, print.
+fn solve_and_write<T: CliFloat>(a: &SolveArgs, staged: Outputs, p: &Problem<T>) -> Result<(), String> {
+    let opts = problem::options::<T>(&a.problem)?;
     let pool = problem::pool(a.problem.threads)?;
     let threads = pool.current_num_threads();
     let progress = std::io::IsTerminal::is_terminal(&std::io::stderr()) && p.samples() > 1;
     let out = match a.device {
-        Device::Cpu => pool.install(|| solve_problem(&p, a.solver, a.problem.memory, &opts, progress))?,
-        Device::Cuda => gpu::solve_problem(&p, a.solver, a.problem.memory, &opts, progress)?,
+        Device::Cpu => pool.install(|| solve_problem(p, a.solver, a.problem.memory, &opts, progress))?,
+        Device::Cuda => T::solve_on_gpu(p, a.solver, a.problem.memory, &opts, progress)?,
     };
     let peak_rss = peak_rss_bytes();
     let predictions = p.layer.readout().map(|r| r.predict(&out.z));
@@ -104,23 +113,24 @@ pub fn run(a: &SolveArgs) -> Result<(), String> {
         );
     }
     if a.report.is_some() {
-        let report = json_report(a, &p, &out, threads, peak_rss);
+        let report = json_report(a, p, &opts, &out, threads, peak_rss);
         let text =
             serde_json::to_string_pretty(&report).map_err(|e| format!("cannot encode the report: {e}"))?;
         contents.push(text.into_bytes());
     }
     staged.commit(&contents.iter().map(Vec::as_slice).collect::<Vec<_>>())?;
-    print_summary(a, &p, &out, threads, peak_rss);
+    print_summary(a, p, &out, threads, peak_rss);
     if let Some(pred) = &predictions {
-        print_predictions(&p, pred);
+        print_predictions(p, pred);
     }
     Ok(())
 }
 
-fn json_report(
+fn json_report<T: Float>(
     a: &SolveArgs,
-    p: &Problem,
-    out: &Outcome,
+    p: &Problem<T>,
+    opts: &Options<T>,
+    out: &Outcome<T>,
     threads: usize,
     peak_rss: Option<u64>,
 ) -> serde_json::Value {
@@ -134,19 +144,20 @@ fn json_report(
                 "status": r.status.to_string(),
                 "iterations": r.iterations,
                 "f_evals": r.f_evals,
-                "residual_abs": json_f32(r.residual_abs),
-                "residual_rel": json_f32(r.residual_rel),
+                "residual_abs": json_real(r.residual_abs),
+                "residual_rel": json_real(r.residual_rel),
                 "restarts": r.restarts,
             })
         })
         .collect();
     json!({
         "model": p.source,
+        "dtype": T::NAME,
         "state_shape": p.state_shape(),
         "solver": a.solver.name(),
         "memory": a.problem.memory,
-        "tol_rel": a.problem.tol_rel,
-        "tol_abs": a.problem.tol_abs,
+        "tol_rel": json_real(opts.tol_rel),
+        "tol_abs": json_real(opts.tol_abs),
         "max_iters": a.problem.max_iters,
         "device": a.device.name(),
         "threads": (a.device == Device::Cpu).then_some(threads),
@@ -158,13 +169,20 @@ fn json_report(
     })
 }
 
-/// A float for the report: a number when finite, else the string `"inf"`, `"-inf"` or
-/// `"NaN"` (JSON has no such numbers, and `null` would read as "missing").
-fn json_f32(v: f32) -> serde_json::Value {
-    if v.is_finite() { json!(v) } else { json!(v.to_string()) }
+/// A float for the report: a number when finite (the value exactly, as f64), else the
+/// string `"inf"`, `"-inf"` or `"NaN"` (JSON has no such numbers, and `null` would read
+/// as "missing").
+fn json_real<T: Real>(v: T) -> serde_json::Value {
+    if v.is_finite() { json!(v.to_f64()) } else { json!(v.to_string()) }
 }
 
-fn print_summary(a: &SolveArgs, p: &Problem, out: &Outcome, threads: usize, peak_rss: Option<u64>) {
+fn print_summary<T: CliFloat>(
+    a: &SolveArgs,
+    p: &Problem<T>,
+    out: &Outcome<T>,
+    threads: usize,
+    peak_rss: Option<u64>,
+) {
     let r = &out.reports;
     let converged = converged(r);
     let mut iters: Vec<u32> = r.iter().map(|r| r.iterations).collect();
@@ -173,11 +191,12 @@ fn print_summary(a: &SolveArgs, p: &Problem, out: &Outcome, threads: usize, peak
     let evals: u64 = r.iter().map(|r| u64::from(r.f_evals)).sum();
     let worst = worst_residual(r);
     println!(
-        "deq solve: {} samples, state {:?}, {} ({}, h = {}, p = {}), {} with memory {}",
+        "deq solve: {} samples, state {:?}, {} ({}, {}, h = {}, p = {}), {} with memory {}",
         p.samples(),
         p.state_shape(),
         p.source,
         p.layer.activation(),
+        T::NAME,
         p.layer.hidden(),
         p.layer.input_width(),
         a.solver.name(),
@@ -216,7 +235,7 @@ fn print_summary(a: &SolveArgs, p: &Problem, out: &Outcome, threads: usize, peak
 
 /// The classifier's line: how many rows got each class, and the accuracy when the
 /// input has labels.
-fn print_predictions(p: &Problem, pred: &Predictions) {
+fn print_predictions<T: Float>(p: &Problem<T>, pred: &Predictions<T>) {
     let mut counts = vec![0usize; pred.classes];
     let mut none = 0;
     for &c in &pred.class {

@@ -2,6 +2,8 @@
 
 use std::fmt::Write as _;
 
+use solver_host::solver_core::Real;
+
 const W: f64 = 720.0;
 const H: f64 = 440.0;
 const LEFT: f64 = 70.0;
@@ -12,10 +14,10 @@ const COLORS: [&str; 4] = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
 
 /// Plots each named series (y > 0 on a log scale; other points are skipped) against
 /// its index + 1.
-pub fn plot(title: &str, series: &[(&str, &[f32])]) -> String {
-    let ys = series.iter().flat_map(|(_, s)| s.iter()).filter(|v| v.is_finite() && **v > 0.0);
+pub fn plot<T: Real>(title: &str, series: &[(&str, &[T])]) -> String {
+    let ys = series.iter().flat_map(|(_, s)| s.iter()).filter(|v| v.is_finite() && **v > T::ZERO);
     let (mut lo, mut hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
-        let l = f64::from(v).log10();
+        let l = v.to_f64().log10();
         (lo.min(l), hi.max(l))
     });
     if !lo.is_finite() {
@@ -73,8 +75,8 @@ pub fn plot(title: &str, series: &[(&str, &[f32])]) -> String {
         let pts: Vec<String> = ys
             .iter()
             .enumerate()
-            .filter(|(_, v)| v.is_finite() && **v > 0.0)
-            .map(|(i, v)| format!("{:.1},{:.1}", px(i as f64 + 1.0), py(f64::from(*v).log10())))
+            .filter(|(_, v)| v.is_finite() && **v > T::ZERO)
+            .map(|(i, v)| format!("{:.1},{:.1}", px(i as f64 + 1.0), py(v.to_f64().log10())))
             .collect();
         let _ = writeln!(
             s,

@@ -1,0 +1,566 @@
+//! A Broyden iteration, top to bottom: the decisions of a solve, made on scalars, and
+//! the vector work they ask for, one [`Op`] at a time.
+//!
+//! [`BroydenState::advance`] is the whole method. It takes the reply to the operation it
+//! asked for last and runs until it needs the next one; each arm of its `match` is one
+//! line of the iteration below, in this order, and each formula is written there once.
+//! The vectors keep their names (see [`Vector`]); during the update, three of them hold
+//! the update's terms, named where they are formed: the step's buffer `P` holds `Δz`,
+//! the residual's `G` holds `Δg`, and the trial point's `Xn` (copied to `X` first) holds
+//! `v`.
+//!
+//! ```text
+//!   start:    g ← f(x), its residual and norms             converged? best?
+//!   iterate:  p ← g − U(Vᵀg)            (= −H g)            p finite? else H = −I, p ← g
+//!             xn ← x + α·p
+//!             gn ← f(xn), its residual and norms           converged? best? rejected?
+//!   accept:   Δz = xn − x (in P),  Δg = gn − g (in G),  x ← xn
+//!             v = −Δz + V(UᵀΔz)     (= HᵀΔz, in Xn)        vᵀΔg tiny? skip the update
+//!             u = (Δz + Δg − U(VᵀΔg)) / (vᵀΔg)  (its slot) u finite? else an inert pair
+//!             v into its slot;  g ← gn
+//! ```
+
+use super::ops::{Factor, Op, Pairs, Reply, Vector};
+use super::{BroydenSettings, History};
+use crate::monitor::{Eval, Monitor, next_slot};
+use crate::{Options, Real, Status};
+
+/// Where a Broyden solve stands: a small plain value (the monitor's counters, the
+/// history's fill level, the step length being tried, the update in progress, and the
+/// line of the iteration it is at).
+#[derive(Clone, Copy, Debug)]
+pub struct BroydenState<T: Real = f32> {
+    settings: BroydenSettings<T>,
+    root: bool,
+    /// Slots in the history.
+    m: usize,
+    mon: Monitor<T>,
+    /// Pairs in use (rows `0..count`) and the slot the next one goes to (the oldest
+    /// once all `m` are in use).
+    count: usize,
+    head: usize,
+    /// Residual norm and scale at the current iterate `x`, and at the point just
+    /// evaluated.
+    cur: Eval<T>,
+    next: Eval<T>,
+    /// Step rejection's growth allowance, the step length and the backtracks tried.
+    allowed_growth: T,
+    alpha: T,
+    tries: u8,
+    /// The update in progress: the slot of the new pair, the pairs it is computed
+    /// against, whether the history restarts, `vᵀΔg` and `‖v‖`.
+    slot: usize,
+    kept: usize,
+    restart: bool,
+    vg: T,
+    v_norm: T,
+    at: Line,
+}
+
+/// The line of the iteration a solve is at: the operation whose reply it waits for.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Line {
+    Start,
+    // Evaluating a point: the start point (trial == false) or the trial point.
+    Evaluated { trial: bool },
+    FirstNorm { trial: bool },
+    Subtracted { trial: bool },
+    SecondNorm { trial: bool },
+    PointFinite { trial: bool },
+    ResidualFinite { trial: bool },
+    KeptBest { trial: bool, stop: Option<Status> },
+    // The step.
+    StepCopied,
+    StepFormed,
+    StepChecked,
+    TrialReset,
+    TrialFormed,
+    // The update.
+    DzFormed,
+    DgFormed,
+    Moved,
+    VStarted,
+    VFormed,
+    VgDotted,
+    VNormed,
+    DgNormed,
+    UStarted,
+    UFormed,
+    UScaled,
+    UChecked,
+    UZeroed,
+    PairStored,
+    Finished,
+    // The solve has ended with this status; the monitor holds the rest of its report.
+    Done(Status),
+}
+
+/// Whether a set of pairs holds any row: a low-rank product over none is skipped (it
+/// would change nothing).
+fn nonempty(pairs: Pairs) -> bool {
+    let skipped = matches!(pairs.skip, Some(s) if s < pairs.end);
+    pairs.end > usize::from(skipped)
+}
+
+/// The point and its residual: the start point's or the trial point's.
+const fn point(trial: bool) -> (Vector, Vector) {
+    if trial { (Vector::Xn, Vector::Gn) } else { (Vector::X, Vector::G) }
+}
+
+impl<T: Real> BroydenState<T> {
+    /// A solve whose first operation is `Evaluate { X, G }`: the caller must have put
+    /// the start point in `X` (and in its best iterate `z`). `root`: `g` is given
+    /// directly (`solve_root`) instead of `g = f(x) − x`.
+    pub(crate) fn new(settings: &BroydenSettings<T>, root: bool, m: usize, opts: &Options<T>) -> Self {
+        let none = Eval { abs: T::INFINITY, scale: T::ZERO };
+        BroydenState {
+            settings: *settings,
+            root,
+            m,
+            mon: Monitor::new(opts),
+            count: 0,
+            head: 0,
+            cur: none,
+            next: none,
+            allowed_growth: settings.reject_growth,
+            alpha: T::ONE,
+            tries: 0,
+            slot: 0,
+            kept: 0,
+            restart: false,
+            vg: T::ZERO,
+            v_norm: T::ZERO,
+            at: Line::Start,
+        }
+    }
+
+    /// [`new`](Self::new) already past its first [`advance`](Self::advance): waiting for
+    /// the evaluation of the start point (`Evaluate { X, G }`, which that `advance`
+    /// returns).
+    pub(crate) fn started(settings: &BroydenSettings<T>, root: bool, m: usize, opts: &Options<T>) -> Self {
+        BroydenState { at: Line::Evaluated { trial: false }, ..Self::new(settings, root, m, opts) }
+    }
+
+    /// A fixed-point solve (`g = f(x) − x`) with room for `m ≥ 1` pairs, for a caller that
+    /// keeps the vectors itself (see [`ops`](super::ops)): put the start point in `X` and
+    /// in `z`, call [`advance`](Self::advance) with [`Reply::None`] for the first
+    /// operation, then carry out each operation and feed its reply to `advance` until
+    /// [`Op::Done`]. `None` when `m == 0`.
+    pub fn detached(settings: &BroydenSettings<T>, m: usize, opts: &Options<T>) -> Option<Self> {
+        (m > 0).then(|| Self::new(settings, false, m, opts))
+    }
+
+    /// Iterations taken so far (the `iterations` its report will give).
+    pub fn iterations(&self) -> u32 {
+        self.mon.iterations
+    }
+
+    /// `(residual_abs, residual_rel)` of the best iterate so far, the one the caller's `z`
+    /// holds (as its report will give them): `(∞, ∞)` before any finite evaluation.
+    pub fn best_residual(&self) -> (T, T) {
+        self.mon.best()
+    }
+
+    /// The point whose evaluation the solve waits for and where `f` of it goes: `(Xn,
+    /// Gn)` while a trial point is evaluated, `(X, G)` otherwise.
+    pub fn evaluation(&self) -> (Vector, Vector) {
+        point(matches!(self.at, Line::Evaluated { trial: true }))
+    }
+
+    /// Takes the reply to the last operation asked for (carried out by the caller) and
+    /// returns the next one. A reply of the wrong kind reads as a non-finite value, which
+    /// ends the solve with [`Status::NonFinite`] or skips the update, never a panic.
+    /// After [`Op::Done`] the same report is returned again.
+    ///
+    /// Always inlined: in a loop that carries out each operation at once (as
+    /// [`SliceVectors`](super::ops::SliceVectors) does), each line's operation then goes
+    /// straight to its execution instead of through memory.
+    #[inline(always)]
+    pub fn advance(&mut self, reply: Reply<T>) -> Op<T> {
+        self.line(reply)
+    }
+
+    /// One line of the iteration: given the reply to its operation, moves to the next
+    /// line and returns the operation it waits for.
+    #[inline(always)]
+    fn line(&mut self, reply: Reply<T>) -> Op<T> {
+        use Vector::{G, Gn, P, X, Xn};
+        let s = self.settings;
+        match self.at {
+            Line::Done(status) => self.done(status),
+
+            // ── Evaluate a point and form its residual. Fixed-point form: the scale
+            //    ‖f(x)‖, then g ← f(x) − x and ‖g‖. Root form: ‖g‖, then the scale ‖x‖.
+            Line::Start => self.to(Line::Evaluated { trial: false }, Op::Evaluate { point: X, out: G }),
+            Line::Evaluated { trial } => self.to(Line::FirstNorm { trial }, Op::Norm { a: point(trial).1 }),
+            Line::FirstNorm { trial } => {
+                let (x, g) = point(trial);
+                if self.root {
+                    self.next.abs = reply.scalar();
+                    self.to(Line::SecondNorm { trial }, Op::Norm { a: x })
+                } else {
+                    self.next.scale = reply.scalar();
+                    let minus_x = Op::Combine { out: g, x: g, alpha: -T::ONE, y: x };
+                    self.to(Line::Subtracted { trial }, minus_x)
+                }
+            }
+            Line::Subtracted { trial } => self.to(Line::SecondNorm { trial }, Op::Norm { a: point(trial).1 }),
+            Line::SecondNorm { trial } => {
+                if self.root {
+                    self.next.scale = reply.scalar();
+                } else {
+                    self.next.abs = reply.scalar();
+                }
+                if self.next.abs.is_finite() && self.next.scale.is_finite() {
+                    self.judge(trial, true)
+                } else {
+                    // Overflow or NaN: which one decides Diverged or NonFinite.
+                    self.to(Line::PointFinite { trial }, Op::AllFinite { a: point(trial).0 })
+                }
+            }
+            Line::PointFinite { trial } => match reply.flag() {
+                true => self.to(Line::ResidualFinite { trial }, Op::AllFinite { a: point(trial).1 }),
+                false => self.judge(trial, false),
+            },
+            Line::ResidualFinite { trial } => self.judge(trial, reply.flag()),
+            Line::KeptBest { trial, stop } => self.observed(trial, stop),
+
+            // ── The step p = −H g = g − U(Vᵀg), never evaluated unless finite.
+            Line::StepCopied => {
+                let all = Pairs { end: self.count, skip: None };
+                let step =
+                    Op::LowRank { out: P, alpha: -T::ONE, a: Factor::U, b: Factor::V, pairs: all, x: G };
+                if nonempty(all) { self.to(Line::StepFormed, step) } else { self.check_step() }
+            }
+            Line::StepFormed => self.check_step(),
+            Line::StepChecked => {
+                let finite = reply.flag();
+                if !finite {
+                    // H g overflowed: restart with H = −I (a plain step, p = g).
+                    self.clear();
+                    self.mon.restarts += 1;
+                }
+                self.alpha = T::ONE;
+                self.tries = 0;
+                self.trial(!finite)
+            }
+            // The trial point xn = x + α·p.
+            Line::TrialReset => self.to(Line::TrialFormed, self.trial_point()),
+            Line::TrialFormed => {
+                self.to(Line::Evaluated { trial: true }, Op::Evaluate { point: Xn, out: Gn })
+            }
+
+            // ── The step is taken: Δz = xn − x (in P), Δg = gn − g (in G), x ← xn.
+            Line::DzFormed => self.to(Line::DgFormed, Op::Combine { out: G, x: Gn, alpha: -T::ONE, y: G }),
+            Line::DgFormed => self.to(Line::Moved, Op::Copy { from: Xn, to: X }),
+            // v = HᵀΔz = −Δz + V(UᵀΔz), in Xn, against the pairs other than the new slot.
+            Line::Moved => self.to(Line::VStarted, Op::Scale { out: Xn, alpha: -T::ONE, x: P }),
+            Line::VStarted => {
+                let others = self.others();
+                let v =
+                    Op::LowRank { out: Xn, alpha: T::ONE, a: Factor::V, b: Factor::U, pairs: others, x: P };
+                if nonempty(others) { self.to(Line::VFormed, v) } else { self.dot_v() }
+            }
+            Line::VFormed => self.dot_v(),
+            Line::VgDotted => {
+                self.vg = reply.scalar();
+                self.to(Line::VNormed, Op::Norm { a: Xn })
+            }
+            Line::VNormed => {
+                self.v_norm = reply.scalar();
+                self.to(Line::DgNormed, Op::Norm { a: G })
+            }
+            Line::DgNormed => {
+                // Skip the update when |cos(v, Δg)| = |vᵀΔg| / (‖v‖‖Δg‖) is tiny, divided
+                // step by step so that tiny vectors cannot underflow the test into passing.
+                let cosine = self.vg / self.v_norm / reply.scalar();
+                if cosine.abs() > s.skip_tol && (T::ONE / self.vg).is_finite() {
+                    // u = (Δz − HΔg)/(vᵀΔg) = (Δz + Δg − U(VᵀΔg))/(vᵀΔg), into its slot.
+                    let u = Vector::U(self.slot);
+                    self.to(Line::UStarted, Op::Combine { out: u, x: P, alpha: T::ONE, y: G })
+                } else {
+                    // Skipped: the history is left exactly as it was.
+                    self.finish()
+                }
+            }
+            Line::UStarted => {
+                let (u, others) = (Vector::U(self.slot), self.others());
+                let low_rank =
+                    Op::LowRank { out: u, alpha: -T::ONE, a: Factor::U, b: Factor::V, pairs: others, x: G };
+                if nonempty(others) { self.to(Line::UFormed, low_rank) } else { self.scale_u() }
+            }
+            Line::UFormed => self.scale_u(),
+            Line::UScaled => self.to(Line::UChecked, Op::AllFinite { a: Vector::U(self.slot) }),
+            Line::UChecked => {
+                if !reply.flag() {
+                    // u overflowed. Its slot (free, or the oldest pair once full) is already
+                    // overwritten, so make the pair inert (u = v = 0) rather than keep a
+                    // non-finite value.
+                    return self.to(Line::UZeroed, Op::Fill { out: Vector::U(self.slot), value: T::ZERO });
+                }
+                if self.restart {
+                    self.count = 1;
+                    self.head = next_slot(0, self.m);
+                    self.mon.restarts += 1;
+                } else {
+                    self.count = (self.count + 1).min(self.m);
+                    self.head = next_slot(self.head, self.m);
+                }
+                self.to(Line::PairStored, Op::Copy { from: Xn, to: Vector::V(self.slot) })
+            }
+            Line::UZeroed => {
+                self.to(Line::PairStored, Op::Fill { out: Vector::V(self.slot), value: T::ZERO })
+            }
+            Line::PairStored => self.finish(),
+            Line::Finished => {
+                self.cur = self.next;
+                match self.mon.end_iteration() {
+                    Some(st) => self.done(st),
+                    None => self.iterate(),
+                }
+            }
+        }
+    }
+
+    /// Moves to `line`, which waits for the reply to `op`, and returns `op`.
+    #[inline(always)]
+    fn to(&mut self, line: Line, op: Op<T>) -> Op<T> {
+        self.at = line;
+        op
+    }
+
+    /// Whether the step is finite.
+    fn check_step(&mut self) -> Op<T> {
+        self.to(Line::StepChecked, Op::AllFinite { a: Vector::P })
+    }
+
+    /// `vᵀΔg`.
+    fn dot_v(&mut self) -> Op<T> {
+        self.to(Line::VgDotted, Op::Dot { a: Vector::Xn, b: Vector::G })
+    }
+
+    /// `u ← u / (vᵀΔg)`.
+    fn scale_u(&mut self) -> Op<T> {
+        let u = Vector::U(self.slot);
+        self.to(Line::UScaled, Op::Scale { out: u, alpha: T::ONE / self.vg, x: u })
+    }
+
+    /// After the residual of a point: judged by the monitor, copied to `z` when it is
+    /// the best so far.
+    fn judge(&mut self, trial: bool, finite: bool) -> Op<T> {
+        let (best, stop) = self.mon.judge(self.next, || finite);
+        if best {
+            self.to(Line::KeptBest { trial, stop }, Op::Copy { from: point(trial).0, to: Vector::Best })
+        } else {
+            self.observed(trial, stop)
+        }
+    }
+
+    /// After the residual of a point was judged: the stop, or the rest of the iteration.
+    fn observed(&mut self, trial: bool, stop: Option<Status>) -> Op<T> {
+        match (trial, stop) {
+            (false, Some(st)) => self.done(st),
+            (true, Some(st)) => {
+                self.mon.stop_in_iteration(st);
+                self.done(st)
+            }
+            (false, None) => {
+                self.cur = self.next;
+                self.iterate()
+            }
+            (true, None) => self.judge_trial(),
+        }
+    }
+
+    /// Starts an iteration, if the budget allows: `p ← g`, then the low-rank part.
+    fn iterate(&mut self) -> Op<T> {
+        if !self.mon.may_iterate() {
+            return self.done(Status::MaxIterations);
+        }
+        self.to(Line::StepCopied, Op::Copy { from: Vector::G, to: Vector::P })
+    }
+
+    /// The trial point `xn = x + α·p`, after `p ← g` when `reset`.
+    fn trial(&mut self, reset: bool) -> Op<T> {
+        if reset {
+            self.to(Line::TrialReset, Op::Copy { from: Vector::G, to: Vector::P })
+        } else {
+            self.to(Line::TrialFormed, self.trial_point())
+        }
+    }
+
+    fn trial_point(&self) -> Op<T> {
+        Op::Combine { out: Vector::Xn, x: Vector::X, alpha: self.alpha, y: Vector::P }
+    }
+
+    /// The trial point was evaluated and is finite: backtrack, reject, stop on
+    /// divergence, or accept it and update the history.
+    fn judge_trial(&mut self) -> Op<T> {
+        let s = self.settings;
+        let (next, cur) = (self.next.abs, self.cur.abs);
+        // Armijo backtracking, when enabled: halve α until ‖g‖ falls enough.
+        if s.line_search && next > (T::ONE - T::E_4 * self.alpha) * cur {
+            if self.tries < s.max_backtracks {
+                self.tries += 1;
+                self.alpha *= T::HALF;
+                return self.trial(false);
+            }
+            // No trial passed: take the last one and restart the history.
+            if self.count > 0 {
+                self.clear();
+                self.mon.restarts += 1;
+            }
+        }
+        if !s.line_search && next > self.allowed_growth * cur && self.count > 0 {
+            // Rejected: the iterate stays, the history restarts. Each rejection doubles
+            // the growth tolerated until the residual improves again, so a map whose
+            // quasi-Newton steps are transiently uphill is not stopped forever.
+            self.clear();
+            self.mon.restarts += 1;
+            self.allowed_growth *= T::TWO;
+            return match self.mon.end_iteration() {
+                Some(st) => self.done(st),
+                None => self.iterate(),
+            };
+        }
+        if self.mon.diverged(next) {
+            self.mon.stop_in_iteration(Status::Diverged);
+            return self.done(Status::Diverged);
+        }
+        if next < cur && self.count > 0 {
+            // A quasi-Newton step (not a plain one) made progress: re-arm.
+            self.allowed_growth = s.reject_growth;
+        }
+        // Accepted. The new pair goes to `head`, computed against the other stored
+        // pairs; when the history is full it first drops the oldest (the slot at
+        // `head`) or, with `History::Restart`, all of them.
+        (self.slot, self.kept, self.restart) = if self.count == self.m && s.history == History::Restart {
+            (0, 0, true)
+        } else {
+            (self.head, self.count, false)
+        };
+        self.to(Line::DzFormed, Op::Combine { out: Vector::P, x: Vector::Xn, alpha: -T::ONE, y: Vector::X })
+    }
+
+    /// The pairs the new one is computed against.
+    fn others(&self) -> Pairs {
+        Pairs { end: self.kept, skip: Some(self.slot) }
+    }
+
+    /// Ends the update: `g ← gn`.
+    fn finish(&mut self) -> Op<T> {
+        self.to(Line::Finished, Op::Copy { from: Vector::Gn, to: Vector::G })
+    }
+
+    /// The end of the solve: its report, from the monitor (which no longer changes, so
+    /// that every later `advance` returns the same report).
+    fn done(&mut self, status: Status) -> Op<T> {
+        let report = self.mon.finish(status);
+        self.to(Line::Done(status), Op::Done(report))
+    }
+
+    /// Forgets every pair: `H = −I`.
+    fn clear(&mut self) {
+        self.count = 0;
+        self.head = 0;
+    }
+
+    #[cfg(test)]
+    pub(crate) fn count(&self) -> usize {
+        self.count
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::super::ops::SliceVectors;
+    use super::*;
+    use crate::kernels;
+
+    /// Drives a solve of `f(z) = 0.6·tanh(A z) + c` (a mildly coupled map) with `m`
+    /// pairs through the slice executor and, at the end of every stored update (P = Δz,
+    /// G = Δg still), checks the newest secant condition `H Δg = Δz` with
+    /// `H = −I + U Vᵀ` recomputed from the stored rows.
+    fn secant_holds(history: History, m: usize) -> u32 {
+        const N: usize = 5;
+        let settings = BroydenSettings { history, ..BroydenSettings::DEFAULT };
+        let opts = Options { max_iters: 40, tol_rel: 0.0, stall_iters: 0, ..Options::DEFAULT };
+        let (mut u, mut v, mut work, mut z) =
+            (vec![0.0f32; m * N], vec![0.0f32; m * N], [0.0f32; 5 * N], [0.0f32; N]);
+        let f = |x: &[f32], out: &mut [f32]| {
+            for (i, o) in out.iter_mut().enumerate() {
+                let s: f32 =
+                    (0..N).map(|j| ((i * 7 + j * 3) % 5) as f32 * 0.2 - 0.4).zip(x).map(|(a, b)| a * b).sum();
+                *o = 0.6 * libm::tanhf(s) + 0.1 * i as f32;
+            }
+        };
+        let mut state = BroydenState::new(&settings, false, m, &opts);
+        let mut reply = Reply::None;
+        let mut checked = 0;
+        loop {
+            let op = state.advance(reply);
+            if matches!(state.at, Line::Finished) && state.count() > 0 {
+                // The update is stored; P = Δz, G = Δg.
+                let (dz, dg) = (&work[2 * N..3 * N], &work[N..2 * N]);
+                let mut hdg: [f32; N] = core::array::from_fn(|i| -dg[i]);
+                kernels::scalar::low_rank_acc(
+                    1.0,
+                    &u[..state.count() * N],
+                    &v[..state.count() * N],
+                    N,
+                    dg,
+                    &mut hdg,
+                );
+                for (a, b) in hdg.iter().zip(dz) {
+                    assert!(
+                        (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                        "{history:?}: H Δg = {hdg:?}, Δz = {dz:?}"
+                    );
+                }
+                assert!(state.count() <= m);
+                checked += 1;
+            }
+            reply = match op {
+                Op::Done(_) => return checked,
+                Op::Evaluate { point, out } => {
+                    let (p, o) = (point.work_index().unwrap(), out.work_index().unwrap());
+                    let x: [f32; N] = work[p * N..p * N + N].try_into().unwrap();
+                    f(&x, &mut work[o * N..o * N + N]);
+                    Reply::None
+                }
+                op => SliceVectors::new(N, &mut u, &mut v, &mut work, &mut z).execute(&op),
+            };
+        }
+    }
+
+    /// After every stored update, whatever the policy and however full the history, the
+    /// newest secant condition holds.
+    #[test]
+    fn newest_secant_condition_holds_with_full_history() {
+        for history in [History::DropOldest, History::Restart] {
+            for m in [1, 2, 3] {
+                assert!(secant_holds(history, m) >= 5, "{history:?} m = {m}: too few updates checked");
+            }
+        }
+    }
+
+    /// Replies of the wrong kind end or skip, never panic, and a finished solve keeps
+    /// answering with its report.
+    #[test]
+    fn wrong_replies_are_harmless() {
+        let s = BroydenSettings::DEFAULT;
+        let mut state = BroydenState::<f32>::detached(&s, 4, &Options::DEFAULT).unwrap();
+        assert!(BroydenState::<f32>::detached(&s, 0, &Options::DEFAULT).is_none());
+        assert_eq!(state.advance(Reply::None), Op::Evaluate { point: Vector::X, out: Vector::G });
+        assert!(matches!(state.advance(Reply::None), Op::Norm { .. }));
+        // A flag where a norm was asked: NaN, so the solve ends as non-finite.
+        let mut op = state.advance(Reply::Flag(true));
+        while !matches!(op, Op::Done(_)) {
+            op = state.advance(Reply::Flag(false));
+        }
+        let Op::Done(report) = op else { panic!() };
+        assert_eq!(report.status, Status::NonFinite);
+        assert_eq!(state.advance(Reply::None), Op::Done(report));
+    }
+}

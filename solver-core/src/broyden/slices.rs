@@ -1,0 +1,427 @@
+//! The slice executor: [`SliceVectors`] carries out the [`Op`]s of a Broyden solve on
+//! the solver's own buffers (every solve in this crate runs through it). The common
+//! shapes (every input a work vector or the output itself) take fast paths that build
+//! no view of the other buffers; every other shape goes through one general, `#[cold]`
+//! path that splits the buffers around the output.
+
+use super::ops::{Factor, Op, Pairs, Reply, Vector};
+use crate::Real;
+use crate::kernels::{self, copy};
+
+/// The vectors of one Broyden solve as slices, and the executor of its operations on
+/// them: `u`, `v` (`m·n` each, row-major), the five work vectors (`5·n`) and the
+/// caller's best iterate `z` (`n`).
+pub struct SliceVectors<'b, T> {
+    n: usize,
+    u: &'b mut [T],
+    v: &'b mut [T],
+    work: &'b mut [T],
+    z: &'b mut [T],
+}
+
+/// The part of one buffer left readable while a vector of it is being written: the
+/// entries before the output (`lo`) and after it (`hi`, starting at `hi_at`). A buffer
+/// that holds no output is all `lo`.
+struct Around<'s, T> {
+    lo: &'s [T],
+    hi: &'s [T],
+    hi_at: usize,
+}
+
+impl<T> Clone for Around<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Around<'_, T> {}
+
+impl<'s, T> Around<'s, T> {
+    /// A buffer that holds no output.
+    fn whole(buf: &'s [T]) -> Self {
+        Around { lo: buf, hi: &[], hi_at: buf.len() }
+    }
+
+    /// Entries `at .. at + len`, if they do not touch the output.
+    fn get(self, at: usize, len: usize) -> Option<&'s [T]> {
+        let end = at.checked_add(len)?;
+        if end <= self.lo.len() {
+            self.lo.get(at..end)
+        } else if at >= self.hi_at {
+            self.hi.get(at - self.hi_at..end - self.hi_at)
+        } else {
+            None
+        }
+    }
+}
+
+/// `buf` cut around its `n` entries at `at`: the rest, readable, and those `n` entries,
+/// writable.
+fn cut<T>(buf: &mut [T], at: usize, n: usize) -> Option<(Around<'_, T>, &mut [T])> {
+    let (lo, rest) = buf.split_at_mut_checked(at)?;
+    let (mid, hi) = rest.split_at_mut_checked(n)?;
+    Some((Around { lo, hi, hi_at: at + n }, mid))
+}
+
+/// The vectors while an operation writes one of them (`at`): the output, writable, and
+/// everything else, readable.
+struct Split<'s, T> {
+    out: &'s mut [T],
+    at: Vector,
+    n: usize,
+    work: Around<'s, T>,
+    u: Around<'s, T>,
+    v: Around<'s, T>,
+    z: &'s [T],
+}
+
+impl<'s, T> Split<'s, T> {
+    /// A vector other than the output, if it lies in the buffers and does not overlap
+    /// the output.
+    fn find(&self, v: Vector) -> Option<&'s [T]> {
+        let n = self.n;
+        match v {
+            Vector::U(i) => self.u.get(i.checked_mul(n)?, n),
+            Vector::V(i) => self.v.get(i.checked_mul(n)?, n),
+            Vector::Best => self.z.get(..n),
+            w => self.work.get(w.work_index()?.checked_mul(n)?, n),
+        }
+    }
+
+    /// An input `v` of the operation: `None` when it is the output itself (to be read
+    /// through the output), `Some(None)` when it cannot be read (a vector outside the
+    /// buffers, or one overlapping the output).
+    fn input(&self, v: Vector) -> Option<Option<&'s [T]>> {
+        if v == self.at { None } else { Some(self.find(v)) }
+    }
+
+    /// The rows of `pairs` of a factor: those before the skipped row and those after.
+    fn rows(&self, f: Factor, pairs: Pairs) -> Option<(&'s [T], &'s [T])> {
+        rows(if f == Factor::U { self.u } else { self.v }, self.n, pairs)
+    }
+}
+
+impl<'b, T: Real> SliceVectors<'b, T> {
+    /// The vectors of a solve of `n` unknowns over these slices (`u`, `v` of `m·n`
+    /// entries for `m` pairs, `work` of `5·n`, `z` of `n`). Slices too short for an
+    /// operation make it do nothing (and reply as if not finite); none is checked here.
+    pub fn new(n: usize, u: &'b mut [T], v: &'b mut [T], work: &'b mut [T], z: &'b mut [T]) -> Self {
+        SliceVectors { n, u, v, work, z }
+    }
+
+    /// Carries out `op` on these vectors and returns its reply: how every Broyden solve
+    /// of this crate runs. [`Op::Evaluate`] and [`Op::Done`] do nothing here (evaluation
+    /// is the caller's). An operation naming vectors outside the slices, or writing into
+    /// a row it also reads, does nothing and replies as if its result were not finite;
+    /// nothing here panics.
+    pub fn execute(&mut self, op: &Op<T>) -> Reply<T> {
+        execute(self, *op)
+    }
+
+    /// [`execute`](Self::execute), taking the operation by value (so that a caller that
+    /// makes it just before need not keep it in memory).
+    #[inline(always)]
+    pub(crate) fn run(&mut self, op: Op<T>) -> Reply<T> {
+        execute(self, op)
+    }
+
+    /// A vector, read-only.
+    fn read(&self, v: Vector) -> Option<&[T]> {
+        let n = self.n;
+        match v {
+            Vector::U(i) => row(self.u, i, n),
+            Vector::V(i) => row(self.v, i, n),
+            Vector::Best => self.z.get(..n),
+            w => row(self.work, w.work_index()?, n),
+        }
+    }
+
+    /// The output vector `out`, writable, and everything else, readable.
+    fn split(&mut self, out: Vector) -> Option<Split<'_, T>> {
+        let n = self.n;
+        let SliceVectors { work, u, v, z, .. } = self;
+        let (work, u, v, z) = (&mut **work, &mut **u, &mut **v, &mut **z);
+        let whole = Around::whole;
+        Some(match out {
+            Vector::U(i) => {
+                let (u, row) = cut(u, i.checked_mul(n)?, n)?;
+                Split { out: row, at: out, n, work: whole(work), u, v: whole(v), z }
+            }
+            Vector::V(i) => {
+                let (v, row) = cut(v, i.checked_mul(n)?, n)?;
+                Split { out: row, at: out, n, work: whole(work), u: whole(u), v, z }
+            }
+            Vector::Best => Split {
+                out: z.get_mut(..n)?,
+                at: out,
+                n,
+                work: whole(work),
+                u: whole(u),
+                v: whole(v),
+                z: &[],
+            },
+            w => {
+                let (work, row) = cut(work, w.work_index()?.checked_mul(n)?, n)?;
+                Split { out: row, at: out, n, work, u: whole(u), v: whole(v), z }
+            }
+        })
+    }
+}
+
+/// The vector `r`, writable, if it is a row of `u` or `v` or (`Best`) `z`.
+fn row_mut<'a, T>(
+    u: &'a mut [T],
+    v: &'a mut [T],
+    z: &'a mut [T],
+    n: usize,
+    r: Vector,
+) -> Option<&'a mut [T]> {
+    let (buf, at) = match r {
+        Vector::U(i) => (u, i.checked_mul(n)?),
+        Vector::V(i) => (v, i.checked_mul(n)?),
+        Vector::Best => (z, 0),
+        _ => return None,
+    };
+    buf.get_mut(at..at.checked_add(n)?)
+}
+
+/// Row `i` (of `n` entries) of the row-major `buf`.
+fn row<T>(buf: &[T], i: usize, n: usize) -> Option<&[T]> {
+    let at = i.checked_mul(n)?;
+    buf.get(at..at.checked_add(n)?)
+}
+
+/// `out ← x + alpha·y` entry by entry, each of `x` and `y` a slice or (`None`) `out`
+/// itself, every entry computed by `term(xᵢ, yᵢ)`.
+#[inline(always)]
+fn combine<T: Real>(out: &mut [T], x: Option<&[T]>, y: Option<&[T]>, term: impl Fn(T, T) -> T) {
+    match (x, y) {
+        (None, Some(y)) => out.iter_mut().zip(y).for_each(|(o, y)| *o = term(*o, *y)),
+        (Some(x), None) => out.iter_mut().zip(x).for_each(|(o, x)| *o = term(*x, *o)),
+        (None, None) => out.iter_mut().for_each(|o| *o = term(*o, *o)),
+        (Some(x), Some(y)) => out.iter_mut().zip(x).zip(y).for_each(|((o, x), y)| *o = term(*x, *y)),
+    }
+}
+
+/// Where an input of an operation is, as the common cases see it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// The output itself (read through it).
+    Out,
+    /// Work vector `i`, not the output.
+    Work(usize),
+    /// Elsewhere (a row of `U` or `V`, or `z`): the general case.
+    Other,
+}
+
+/// Where `v` is, for an operation writing `out`.
+#[inline(always)]
+fn place(v: Vector, out: Vector) -> Place {
+    if v == out { Place::Out } else { v.work_index().map_or(Place::Other, Place::Work) }
+}
+
+/// The work buffer cut around its vector `o` (vectors of `n` entries): the entries
+/// before, the vector (writable), the entries after.
+#[inline(always)]
+fn cut_work<T>(work: &mut [T], o: usize, n: usize) -> Option<(&[T], &mut [T], &[T])> {
+    let (lo, rest) = work.split_at_mut_checked(o.checked_mul(n)?)?;
+    let (out, hi) = rest.split_at_mut_checked(n)?;
+    Some((lo, out, hi))
+}
+
+/// Work vector `i` (not `o`) from the parts of the work buffer around vector `o`.
+#[inline(always)]
+fn around_work<'a, T>(lo: &'a [T], hi: &'a [T], o: usize, i: usize, n: usize) -> Option<&'a [T]> {
+    let (part, k) = if i < o { (lo, i) } else { (hi, i.checked_sub(o)?.checked_sub(1)?) };
+    let at = k.checked_mul(n)?;
+    part.get(at..at.checked_add(n)?)
+}
+
+/// An input, resolved: `None` for the output itself, else the slice.
+type Input<'a, T> = Option<&'a [T]>;
+
+impl<T: Real> SliceVectors<'_, T> {
+    /// Carries out `f` on the output `out`, writable, and the inputs `x`, `y`, readable
+    /// (`None` where one is `out` itself); does nothing when a vector lies outside the
+    /// buffers or an input overlaps the output without being it. (Operations with fewer
+    /// inputs pass `out` for the others.)
+    #[inline(always)]
+    fn with(
+        &mut self,
+        out: Vector,
+        x: Vector,
+        y: Vector,
+        f: impl FnOnce(&mut [T], Input<'_, T>, Input<'_, T>),
+    ) {
+        let n = self.n;
+        let (px, py) = (place(x, out), place(y, out));
+        if px == Place::Other || py == Place::Other {
+            return self.with_split(out, x, y, f);
+        }
+        // The common cases: every input a work vector or the output itself, so no view
+        // of the other buffers is needed.
+        if let Some(o) = out.work_index() {
+            let Some((lo, out, hi)) = cut_work(self.work, o, n) else { return };
+            let get = |p: Place| match p {
+                Place::Work(i) => around_work(lo, hi, o, i, n).map(Some),
+                _ => Some(None),
+            };
+            if let (Some(x), Some(y)) = (get(px), get(py)) {
+                f(out, x, y);
+            }
+        } else {
+            // Into a row of `U` or `V`, or `z`: the inputs are in the work buffer.
+            let SliceVectors { u, v, work, z, .. } = self;
+            let work = &**work;
+            let get = |p: Place| match p {
+                Place::Work(i) => row(work, i, n).map(Some),
+                _ => Some(None),
+            };
+            if let (Some(out), Some(x), Some(y)) = (row_mut(u, v, z, n, out), get(px), get(py)) {
+                f(out, x, y);
+            }
+        }
+    }
+
+    /// [`with`](Self::with) in general: an input in another row of `U` or `V`, or in `z`.
+    /// Kept out of line, so that its view of the buffers takes no stack in the common
+    /// cases.
+    #[inline(never)]
+    #[cold]
+    fn with_split(
+        &mut self,
+        out: Vector,
+        x: Vector,
+        y: Vector,
+        f: impl FnOnce(&mut [T], Input<'_, T>, Input<'_, T>),
+    ) {
+        let Some(w) = self.split(out) else { return };
+        // `Some(None)`: the output itself; `None`: unreadable.
+        let get = |v: Vector| match w.input(v) {
+            None => Some(None),
+            Some(s) => s.map(Some),
+        };
+        if let (Some(x), Some(y)) = (get(x), get(y)) {
+            f(w.out, x, y)
+        }
+    }
+
+    /// The low-rank product of [`Op::LowRank`].
+    fn low_rank(&mut self, out: Vector, alpha: T, a: Factor, b: Factor, pairs: Pairs, x: Vector) {
+        let n = self.n;
+        let run = |o: &mut [T], x: &[T], (a_lo, a_hi): (&[T], &[T]), (b_lo, b_hi): (&[T], &[T])| {
+            kernels::low_rank_acc(alpha, a_lo, b_lo, n, x, o);
+            kernels::low_rank_acc(alpha, a_hi, b_hi, n, x, o);
+        };
+        if let Some(xi) = x.work_index() {
+            let SliceVectors { u, v, work, .. } = self;
+            let (o, x, u, v) = match out {
+                // Into a work vector: the factors are whole.
+                w if w.work_index().is_some() => {
+                    let Some(oi) = w.work_index().filter(|&oi| oi != xi) else { return };
+                    let Some((lo, o, hi)) = cut_work(work, oi, n) else { return };
+                    let Some(x) = around_work(lo, hi, oi, xi, n) else { return };
+                    (o, x, Around::whole(u), Around::whole(v))
+                }
+                // Into a row of U (the new u): U around that row.
+                Vector::U(i) => {
+                    let (Some(at), Some(x)) = (i.checked_mul(n), row(work, xi, n)) else { return };
+                    let Some((u, o)) = cut(u, at, n) else { return };
+                    (o, x, u, Around::whole(v))
+                }
+                _ => return self.low_rank_split(out, alpha, a, b, pairs, x),
+            };
+            let factor = |f: Factor| rows(if f == Factor::U { u } else { v }, n, pairs);
+            if let (Some(a), Some(b)) = (factor(a), factor(b)) {
+                run(o, x, a, b);
+            }
+            return;
+        }
+        self.low_rank_split(out, alpha, a, b, pairs, x)
+    }
+
+    /// [`low_rank`](Self::low_rank) in general (out of line, like
+    /// [`with_split`](Self::with_split)).
+    #[inline(never)]
+    #[cold]
+    fn low_rank_split(&mut self, out: Vector, alpha: T, a: Factor, b: Factor, pairs: Pairs, x: Vector) {
+        let n = self.n;
+        let Some(w) = self.split(out) else { return };
+        if let (Some(Some(x)), Some((a_lo, a_hi)), Some((b_lo, b_hi))) =
+            (w.input(x), w.rows(a, pairs), w.rows(b, pairs))
+        {
+            kernels::low_rank_acc(alpha, a_lo, b_lo, n, x, w.out);
+            kernels::low_rank_acc(alpha, a_hi, b_hi, n, x, w.out);
+        }
+    }
+}
+
+/// The rows of `pairs` of a factor buffer of rows of `n`: those before the skipped row
+/// and those after.
+fn rows<T>(buf: Around<'_, T>, n: usize, pairs: Pairs) -> Option<(&[T], &[T])> {
+    let cut = pairs.skip.map_or(pairs.end, |s| s.min(pairs.end));
+    let lo = buf.get(0, cut.checked_mul(n)?)?;
+    let hi = match pairs.skip {
+        Some(s) if s < pairs.end => {
+            let at = s.checked_add(1)?.checked_mul(n)?;
+            buf.get(at, (pairs.end - s - 1).checked_mul(n)?)?
+        }
+        _ => &[],
+    };
+    Some((lo, hi))
+}
+
+/// Whether every entry of `a` is finite; four entries per step of the loop, which
+/// halves its overhead on a microcontroller.
+fn all_finite<T: Real>(a: &[T]) -> bool {
+    let (fours, rest) = a.as_chunks::<4>();
+    fours.iter().all(|[a, b, c, d]| a.is_finite() && b.is_finite() && c.is_finite() && d.is_finite())
+        && rest.iter().all(|x| x.is_finite())
+}
+
+/// See [`SliceVectors::execute`].
+///
+/// `x + alpha·y` with `alpha = ±1` is computed as `x ± y`, and `alpha·x` as `±x`: the
+/// same values (the product by ±1 is exact), without a multiplication, which on a
+/// target without an FPU is a call.
+fn execute<T: Real>(s: &mut SliceVectors<'_, T>, op: Op<T>) -> Reply<T> {
+    match op {
+        Op::Evaluate { .. } | Op::Done(_) => {}
+        Op::Dot { a, b } => {
+            return Reply::Scalar(match (s.read(a), s.read(b)) {
+                (Some(a), Some(b)) => kernels::dot(a, b),
+                _ => T::NAN,
+            });
+        }
+        Op::Norm { a } => return Reply::Scalar(s.read(a).map_or(T::NAN, kernels::norm)),
+        Op::AllFinite { a } => return Reply::Flag(s.read(a).is_some_and(all_finite)),
+        Op::Copy { from, to } => s.with(to, from, to, |o, src, _| {
+            if let Some(src) = src {
+                copy(src, o);
+            }
+        }),
+        Op::Fill { out, value } => s.with(out, out, out, |o, _, _| o.fill(value)),
+        Op::Scale { out, alpha, x } => s.with(out, x, out, |o, x, _| {
+            if alpha == -T::ONE {
+                combine(o, None, x, |_, y| -y);
+            } else if alpha != T::ONE {
+                combine(o, None, x, |_, y| alpha * y);
+            } else if let Some(x) = x {
+                copy(x, o);
+            }
+        }),
+        Op::Combine { out, x, alpha, y } => s.with(out, x, y, |o, x, y| {
+            if alpha == -T::ONE {
+                combine(o, x, y, |a, b| a - b);
+            } else if alpha == T::ONE {
+                combine(o, x, y, |a, b| a + b);
+            } else if let (None, Some(y)) = (x, y) {
+                kernels::axpy(alpha, y, o);
+            } else {
+                combine(o, x, y, |a, b| a + alpha * b);
+            }
+        }),
+        Op::LowRank { out, alpha, a, b, pairs, x } => s.low_rank(out, alpha, a, b, pairs, x),
+    }
+    Reply::None
+}

@@ -1,0 +1,190 @@
+//! The float types the solvers run in: [`Real`], implemented for `f32` and `f64`.
+//!
+//! Every solver, kernel and setting is generic over `T: Real`, with `f32` as the
+//! default: `Broyden<N, M>` is the `f32` solver and `Broyden<N, M, f64>` the `f64` one.
+//! `f32` halves the memory and doubles the SIMD width; `f64` is for root finding, gradient
+//! checks and problems whose `f32` rounding floor lies above the tolerance.
+//!
+//! The trait holds what the solvers need of a float: a few constants (so that defaults
+//! stay `const`), `libm`'s square root, and the entry points of the SIMD kernels
+//! ([`kernels`](crate::kernels)), which run on `wide::f32x8` for `f32` and `wide::f64x4`
+//! for `f64`.
+
+use core::fmt::{Debug, Display};
+use core::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub, SubAssign};
+
+use crate::kernels::{block, vector};
+
+/// A float type the solvers run in: `f32` or `f64`. Sealed: the kernels and their tests
+/// exist for these two.
+pub trait Real:
+    Copy
+    + Default
+    + PartialEq
+    + PartialOrd
+    + Debug
+    + Display
+    + Send
+    + Sync
+    + 'static
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+    + AddAssign
+    + SubAssign
+    + MulAssign
+    + private::Sealed
+{
+    /// `0`.
+    const ZERO: Self;
+    /// `1`.
+    const ONE: Self;
+    /// `2`.
+    const TWO: Self;
+    /// `0.5`.
+    const HALF: Self;
+    /// `10⁻⁴` (the Armijo factor of Broyden's line search).
+    const E_4: Self;
+    /// `10⁻⁶` (the default relative tolerance and safeguard thresholds).
+    const E_6: Self;
+    /// `10⁴` (the default divergence factor).
+    const E4: Self;
+    /// `+∞`.
+    const INFINITY: Self;
+    /// NaN.
+    const NAN: Self;
+    /// The smallest positive normal value.
+    const MIN_POSITIVE: Self;
+    /// Bytes of one value.
+    const BYTES: usize;
+    /// `"f32"` or `"f64"`.
+    const NAME: &'static str;
+
+    /// Square root (`libm`).
+    fn sqrt(self) -> Self;
+    /// Absolute value.
+    fn abs(self) -> Self;
+    /// Whether the value is neither infinite nor NaN.
+    fn is_finite(self) -> bool;
+    /// Whether the value is NaN.
+    fn is_nan(self) -> bool;
+    /// The larger of two values (the other one when one is NaN).
+    fn max(self, other: Self) -> Self;
+    /// The nearest value of this type (`as` conversion).
+    fn from_f64(x: f64) -> Self;
+    /// The value as `f64` (exact).
+    fn to_f64(self) -> f64;
+
+    /// SIMD `Σ aᵢ bᵢ` over the common prefix (see [`kernels::dot`](crate::kernels::dot)).
+    #[doc(hidden)]
+    fn simd_dot(a: &[Self], b: &[Self]) -> Self;
+    /// SIMD `Σ (aᵢ − bᵢ)²` over the common prefix.
+    #[doc(hidden)]
+    fn simd_dist2(a: &[Self], b: &[Self]) -> Self;
+    /// SIMD `y ← y + alpha·x`.
+    #[doc(hidden)]
+    fn simd_axpy(alpha: Self, x: &[Self], y: &mut [Self]);
+    /// SIMD [`kernels::multi_dot`](crate::kernels::multi_dot).
+    #[doc(hidden)]
+    fn simd_multi_dot(rows: &[Self], n: usize, x: &[Self], out: &mut [Self]);
+    /// SIMD [`kernels::multi_axpy`](crate::kernels::multi_axpy).
+    #[doc(hidden)]
+    fn simd_multi_axpy(rows: &[Self], n: usize, coeffs: &[Self], y: &mut [Self]);
+    /// SIMD [`kernels::low_rank_acc`](crate::kernels::low_rank_acc).
+    #[doc(hidden)]
+    fn simd_low_rank_acc(alpha: Self, a: &[Self], b: &[Self], n: usize, x: &[Self], y: &mut [Self]);
+}
+
+mod private {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+}
+
+macro_rules! real {
+    ($t:ty, $simd:ty, $lanes:literal, $sqrt:path, $name:literal) => {
+        impl Real for $t {
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+            const TWO: Self = 2.0;
+            const HALF: Self = 0.5;
+            const E_4: Self = 1e-4;
+            const E_6: Self = 1e-6;
+            const E4: Self = 1e4;
+            const INFINITY: Self = <$t>::INFINITY;
+            const NAN: Self = <$t>::NAN;
+            const MIN_POSITIVE: Self = <$t>::MIN_POSITIVE;
+            const BYTES: usize = core::mem::size_of::<$t>();
+            const NAME: &'static str = $name;
+
+            #[inline]
+            fn sqrt(self) -> Self {
+                $sqrt(self)
+            }
+            #[inline]
+            fn abs(self) -> Self {
+                <$t>::abs(self)
+            }
+            #[inline]
+            fn is_finite(self) -> bool {
+                <$t>::is_finite(self)
+            }
+            #[inline]
+            fn is_nan(self) -> bool {
+                <$t>::is_nan(self)
+            }
+            #[inline]
+            fn max(self, other: Self) -> Self {
+                <$t>::max(self, other)
+            }
+            #[inline]
+            fn from_f64(x: f64) -> Self {
+                x as $t
+            }
+            #[inline]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            #[inline]
+            fn simd_dot(a: &[Self], b: &[Self]) -> Self {
+                vector::reduce2::<$t, $simd, $lanes>(a, b, |s, x, y| x.mul_add(y, s), |s, x, y| s + x * y)
+            }
+            #[inline]
+            fn simd_dist2(a: &[Self], b: &[Self]) -> Self {
+                vector::reduce2::<$t, $simd, $lanes>(
+                    a,
+                    b,
+                    |s, x, y| {
+                        let d = x - y;
+                        d.mul_add(d, s)
+                    },
+                    |s, x, y| {
+                        let d = x - y;
+                        s + d * d
+                    },
+                )
+            }
+            #[inline]
+            fn simd_axpy(alpha: Self, x: &[Self], y: &mut [Self]) {
+                vector::axpy::<$t, $simd, $lanes>(alpha, x, y)
+            }
+            #[inline]
+            fn simd_multi_dot(rows: &[Self], n: usize, x: &[Self], out: &mut [Self]) {
+                block::multi_dot::<$t, $simd, $lanes>(rows, n, x, out)
+            }
+            #[inline]
+            fn simd_multi_axpy(rows: &[Self], n: usize, coeffs: &[Self], y: &mut [Self]) {
+                block::multi_axpy::<$t, $simd, $lanes>(rows, n, coeffs, y)
+            }
+            #[inline]
+            fn simd_low_rank_acc(alpha: Self, a: &[Self], b: &[Self], n: usize, x: &[Self], y: &mut [Self]) {
+                block::low_rank_acc::<$t, $simd, $lanes>(alpha, a, b, n, x, y)
+            }
+        }
+    };
+}
+
+real!(f32, wide::f32x8, 8, libm::sqrtf, "f32");
+real!(f64, wide::f64x4, 4, libm::sqrt, "f64");
