@@ -210,6 +210,10 @@ impl RootProblem for Mgh {
         initpt(self.problem, self.n, self.factor)
     }
 
+    fn start_factor(&self) -> f64 {
+        self.factor
+    }
+
     fn residual_f32(&self, z: &[f32], out: &mut [f32]) {
         residual(self.problem, z, out);
     }

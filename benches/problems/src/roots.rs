@@ -92,6 +92,12 @@ pub trait RootProblem: Sync {
     /// The start point (length `n`) in float64; an f32 solver starts from it rounded.
     fn start(&self) -> Vec<f64>;
 
+    /// The multiple of the system's standard start that [`start`](Self::start) is
+    /// (MINPACK tries `1`, `10` and `100`); `1` unless a case says otherwise.
+    fn start_factor(&self) -> f64 {
+        1.0
+    }
+
     /// The f32 residual: writes `g(z)` into `out` (both of length `n`).
     fn residual_f32(&self, z: &[f32], out: &mut [f32]);
 
