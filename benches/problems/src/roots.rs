@@ -6,8 +6,8 @@
 //! same formulas, written once over [`Float`]), its float64 Jacobian, a start point and,
 //! where the literature gives one exactly, a root. [`classic_root_cases`] is the fixed
 //! list of 43 classic cases: the Moré–Garbow–Hillstrom systems of MINPACK's `hybrd`
-//! test set ([`mgh`](crate::mgh)) and the problems of SciPy's `test_nonlin.py`
-//! ([`nonlin`](crate::nonlin)).
+//! test set ([`mgh`]) and the problems of SciPy's `test_nonlin.py`
+//! ([`nonlin`]).
 
 use core::ops::{Add, AddAssign, Div, Mul, Neg, Sub};
 

@@ -13,7 +13,8 @@
 //! returned `z`, is at most `1e-5`. Each cell is the number of evaluations of `g`,
 //! then ✓ or, for a run not solved, a letter and the recomputed `‖g(z)‖₂`: C
 //! (the solver's own f32 test passed but the float64 residual did not), M (max
-//! iterations), S (stalled), D (diverged), N (non-finite), E (SciPy raised an error).
+//! iterations), S (stalled), D (diverged), N (non-finite); for SciPy, F (it stopped
+//! without meeting the tolerance) or E (it raised an error).
 //! The last row counts the solved runs per column.
 //!
 //! ```text
@@ -194,4 +195,45 @@ fn main() {
     let columns = if peers.is_some() { 6 } else { 4 };
     let counts: Vec<String> = solved[..columns].iter().map(|s| format!("**{s}/{}**", cases.len())).collect();
     println!("| solved | | {} |", counts.join(" | "));
+    println!(
+        "\nNot solved: the f-evaluations, a letter and ‖g(z)‖₂ at the answer. C: the solver's own f32 \
+         test passed but the float64 residual did not; M: max iterations; S: stalled; D: diverged; \
+         N: non-finite; SciPy: F: stopped without meeting the tolerance, E: raised an error."
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use solver_core::Broyden;
+
+    /// The table's run-time-sized solver is `Broyden::<N, M>` step for step: the
+    /// const-sized solver with `new()` gives the same report and answer.
+    #[test]
+    fn dyn_broyden_is_the_const_sized_solver() {
+        let cases = classic_root_cases();
+        let find = |name: &str| cases.iter().find(|c| c.name() == name).expect("case").as_ref();
+        let opts = Options::<f64> { tol_abs: TOL, tol_rel: 0.0, max_iters: MAX_ITERS, ..Options::DEFAULT };
+
+        let p = find("rosenbrock n=2 x0");
+        let mut z = [0.0; 2];
+        z.copy_from_slice(&p.start());
+        let report = Broyden::<2, HISTORY, f64>::new().solve_root(|x, o| p.residual_f64(x, o), &mut z, &opts);
+        let r = run::<f64>(p, &mut |x, o| p.residual_f64(x, o), false);
+        assert_eq!((report.f_evals, report.status), (r.f_evals, r.status));
+        assert_eq!(p.residual_norm_f64(&z), r.residual);
+
+        let p = find("discrete_integral_equation n=10 10·x0");
+        let opts32 = Options::<f32> { tol_abs: 1e-5, tol_rel: 0.0, max_iters: MAX_ITERS, ..Options::DEFAULT };
+        let mut z = [0.0f32; 10];
+        for (zi, s) in z.iter_mut().zip(p.start()) {
+            *zi = s as f32;
+        }
+        let report = Broyden::<10, HISTORY>::new().solve_root(|x, o| p.residual_f32(x, o), &mut z, &opts32);
+        let r = run::<f32>(p, &mut |x, o| p.residual_f32(x, o), false);
+        assert_eq!((report.f_evals, report.status), (r.f_evals, r.status));
+        let z64: Vec<f64> = z.iter().map(|&v| f64::from(v)).collect();
+        assert_eq!(p.residual_norm_f64(&z64), r.residual);
+        assert!(r.solved());
+    }
 }
