@@ -22,6 +22,11 @@
 //!
 //! [`standard_suite`] and [`quick_suite`] collect fixed sets of problems.
 //!
+//! Root-finding problems `g(z) = 0` implement [`RootProblem`] instead ([`roots`]): the
+//! Moré–Garbow–Hillstrom systems as MINPACK's test driver defines them ([`mgh`]) and
+//! the problems of SciPy's `test_nonlin.py` ([`nonlin`]); [`classic_root_cases`] lists
+//! the 43 classic cases.
+//!
 //! The crate uses only `std` and has no dependencies. Everything is deterministic:
 //! problems are built from fixed seeds with the [`rng::SplitMix64`] generator.
 
@@ -33,14 +38,18 @@ pub mod eigen;
 pub mod hequation;
 pub mod linalg;
 pub mod linear;
+pub mod mgh;
 pub mod newton;
+pub mod nonlin;
 pub mod orthogonal;
 pub mod rng;
+pub mod roots;
 pub mod suite;
 pub mod tanh;
 
 pub use hequation::HEquation;
 pub use linear::LinearMap;
+pub use roots::{RootProblem, classic_root_cases};
 pub use suite::{quick_suite, standard_suite};
 pub use tanh::{TanhLayer, TanhSpectrum};
 
