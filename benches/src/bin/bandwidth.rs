@@ -1,0 +1,144 @@
+//! Read bandwidth of the history kernel `U(Vᵀx)` beyond cache, beside the machine's
+//! streaming read rate, per thread and on every thread at once; and the instruction set
+//! each path was built for.
+//!
+//! ```text
+//! cargo run --release -p deq-benches --bin bandwidth [-- MiB]
+//! ```
+//!
+//! * **Streaming**: the sum of a buffer of `MiB` mebibytes (default 256, far beyond any
+//!   cache), read once per pass as 1, 2, 4 or 8 concurrent streams with sixteen
+//!   accumulators each; the best of the four is the rate a read-only loop reaches on
+//!   this machine.
+//! * **`U(Vᵀx)`**: [`solver_core::kernels::low_rank_acc`] with `M = 8` rows of `n`
+//!   floats in each of `U` and `V`, `n` chosen so that `U` and `V` together take `MiB`:
+//!   one pass over `V` (the coefficients `vᵢ·x`) and one over `U` (`y += Σ cᵢ uᵢ`). Bytes
+//!   counted: `U`, `V`, `x` read and `y` read and written, each once.
+//!
+//! Each figure is the median of 9 timed passes after one untimed pass; with `T` threads
+//! each thread has buffers of its own of the same size and the rate is their sum. The
+//! ratio is `U(Vᵀx)` over streaming, measured in the same run.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use solver_core::kernels;
+
+const M: usize = 8;
+const PASSES: usize = 9;
+
+/// Median of `PASSES` timings of `pass` after one warm-up pass, in seconds.
+fn median_seconds(mut pass: impl FnMut()) -> f64 {
+    pass();
+    let mut t: Vec<f64> = (0..PASSES)
+        .map(|_| {
+            let t0 = Instant::now();
+            pass();
+            t0.elapsed().as_secs_f64()
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[PASSES / 2]
+}
+
+/// The streaming read loop: the sum of `a` read as `S` equal parts side by side (`S`
+/// concurrent streams, as the kernel reads a block of rows at once), sixteen
+/// accumulators per part.
+fn stream_sum<const S: usize>(a: &[f32]) -> f32 {
+    let part = a.len() / S / 16 * 16;
+    let mut acc = [[0.0f32; 16]; S];
+    for i in (0..part).step_by(16) {
+        for (s, acc) in acc.iter_mut().enumerate() {
+            let c = &a[s * part + i..s * part + i + 16];
+            for k in 0..16 {
+                acc[k] += c[k];
+            }
+        }
+    }
+    acc.iter().flatten().sum()
+}
+
+/// GB/s of `threads` threads, each running `work` on buffers of its own built by
+/// `make`, with `bytes` bytes moved by one pass of one thread.
+fn rate<B: Send>(
+    threads: usize,
+    bytes: usize,
+    make: impl Fn() -> B + Sync,
+    work: impl Fn(&mut B) + Sync,
+) -> f64 {
+    let seconds = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut b = make();
+                    median_seconds(|| work(&mut b))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("a bench thread")).collect::<Vec<f64>>()
+    });
+    seconds.iter().map(|s| bytes as f64 / s / 1e9).sum()
+}
+
+fn main() {
+    let mib: usize = std::env::args().nth(1).map_or(256, |a| a.parse().expect("MiB: a whole number"));
+    let floats = mib * (1 << 20) / 4;
+    let n = floats / (2 * M);
+    let threads = std::thread::available_parallelism().map_or(1, |p| p.get());
+
+    println!("bandwidth: {mib} MiB per thread, M = {M}, n = {n}, median of {PASSES} passes\n");
+    #[cfg(target_arch = "x86_64")]
+    {
+        let yes = |has: bool| if has { "yes" } else { "no" };
+        println!(
+            "CPU: avx2 {}, fma {}, avx512f {}",
+            yes(std::arch::is_x86_feature_detected!("avx2")),
+            yes(std::arch::is_x86_feature_detected!("fma")),
+            yes(std::arch::is_x86_feature_detected!("avx512f")),
+        );
+    }
+    let built = if cfg!(target_feature = "avx512f") {
+        "AVX-512"
+    } else if cfg!(all(target_feature = "avx2", target_feature = "fma")) {
+        "AVX2+FMA"
+    } else if cfg!(target_feature = "avx") {
+        "AVX"
+    } else if cfg!(target_feature = "sse2") {
+        "SSE2"
+    } else {
+        "scalar"
+    };
+    println!(
+        "kernels built for: {built} (wide picks its instructions at compile time; no run-time dispatch)\n"
+    );
+
+    println!("| threads | streaming GB/s | U(Vᵀx) GB/s | ratio |");
+    println!("|--:|--:|--:|--:|");
+    for t in [1, threads].into_iter().collect::<std::collections::BTreeSet<_>>() {
+        let stream_with = |sum: fn(&[f32]) -> f32| {
+            rate(
+                t,
+                floats * 4,
+                || vec![1.0f32; floats],
+                |a| {
+                    black_box(sum(black_box(a)));
+                },
+            )
+        };
+        // The best of 1, 2, 4 and 8 concurrent streams: the machine's read rate.
+        let stream = [stream_sum::<1>, stream_sum::<2>, stream_sum::<4>, stream_sum::<8>]
+            .into_iter()
+            .map(stream_with)
+            .fold(0.0, f64::max);
+        let low_rank = rate(
+            t,
+            (2 * M * n + 3 * n) * 4,
+            || (vec![0.5f32; M * n], vec![0.25f32; M * n], vec![1.0f32; n], vec![0.0f32; n]),
+            |(u, v, x, y)| {
+                kernels::low_rank_acc(1e-3, black_box(u), black_box(v), n, black_box(x), y);
+                black_box(&y[0]);
+            },
+        );
+        println!("| {t} | {stream:.1} | {low_rank:.1} | {:.2} |", low_rank / stream);
+    }
+}
