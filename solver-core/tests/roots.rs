@@ -49,8 +49,8 @@ fn classic_cases_solved_by_default_settings() {
     // With H₀ = −I throughout, the method solved 12 of 43 in each type.
     let (f32s, f64s) = solved();
     assert_eq!(classic_root_cases().len(), 43);
-    assert!(f32s.len() >= 21, "f32 solved {}: {f32s:?}", f32s.len());
-    assert!(f64s.len() >= 23, "f64 solved {}: {f64s:?}", f64s.len());
+    assert!(f32s.len() >= 22, "f32 solved {}: {f32s:?}", f32s.len());
+    assert!(f64s.len() >= 25, "f64 solved {}: {f64s:?}", f64s.len());
     for name in ["rosenbrock n=2 x0", "brown_almost_linear n=10 x0", "broyden_banded n=10 10·x0"] {
         assert!(f64s.iter().any(|s| s == name), "{name} not solved in f64: {f64s:?}");
     }

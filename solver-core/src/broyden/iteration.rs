@@ -456,6 +456,14 @@ impl<T: Real> BroydenState<T> {
             self.gamma *= T::from_f64(0.25);
             return self.trial(true);
         }
+        if !s.line_search && next > self.allowed_growth * cur && self.count > 0 && self.root && self.tries < 1
+        {
+            // A root's quasi-Newton step that grew ‖g‖: once at half length before the
+            // history is given up.
+            self.tries += 1;
+            self.alpha *= T::HALF;
+            return self.trial(false);
+        }
         if !s.line_search && next > self.allowed_growth * cur && self.count > 0 {
             // Rejected: the iterate stays, the history restarts. Each rejection doubles
             // the growth tolerated until the residual improves again, so a map whose

@@ -66,7 +66,8 @@
 //!   plain step goes downhill; with other pairs stored `γ` stays, since their secant
 //!   equations hold for it;
 //! * a plain step that multiplies `‖g‖` by more than `reject_growth` is retried from
-//!   the same point with `γ` divided by 4, at most `max_backtracks` times.
+//!   the same point with `γ` divided by 4, at most `max_backtracks` times; a
+//!   quasi-Newton step that does is retried once at half length before it is rejected.
 //!
 //! `cargo run --release -p deq-benches --bin root_table` measures it on 43 classic
 //! systems (MINPACK's `hybrd` test set and SciPy's `test_nonlin.py` problems).
