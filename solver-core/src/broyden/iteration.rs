@@ -54,6 +54,10 @@ pub struct BroydenState<T: Real = f32> {
     restart: bool,
     vg: T,
     v_norm: T,
+    /// The scale of the initial inverse Jacobian, `H₀ = −γ I`: 1 for a fixed point
+    /// (`∂g/∂z = J_f − I ≈ −I`); for a root, set from the first residual and then from
+    /// each update made against an empty history (see [`Self::rescaled`]).
+    gamma: T,
     at: Line,
 }
 
@@ -130,6 +134,7 @@ impl<T: Real> BroydenState<T> {
             restart: false,
             vg: T::ZERO,
             v_norm: T::ZERO,
+            gamma: T::ONE,
             at: Line::Start,
         }
     }
@@ -253,8 +258,8 @@ impl<T: Real> BroydenState<T> {
             // ── The step is taken: Δz = xn − x (in P), Δg = gn − g (in G), x ← xn.
             Line::DzFormed => self.to(Line::DgFormed, Op::Combine { out: G, x: Gn, alpha: -T::ONE, y: G }),
             Line::DgFormed => self.to(Line::Moved, Op::Copy { from: Xn, to: X }),
-            // v = HᵀΔz = −Δz + V(UᵀΔz), in Xn, against the pairs other than the new slot.
-            Line::Moved => self.to(Line::VStarted, Op::Scale { out: Xn, alpha: -T::ONE, x: P }),
+            // v = HᵀΔz = −γΔz + V(UᵀΔz), in Xn, against the pairs other than the new slot.
+            Line::Moved => self.to(Line::VStarted, Op::Scale { out: Xn, alpha: -self.gamma, x: P }),
             Line::VStarted => {
                 let others = self.others();
                 let v =
@@ -275,9 +280,10 @@ impl<T: Real> BroydenState<T> {
                 // step by step so that tiny vectors cannot underflow the test into passing.
                 let cosine = self.vg / self.v_norm / reply.scalar();
                 if cosine.abs() > s.skip_tol && (T::ONE / self.vg).is_finite() {
-                    // u = (Δz − HΔg)/(vᵀΔg) = (Δz + Δg − U(VᵀΔg))/(vᵀΔg), into its slot.
+                    self.gamma = self.rescaled(reply.scalar());
+                    // u = (Δz − HΔg)/(vᵀΔg) = (Δz + γΔg − U(VᵀΔg))/(vᵀΔg), into its slot.
                     let u = Vector::U(self.slot);
-                    self.to(Line::UStarted, Op::Combine { out: u, x: P, alpha: T::ONE, y: G })
+                    self.to(Line::UStarted, Op::Combine { out: u, x: P, alpha: self.gamma, y: G })
                 } else {
                     // Skipped: the history is left exactly as it was.
                     self.finish()
@@ -366,27 +372,55 @@ impl<T: Real> BroydenState<T> {
             }
             (false, None) => {
                 self.cur = self.next;
+                if self.root {
+                    // The first step, −H₀g = γg, no longer than max(‖z₀‖, 1).
+                    let reach = self.cur.scale.max(T::ONE) / self.cur.abs;
+                    self.gamma = if reach < T::ONE { reach } else { T::ONE };
+                }
                 self.iterate()
             }
             (true, None) => self.judge_trial(),
         }
     }
 
-    /// Starts an iteration, if the budget allows: `p ← g`, then the low-rank part.
+    /// Starts an iteration, if the budget allows: `p ← γg`, then the low-rank part.
     fn iterate(&mut self) -> Op<T> {
         if !self.mon.may_iterate() {
             return self.done(Status::MaxIterations);
         }
-        self.to(Line::StepCopied, Op::Copy { from: Vector::G, to: Vector::P })
+        self.to(Line::StepCopied, self.plain_step())
     }
 
-    /// The trial point `xn = x + α·p`, after `p ← g` when `reset`.
+    /// The trial point `xn = x + α·p`, after `p ← γg` when `reset`.
     fn trial(&mut self, reset: bool) -> Op<T> {
         if reset {
-            self.to(Line::TrialReset, Op::Copy { from: Vector::G, to: Vector::P })
+            self.to(Line::TrialReset, self.plain_step())
         } else {
             self.to(Line::TrialFormed, self.trial_point())
         }
+    }
+
+    /// `p ← −H₀g = γg` (a copy when `γ = 1`).
+    fn plain_step(&self) -> Op<T> {
+        if self.gamma == T::ONE {
+            Op::Copy { from: Vector::G, to: Vector::P }
+        } else {
+            Op::Scale { out: Vector::P, alpha: self.gamma, x: Vector::G }
+        }
+    }
+
+    /// The scale of `H₀ = −γI` for the update about to be stored, given `‖Δg‖`. For a
+    /// fixed point, and whenever other pairs are kept (their secant equations hold for
+    /// the current `γ`), it stays. For a root, an update against an empty history sets
+    /// it from the secant in the least-squares sense, `−γΔg ≈ Δz`:
+    /// `γ = −ΔzᵀΔg/‖Δg‖²`, which is `vᵀΔg / (γ‖Δg‖²)` with `v = −γΔz` (negative when
+    /// `∂g/∂z` has a positive spectrum: the plain step then goes the right way).
+    fn rescaled(&self, dg_norm: T) -> T {
+        if !self.root || self.kept > 0 {
+            return self.gamma;
+        }
+        let gamma = self.vg / self.gamma / dg_norm / dg_norm;
+        if gamma.is_finite() && gamma != T::ZERO { gamma } else { self.gamma }
     }
 
     fn trial_point(&self) -> Op<T> {
@@ -410,6 +444,25 @@ impl<T: Real> BroydenState<T> {
                 self.clear();
                 self.mon.restarts += 1;
             }
+        }
+        if !s.line_search
+            && next > self.allowed_growth * cur
+            && self.count == 0
+            && self.root
+            && self.tries < s.max_backtracks
+        {
+            // A plain root step γg that grew ‖g‖: shorter, from the same point.
+            self.tries += 1;
+            self.gamma *= T::from_f64(0.25);
+            return self.trial(true);
+        }
+        if !s.line_search && next > self.allowed_growth * cur && self.count > 0 && self.root && self.tries < 1
+        {
+            // A root's quasi-Newton step that grew ‖g‖: once at half length before the
+            // history is given up.
+            self.tries += 1;
+            self.alpha *= T::HALF;
+            return self.trial(false);
         }
         if !s.line_search && next > self.allowed_growth * cur && self.count > 0 {
             // Rejected: the iterate stays, the history restarts. Each rejection doubles
