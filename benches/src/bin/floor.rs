@@ -53,6 +53,9 @@ impl BatchBackend for Timed<'_> {
     }
 }
 
+/// Builds one sample's solver.
+type Make<'a> = &'a dyn Fn() -> Result<AnySolver, SizeError>;
+
 /// One measured solve: wall seconds, floor seconds, rounds, samples converged.
 struct Solve {
     wall: f64,
@@ -61,12 +64,7 @@ struct Solve {
     converged: usize,
 }
 
-fn solve(
-    backend: &dyn BatchBackend,
-    make: &dyn Fn() -> Result<AnySolver, SizeError>,
-    opts: &Options,
-    threads: usize,
-) -> Solve {
+fn solve(backend: &dyn BatchBackend, make: Make<'_>, opts: &Options, threads: usize) -> Solve {
     let (b, d) = (backend.samples(), backend.dim());
     let mut lock = Lockstep::new(b, make).expect("solver sizes");
     let timed = Timed { inner: backend, nanos: AtomicU64::new(0) };
@@ -110,7 +108,7 @@ fn main() {
     println!("|---|---|--:|--:|--:|--:|--:|");
     let to_tol = Options { max_iters: 100, tol_rel: 1e-6, ..Options::DEFAULT };
     let forced = Options { max_iters: iters, tol_rel: 0.0, tol_abs: 0.0, stall_iters: 0, ..Options::DEFAULT };
-    let solvers: [(&str, &dyn Fn() -> Result<AnySolver, SizeError>); 3] = [
+    let solvers: [(&str, Make<'_>); 3] = [
         ("Broyden M=8", &|| DynBroyden::with_sizes(d, 8).map(AnySolver::Broyden)),
         ("Anderson M=5", &|| DynAnderson::with_sizes(d, 5).map(AnySolver::Anderson)),
         ("Picard", &|| DynPicard::with_sizes(d).map(AnySolver::Picard)),
