@@ -27,7 +27,8 @@
 //! the problems of SciPy's `test_nonlin.py` ([`nonlin`]); [`classic_root_cases`] lists
 //! the 43 classic cases.
 //!
-//! The crate uses only `std` and has no dependencies. Everything is deterministic:
+//! The crate uses `std` and, for the float trait of its root problems, solver-core's
+//! `Real`. Everything is deterministic:
 //! problems are built from fixed seeds with the [`rng::SplitMix64`] generator.
 
 #![warn(missing_docs)]

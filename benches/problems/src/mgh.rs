@@ -252,7 +252,7 @@ fn cube<T: Float>(v: T) -> T {
 fn residual<T: Float>(p: MghProblem, x: &[T], f: &mut [T]) {
     let n = x.len();
     assert_eq!(f.len(), n, "residual: length mismatch");
-    let c = T::of;
+    let c = T::from_f64;
     let (zero, one, two, ten) = (c(0.0), c(1.0), c(2.0), c(10.0));
     let float = |i: usize| c(i as f64);
     match p {

@@ -58,7 +58,7 @@ impl Nonlin {
     /// The residual in `T`.
     pub fn residual<T: Float>(self, x: &[T], f: &mut [T]) {
         assert_eq!((x.len(), f.len()), (self.dim(), self.dim()), "residual: length mismatch");
-        let c = T::of;
+        let c = T::from_f64;
         match self {
             F => {
                 let d = [3.0, 2.0, 1.5, 1.0, 0.5];

@@ -9,26 +9,14 @@
 //! test set ([`mgh`]) and the problems of SciPy's `test_nonlin.py`
 //! ([`nonlin`]).
 
-use core::ops::{Add, AddAssign, Div, Mul, Neg, Sub};
+use solver_core::Real;
 
 use crate::{linalg, mgh, nonlin};
 
 /// The float types a [`RootProblem`]'s residual is written over (`f32` and `f64`): the
-/// arithmetic and the few functions the classic systems use.
-pub trait Float:
-    Copy
-    + PartialOrd
-    + Add<Output = Self>
-    + Sub<Output = Self>
-    + Mul<Output = Self>
-    + Div<Output = Self>
-    + Neg<Output = Self>
-    + AddAssign
-{
-    /// The float64 constant `v`, rounded to this type.
-    fn of(v: f64) -> Self;
-    /// The square root.
-    fn sqrt(self) -> Self;
+/// solvers' [`Real`] (arithmetic, `sqrt`, `from_f64`) and the few functions of `std` the
+/// classic systems use besides.
+pub trait Float: Real {
     /// The exponential.
     fn exp(self) -> Self;
     /// The sine.
@@ -42,14 +30,6 @@ pub trait Float:
 macro_rules! float_impl {
     ($t:ty) => {
         impl Float for $t {
-            #[inline]
-            fn of(v: f64) -> Self {
-                v as $t
-            }
-            #[inline]
-            fn sqrt(self) -> Self {
-                <$t>::sqrt(self)
-            }
             #[inline]
             fn exp(self) -> Self {
                 <$t>::exp(self)
