@@ -7,7 +7,10 @@ use crate::args::SolverKind;
 use crate::problem::{CliFloat, Problem};
 use crate::solve::Outcome;
 
+/// Solves every sample of `p` with Broyden on the GPU; in a build without the `cuda`
+/// feature, the refusal [`check`] gives.
 impl CliFloat for f32 {
+    #[cfg(feature = "cuda")]
     fn solve_on_gpu(
         p: &Problem,
         kind: SolverKind,
@@ -15,7 +18,36 @@ impl CliFloat for f32 {
         opts: &Options,
         progress: bool,
     ) -> Result<Outcome, String> {
-        solve_problem(p, kind, memory, opts, progress)
+        use solver_host::cuda::CudaBroyden;
+        use solver_host::offload;
+        use solver_host::solver_core::BroydenSettings;
+
+        check(kind)?;
+        let (b, tokens) = (p.samples(), p.tokens());
+        let mut backend = CudaBroyden::new(&p.layer, &p.input.x, b, tokens, memory)
+            .map_err(|e| format!("--device cuda: {e}"))?;
+        let mut z = p.start();
+        let bar = crate::solve::progress_bar(b, progress);
+        let t0 = std::time::Instant::now();
+        let reports = offload::solve(&mut backend, &BroydenSettings::DEFAULT, opts, &mut z, &mut |pr| {
+            bar.set_position((pr.samples - pr.active) as u64);
+            bar.set_message(pr.rounds.to_string());
+        })
+        .map_err(|e| format!("--device cuda: {e}"))?;
+        let seconds = t0.elapsed().as_secs_f64();
+        bar.finish_and_clear();
+        Ok(Outcome { z, reports, seconds, solver_bytes: backend.memory_bytes() })
+    }
+
+    #[cfg(not(feature = "cuda"))]
+    fn solve_on_gpu(
+        _p: &Problem,
+        kind: SolverKind,
+        _memory: usize,
+        _opts: &Options,
+        _progress: bool,
+    ) -> Result<Outcome, String> {
+        check(kind).and(Err(NO_CUDA.into()))
     }
 }
 
@@ -48,45 +80,3 @@ pub fn check(kind: SolverKind) -> Result<(), String> {
 /// What a build without the `cuda` feature says to `--device cuda`.
 const NO_CUDA: &str = "--device cuda: this deq was built without CUDA support \
                        (build it with `cargo build --release -p solver-host --features cuda`)";
-
-/// Solves every sample of `p` with Broyden on the GPU.
-#[cfg(feature = "cuda")]
-pub fn solve_problem(
-    p: &Problem,
-    kind: SolverKind,
-    memory: usize,
-    opts: &Options,
-    progress: bool,
-) -> Result<Outcome, String> {
-    use solver_host::cuda::CudaBroyden;
-    use solver_host::offload;
-    use solver_host::solver_core::BroydenSettings;
-
-    check(kind)?;
-    let (b, tokens) = (p.samples(), p.tokens());
-    let mut backend = CudaBroyden::new(&p.layer, &p.input.x, b, tokens, memory)
-        .map_err(|e| format!("--device cuda: {e}"))?;
-    let mut z = p.start();
-    let bar = crate::solve::progress_bar(b, progress);
-    let t0 = std::time::Instant::now();
-    let reports = offload::solve(&mut backend, &BroydenSettings::DEFAULT, opts, &mut z, &mut |pr| {
-        bar.set_position((pr.samples - pr.active) as u64);
-        bar.set_message(pr.rounds.to_string());
-    })
-    .map_err(|e| format!("--device cuda: {e}"))?;
-    let seconds = t0.elapsed().as_secs_f64();
-    bar.finish_and_clear();
-    Ok(Outcome { z, reports, seconds, solver_bytes: backend.memory_bytes() })
-}
-
-/// Without the `cuda` feature: the refusal `check` gives.
-#[cfg(not(feature = "cuda"))]
-pub fn solve_problem(
-    _p: &Problem,
-    kind: SolverKind,
-    _memory: usize,
-    _opts: &Options,
-    _progress: bool,
-) -> Result<Outcome, String> {
-    check(kind).and(Err(NO_CUDA.into()))
-}
