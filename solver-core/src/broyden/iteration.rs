@@ -445,36 +445,35 @@ impl<T: Real> BroydenState<T> {
                 self.mon.restarts += 1;
             }
         }
-        if !s.line_search
-            && next > self.allowed_growth * cur
-            && self.count == 0
-            && self.root
-            && self.tries < s.max_backtracks
-        {
-            // A plain root step γg that grew ‖g‖: shorter, from the same point.
-            self.tries += 1;
-            self.gamma *= T::from_f64(0.25);
-            return self.trial(true);
-        }
-        if !s.line_search && next > self.allowed_growth * cur && self.count > 0 && self.root && self.tries < 1
-        {
-            // A root's quasi-Newton step that grew ‖g‖: once at half length before the
-            // history is given up.
-            self.tries += 1;
-            self.alpha *= T::HALF;
-            return self.trial(false);
-        }
-        if !s.line_search && next > self.allowed_growth * cur && self.count > 0 {
-            // Rejected: the iterate stays, the history restarts. Each rejection doubles
-            // the growth tolerated until the residual improves again, so a map whose
-            // quasi-Newton steps are transiently uphill is not stopped forever.
-            self.clear();
-            self.mon.restarts += 1;
-            self.allowed_growth *= T::TWO;
-            return match self.mon.end_iteration() {
-                Some(st) => self.done(st),
-                None => self.iterate(),
-            };
+        if !s.line_search && next > self.allowed_growth * cur {
+            // The step grew ‖g‖ too much.
+            let plain = self.count == 0;
+            if self.root && plain && self.tries < s.max_backtracks {
+                // A plain root step γg: shorter, from the same point.
+                self.tries += 1;
+                self.gamma *= T::from_f64(0.25);
+                return self.trial(true);
+            }
+            if self.root && !plain && self.tries < 1 {
+                // A root's quasi-Newton step: once at half length before the history is
+                // given up.
+                self.tries += 1;
+                self.alpha *= T::HALF;
+                return self.trial(false);
+            }
+            if !plain {
+                // Rejected: the iterate stays, the history restarts. Each rejection
+                // doubles the growth tolerated until the residual improves again, so a
+                // map whose quasi-Newton steps are transiently uphill is not stopped
+                // forever.
+                self.clear();
+                self.mon.restarts += 1;
+                self.allowed_growth *= T::TWO;
+                return match self.mon.end_iteration() {
+                    Some(st) => self.done(st),
+                    None => self.iterate(),
+                };
+            }
         }
         if self.mon.diverged(next) {
             self.mon.stop_in_iteration(Status::Diverged);
