@@ -154,7 +154,7 @@ impl AnyLayer {
     /// As [`load`](Self::load), but for reading.
     pub fn from_bytes(path: &Path, file: &[u8]) -> Result<Self, ModelError> {
         let st = super::io::parse(path, file)?;
-        match super::io::model_dtype(path, &st)? {
+        match super::io::model_dtype(path, &st)?.map(|(_, dtype)| dtype) {
             // No float tensor at all: the missing tensor is reported, as for F32.
             None | Some(FloatType::F32) => DeqLayer::from_parsed(path, file, &st).map(AnyLayer::F32),
             Some(FloatType::F64) => DeqLayer::from_parsed(path, file, &st).map(AnyLayer::F64),

@@ -86,31 +86,39 @@ fn float_dtype(path: &Path, st: &SafeTensors<'_>, name: &str) -> Result<Option<F
 }
 
 /// The dtype of a model file: that of its float tensors (`W`, `U`, `b`, `R`, `c`),
-/// which must all be F32 or all F64; `None` if it has none of them.
+/// which must all be F32 or all F64, with the first of them; `None` if it has none.
 ///
 /// # Errors
 ///
 /// [`ModelError::WrongDtype`] for a tensor that is neither F32 nor F64,
 /// [`ModelError::MixedDtype`] naming two tensors of different dtypes.
-pub(super) fn model_dtype(path: &Path, st: &SafeTensors<'_>) -> Result<Option<FloatType>, ModelError> {
-    let mut first: Option<(&str, FloatType)> = None;
+pub(super) fn model_dtype(
+    path: &Path,
+    st: &SafeTensors<'_>,
+) -> Result<Option<(&'static str, FloatType)>, ModelError> {
+    let mut first: Option<(&'static str, FloatType)> = None;
     for name in MODEL_TENSORS {
         let Some(dtype) = float_dtype(path, st, name)? else { continue };
         match first {
             None => first = Some((name, dtype)),
             Some((other, expected)) if dtype != expected => {
-                return Err(ModelError::MixedDtype {
-                    path: path.to_path_buf(),
-                    name: name.to_owned(),
-                    dtype: dtype.name().into(),
-                    other: format!("tensor \"{other}\""),
-                    expected: expected.name().into(),
-                });
+                return Err(mixed_dtype(path, name, dtype, &format!("tensor \"{other}\""), expected));
             }
             Some(_) => {}
         }
     }
-    Ok(first.map(|(_, dtype)| dtype))
+    Ok(first)
+}
+
+/// [`ModelError::MixedDtype`]: tensor `name` is `dtype` where `other` requires `expected`.
+fn mixed_dtype(path: &Path, name: &str, dtype: FloatType, other: &str, expected: FloatType) -> ModelError {
+    ModelError::MixedDtype {
+        path: path.to_path_buf(),
+        name: name.to_owned(),
+        dtype: dtype.name().into(),
+        other: other.to_owned(),
+        expected: expected.name().into(),
+    }
 }
 
 /// Tensor `name` as values of `T` with its shape; `None` if absent. A float tensor of
@@ -124,13 +132,7 @@ pub(super) fn tensor<T: Float>(
 ) -> Result<Option<Tensor<T>>, ModelError> {
     let Some(dtype) = float_dtype(path, st, name)? else { return Ok(None) };
     if dtype != T::DTYPE {
-        return Err(ModelError::MixedDtype {
-            path: path.to_path_buf(),
-            name: name.to_owned(),
-            dtype: dtype.name().into(),
-            other: other.to_owned(),
-            expected: T::DTYPE.name().into(),
-        });
+        return Err(mixed_dtype(path, name, dtype, other, T::DTYPE));
     }
     let Ok(view) = st.tensor(name) else { return Ok(None) };
     // The parser has checked that the byte length is `T::BYTES` × the shape's product.
@@ -274,15 +276,8 @@ impl<T: Float> DeqLayer<T> {
 
     /// [`from_bytes`](Self::from_bytes) of a file already parsed as `st`.
     pub(super) fn from_parsed(path: &Path, file: &[u8], st: &SafeTensors<'_>) -> Result<Self, ModelError> {
-        if let Some(dtype) = model_dtype(path, st)?.filter(|&d| d != T::DTYPE) {
-            let name = MODEL_TENSORS.into_iter().find(|n| st.tensor(n).is_ok()).unwrap_or("W");
-            return Err(ModelError::MixedDtype {
-                path: path.to_path_buf(),
-                name: name.into(),
-                dtype: dtype.name().into(),
-                other: "the layer type requested".into(),
-                expected: T::DTYPE.name().into(),
-            });
+        if let Some((name, dtype)) = model_dtype(path, st)?.filter(|&(_, d)| d != T::DTYPE) {
+            return Err(mixed_dtype(path, name, dtype, "the layer type requested", T::DTYPE));
         }
         // Every float tensor has `T`'s dtype now: `other` is never shown.
         let model = "the model";
