@@ -57,6 +57,8 @@ pub trait Real:
     const NAN: Self;
     /// The smallest positive normal value.
     const MIN_POSITIVE: Self;
+    /// `√ε` (ε the machine epsilon): the relative step of a finite difference.
+    const SQRT_EPSILON: Self;
     /// Bytes of one value.
     const BYTES: usize;
     /// `"f32"` or `"f64"`.
@@ -104,7 +106,7 @@ mod private {
 }
 
 macro_rules! real {
-    ($t:ty, $simd:ty, $lanes:literal, $sqrt:path, $name:literal) => {
+    ($t:ty, $simd:ty, $lanes:literal, $sqrt:path, $sqrt_eps:literal, $name:literal) => {
         impl Real for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -116,6 +118,7 @@ macro_rules! real {
             const INFINITY: Self = <$t>::INFINITY;
             const NAN: Self = <$t>::NAN;
             const MIN_POSITIVE: Self = <$t>::MIN_POSITIVE;
+            const SQRT_EPSILON: Self = $sqrt_eps;
             const BYTES: usize = core::mem::size_of::<$t>();
             const NAME: &'static str = $name;
 
@@ -186,5 +189,5 @@ macro_rules! real {
     };
 }
 
-real!(f32, wide::f32x8, 8, libm::sqrtf, "f32");
-real!(f64, wide::f64x4, 4, libm::sqrt, "f64");
+real!(f32, wide::f32x8, 8, libm::sqrtf, 3.4526698e-4, "f32");
+real!(f64, wide::f64x4, 4, libm::sqrt, 1.4901161193847656e-8, "f64");

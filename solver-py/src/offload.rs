@@ -19,7 +19,10 @@
 //!   a fill; 0 for the others).
 //!
 //! It returns float32 `[B]`: each sample's reply, a scalar for `OP_DOT` and `OP_NORM`,
-//! `1` (all finite) or `0` for `OP_ALL_FINITE`, anything (ignored) for the others.
+//! `1` (all finite) or `0` for `OP_ALL_FINITE`, `1` (invertible) or `0` for `OP_INVERT`,
+//! anything (ignored) for the others. The dense-model operations (`OP_UNIT`,
+//! `OP_ADD_OUTER`, `OP_INVERT`) come only from root solves of `n ≤ m` unknowns, which
+//! are not offloaded; every executor carries them out all the same.
 //!
 //! A vector takes two columns, `(class, row)`: the class is `VEC_X` 0, `VEC_G` 1, `VEC_P`
 //! 2, `VEC_XN` 3, `VEC_GN` 4 (the work vectors, [`Vector::work_index`]), `VEC_BEST` 5
@@ -39,6 +42,9 @@
 //! | `OP_DOT` | a | b | | | | reply `a·b` |
 //! | `OP_NORM` | a | | | | | reply `‖a‖₂` (overflow-safe) |
 //! | `OP_ALL_FINITE` | a | | | | | reply whether every entry of `a` is finite |
+//! | `OP_UNIT` | out | | | index | value | `out ← value·e_index` |
+//! | `OP_ADD_OUTER` | a (factor, 0) | coef | x | rows | | `aⱼ ← aⱼ + coef[j]·x`, rows `j < rows` |
+//! | `OP_INVERT` | | | | rows (= d) | shift | `uⱼ ← A⁻¹eⱼ + shift·eⱼ`, `vⱼ ← eⱼ` for `A eⱼ = vⱼ`; reply 1 if `A` was invertible |
 //!
 //! For `OP_LOW_RANK`, columns 5 and 6 are the factors `a` and `b` (`VEC_U` or
 //! `VEC_V`), and the pairs are the rows `i < end` with `i ≠ skip` (`skip = −1`: none);
@@ -81,6 +87,12 @@ pub const OP_DOT: i64 = 7;
 pub const OP_NORM: i64 = 8;
 /// Whether `a` is finite.
 pub const OP_ALL_FINITE: i64 = 9;
+/// `out ← value·e_index`.
+pub const OP_UNIT: i64 = 10;
+/// `aⱼ ← aⱼ + coef[j]·x` for the rows `j < rows` of a factor.
+pub const OP_ADD_OUTER: i64 = 11;
+/// The dense inverse of the matrix whose columns are `V`'s rows.
+pub const OP_INVERT: i64 = 12;
 
 /// Vector classes: the work vectors are `0..5` (their [`Vector::work_index`]).
 pub const VEC_BEST: i64 = 5;
@@ -90,7 +102,7 @@ pub const VEC_U: i64 = 6;
 pub const VEC_V: i64 = 7;
 
 /// Every constant of the protocol, by its Python name.
-pub const CONSTANTS: [(&str, i64); 19] = [
+pub const CONSTANTS: [(&str, i64); 22] = [
     ("CODE_WIDTH", CODE_WIDTH as i64),
     ("OP_NONE", OP_NONE),
     ("OP_EVALUATE", OP_EVALUATE),
@@ -102,6 +114,9 @@ pub const CONSTANTS: [(&str, i64); 19] = [
     ("OP_DOT", OP_DOT),
     ("OP_NORM", OP_NORM),
     ("OP_ALL_FINITE", OP_ALL_FINITE),
+    ("OP_UNIT", OP_UNIT),
+    ("OP_ADD_OUTER", OP_ADD_OUTER),
+    ("OP_INVERT", OP_INVERT),
     ("VEC_X", 0),
     ("VEC_G", 1),
     ("VEC_P", 2),
@@ -156,6 +171,14 @@ pub fn encode(op: &Option<Op>) -> ([i64; CODE_WIDTH], f32) {
         Some(Op::Dot { a, b }) => (row(OP_DOT, &[a, b], [0; 4]), 0.0),
         Some(Op::Norm { a }) => (row(OP_NORM, &[a], [0; 4]), 0.0),
         Some(Op::AllFinite { a }) => (row(OP_ALL_FINITE, &[a], [0; 4]), 0.0),
+        Some(Op::Unit { out, index, value }) => (row(OP_UNIT, &[out], [0, 0, index as i64, 0]), value),
+        Some(Op::AddOuter { a, rows, coef, x }) => {
+            let [xc, xr] = vector(x);
+            let mut r = row(OP_ADD_OUTER, &[coef, coef], [xc, xr, rows as i64, 0]);
+            r[1..3].copy_from_slice(&[factor(a), 0]);
+            (r, 0.0)
+        }
+        Some(Op::Invert { rows, shift }) => (row(OP_INVERT, &[], [0, 0, rows as i64, 0]), shift),
     }
 }
 
@@ -201,6 +224,14 @@ pub fn decode_op(c: &[i64], param: f32) -> Result<Option<Op>, String> {
         OP_DOT => Op::Dot { a: v(0)?, b: v(1)? },
         OP_NORM => Op::Norm { a: v(0)? },
         OP_ALL_FINITE => Op::AllFinite { a: v(0)? },
+        OP_UNIT => Op::Unit { out: v(0)?, index: usize::try_from(at(7)).map_err(|_| bad())?, value: param },
+        OP_ADD_OUTER => Op::AddOuter {
+            a: factor_of(at(1)).ok_or_else(bad)?,
+            rows: usize::try_from(at(7)).map_err(|_| bad())?,
+            coef: v(1)?,
+            x: v(2)?,
+        },
+        OP_INVERT => Op::Invert { rows: usize::try_from(at(7)).map_err(|_| bad())?, shift: param },
         _ => return Err(bad()),
     }))
 }
@@ -209,7 +240,7 @@ pub fn decode_op(c: &[i64], param: f32) -> Result<Option<Op>, String> {
 fn decode(op: &Option<Op>, value: f32) -> Reply {
     match op {
         Some(Op::Dot { .. } | Op::Norm { .. }) => Reply::Scalar(value),
-        Some(Op::AllFinite { .. }) => Reply::Flag(value == 1.0),
+        Some(Op::AllFinite { .. } | Op::Invert { .. }) => Reply::Flag(value == 1.0),
         _ => Reply::None,
     }
 }

@@ -123,3 +123,51 @@ def test_the_same_operation_sequence_through_every_executor(kwargs, device):
     assert np.allclose(infon["residual_abs"], infot["residual_abs"], rtol=1e-2, atol=1e-6)
     err = np.linalg.norm(zt - zn, axis=1) / np.maximum(np.linalg.norm(zn, axis=1), 1e-12)
     assert err.max() <= 1e-5, err
+
+
+def _round(b, kind, a=(0, 0), bv=(0, 0), c=(0, 0), col7=0, col8=0, param=0.0):
+    codes = np.zeros((b, _native.CODE_WIDTH), dtype=np.int64)
+    codes[:] = [kind, *a, *bv, *c, col7, col8]
+    return codes, np.full(b, param, dtype=np.float32)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_the_dense_model_operations_agree_with_a_reference(device):
+    # The operations of a root solve's dense model (n ≤ m), which no offloaded solve asks
+    # for: every executor carries them out all the same. A = 2I + x gᵀ built with unit
+    # vectors and a rank-one update of V's rows, inverted, applied to g; then a unit
+    # vector per sample (its index differs from sample to sample) added to the answer.
+    b, d, memory = 3, 4, 6
+    rng = np.random.default_rng(5)
+    z0 = rng.standard_normal((b, d)).astype(np.float32)
+    w = (0.5 * rng.standard_normal((d, d))).astype(np.float32)
+    X, G, P, GN, BEST, U, V = (0, 0), (1, 0), (2, 0), (4, 0), (5, 0), _native.VEC_U, _native.VEC_V
+    rounds = [_round(b, _native.OP_EVALUATE, a=G, bv=X)]
+    rounds += [_round(b, _native.OP_UNIT, a=(V, j), col7=j, param=2.0) for j in range(d)]
+    rounds.append(_round(b, _native.OP_ADD_OUTER, a=(V, 0), bv=G, c=X, col7=d))
+    rounds.append(_round(b, _native.OP_INVERT, col7=d, param=0.25))
+    rounds.append(_round(b, _native.OP_LOW_RANK, a=GN, bv=G, c=(U, V), col7=d, col8=-1, param=1.0))
+    rounds.append(_round(b, _native.OP_COPY, a=BEST, bv=GN))
+    unit = _round(b, _native.OP_UNIT, a=P, param=1.5)
+    unit[0][:, 7] = np.arange(b) % d
+    rounds.append(unit)
+    rounds.append(_round(b, _native.OP_COMBINE, a=BEST, bv=BEST, c=P, param=1.0))
+    # A singular matrix (V's rows zeroed by fills, no unit vectors): the reply is 0.
+    singular = [_round(b, _native.OP_FILL, a=(V, j)) for j in range(d)]
+    singular.append(_round(b, _native.OP_INVERT, col7=d, param=0.0))
+
+    native = _native.NativeVectors(lambda z: np.tanh(z @ w.T).astype(np.float32), z0, memory)
+    wt = torch.from_numpy(w).to(device)
+    torch_vectors = TorchVectors(lambda z: torch.tanh(z @ wt.T), Batch(torch.from_numpy(z0).to(device)), memory)
+    for ex in (native, torch_vectors):
+        replies = [np.asarray(ex.execute(codes, params)) for codes, params in rounds]
+        assert np.array_equal(replies[d + 2], np.ones(b)), replies[d + 2]
+        z = ex.z if isinstance(ex, _native.NativeVectors) else ex.z.cpu().numpy()
+        for s in range(b):
+            x, g = z0[s].astype(np.float64), np.tanh(z0[s].astype(np.float64) @ w.T.astype(np.float64))
+            a = 2.0 * np.eye(d) + np.outer(x, g)
+            want = np.linalg.solve(a, g) + 0.25 * g
+            want[s % d] += 1.5
+            assert np.allclose(z[s], want, rtol=1e-4, atol=1e-5), (type(ex).__name__, s, z[s], want)
+        replies = [np.asarray(ex.execute(codes, params)) for codes, params in singular]
+        assert np.array_equal(replies[-1], np.zeros(b)), replies[-1]

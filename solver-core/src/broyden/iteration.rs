@@ -18,6 +18,13 @@
 //!             v = −Δz + V(UᵀΔz)     (= HᵀΔz, in Xn)        vᵀΔg tiny? skip the update
 //!             u = (Δz + Δg − U(VᵀΔg)) / (vᵀΔg)  (its slot) u finite? else an inert pair
 //!             v into its slot;  g ← gn
+//!
+//! A root solve with n ≤ m keeps a dense model (V's rows eⱼ, U's the columns of H + γI):
+//!   probe:    for each j: xn ← x + h·eⱼ, gn ← f(xn), vⱼ ← (gn − g)/h
+//!             U ← A⁻¹ + γI, V ← I   (A the columns vⱼ)   singular? H = −γI
+//!   iterate:  p ← −H g,  xn ← x + α·p    α halved until ‖gn‖ ≤ (1 − 10⁻⁴α)‖g‖,
+//!                                        else probe afresh (or take the last trial)
+//!   accept:   Δz, Δg, v as above;  u (in P);  U's row j += vⱼ·u;  g ← gn
 //! ```
 
 use super::ops::{Factor, Op, Pairs, Reply, Vector};
@@ -58,6 +65,15 @@ pub struct BroydenState<T: Real = f32> {
     /// (`∂g/∂z = J_f − I ≈ −I`); for a root, set from the first residual and then from
     /// each update made against an empty history (see [`Self::rescaled`]).
     gamma: T,
+    /// A root solve of `n ≤ m` unknowns keeps `H` whole (see [`Self::judge_dense`]):
+    /// `H = −γI + U Vᵀ` with `V`'s first `n` rows the unit vectors, so `U`'s rows are
+    /// the columns of `H + γI`. `probe` is the next coordinate of a finite-difference
+    /// probe (`n` when none is due), `fresh` whether no step has been taken since the
+    /// last probes.
+    dense: bool,
+    n: usize,
+    probe: usize,
+    fresh: bool,
     at: Line,
 }
 
@@ -73,6 +89,14 @@ enum Line {
     PointFinite { trial: bool },
     ResidualFinite { trial: bool },
     KeptBest { trial: bool, stop: Option<Status> },
+    // A dense model: the Jacobian's column `probe` formed in V's row, then scaled; the
+    // inverse formed; or the model being reset to H = −γI (row j of V set to eⱼ, then
+    // row j of U to 0).
+    ColumnFormed,
+    ColumnScaled,
+    Inverted,
+    IdentityRow { j: usize },
+    ZeroRow { j: usize },
     // The step.
     StepCopied,
     StepFormed,
@@ -115,7 +139,14 @@ impl<T: Real> BroydenState<T> {
     /// A solve whose first operation is `Evaluate { X, G }`: the caller must have put
     /// the start point in `X` (and in its best iterate `z`). `root`: `g` is given
     /// directly (`solve_root`) instead of `g = f(x) − x`.
-    pub(crate) fn new(settings: &BroydenSettings<T>, root: bool, m: usize, opts: &Options<T>) -> Self {
+    /// `n` unknowns; a root solve with `n ≤ m` keeps its inverse Jacobian whole.
+    pub(crate) fn new(
+        settings: &BroydenSettings<T>,
+        root: bool,
+        n: usize,
+        m: usize,
+        opts: &Options<T>,
+    ) -> Self {
         let none = Eval { abs: T::INFINITY, scale: T::ZERO };
         BroydenState {
             settings: *settings,
@@ -135,6 +166,10 @@ impl<T: Real> BroydenState<T> {
             vg: T::ZERO,
             v_norm: T::ZERO,
             gamma: T::ONE,
+            dense: root && n > 0 && n <= m,
+            n,
+            probe: n,
+            fresh: false,
             at: Line::Start,
         }
     }
@@ -142,8 +177,14 @@ impl<T: Real> BroydenState<T> {
     /// [`new`](Self::new) already past its first [`advance`](Self::advance): waiting for
     /// the evaluation of the start point (`Evaluate { X, G }`, which that `advance`
     /// returns).
-    pub(crate) fn started(settings: &BroydenSettings<T>, root: bool, m: usize, opts: &Options<T>) -> Self {
-        BroydenState { at: Line::Evaluated { trial: false }, ..Self::new(settings, root, m, opts) }
+    pub(crate) fn started(
+        settings: &BroydenSettings<T>,
+        root: bool,
+        n: usize,
+        m: usize,
+        opts: &Options<T>,
+    ) -> Self {
+        BroydenState { at: Line::Evaluated { trial: false }, ..Self::new(settings, root, n, m, opts) }
     }
 
     /// A fixed-point solve (`g = f(x) − x`) with room for `m ≥ 1` pairs, for a caller that
@@ -152,7 +193,7 @@ impl<T: Real> BroydenState<T> {
     /// operation, then carry out each operation and feed its reply to `advance` until
     /// [`Op::Done`]. `None` when `m == 0`.
     pub fn detached(settings: &BroydenSettings<T>, m: usize, opts: &Options<T>) -> Option<Self> {
-        (m > 0).then(|| Self::new(settings, false, m, opts))
+        (m > 0).then(|| Self::new(settings, false, 0, m, opts))
     }
 
     /// Iterations taken so far (the `iterations` its report will give).
@@ -229,6 +270,30 @@ impl<T: Real> BroydenState<T> {
             },
             Line::ResidualFinite { trial } => self.judge(trial, reply.flag()),
             Line::KeptBest { trial, stop } => self.observed(trial, stop),
+            Line::IdentityRow { j } => {
+                self.to(Line::ZeroRow { j }, Op::Fill { out: Vector::U(j), value: T::ZERO })
+            }
+            Line::ZeroRow { j } => self.reset_dense(j + 1),
+            Line::ColumnFormed => {
+                let column = Vector::V(self.probe);
+                let scale = Op::Scale { out: column, alpha: T::ONE / self.probe_length(), x: column };
+                self.to(Line::ColumnScaled, scale)
+            }
+            Line::ColumnScaled => {
+                self.probe += 1;
+                if self.probing() {
+                    return self.probe_step();
+                }
+                self.to(Line::Inverted, Op::Invert { rows: self.n, shift: self.gamma })
+            }
+            Line::Inverted => {
+                if !reply.flag() {
+                    // A singular (or overflowing) Jacobian: go on from H = −γI.
+                    return self.reset_dense(0);
+                }
+                (self.count, self.head, self.fresh) = (self.n, 0, true);
+                self.iterate()
+            }
 
             // ── The step p = −H g = g − U(Vᵀg), never evaluated unless finite.
             Line::StepCopied => {
@@ -241,9 +306,13 @@ impl<T: Real> BroydenState<T> {
             Line::StepChecked => {
                 let finite = reply.flag();
                 if !finite {
+                    self.mon.restarts += 1;
+                    if self.dense {
+                        // H g overflowed: a new model from probes.
+                        return self.start_probes();
+                    }
                     // H g overflowed: restart with H = −I (a plain step, p = g).
                     self.clear();
-                    self.mon.restarts += 1;
                 }
                 self.alpha = T::ONE;
                 self.tries = 0;
@@ -281,8 +350,9 @@ impl<T: Real> BroydenState<T> {
                 let cosine = self.vg / self.v_norm / reply.scalar();
                 if cosine.abs() > s.skip_tol && (T::ONE / self.vg).is_finite() {
                     self.gamma = self.rescaled(reply.scalar());
-                    // u = (Δz − HΔg)/(vᵀΔg) = (Δz + γΔg − U(VᵀΔg))/(vᵀΔg), into its slot.
-                    let u = Vector::U(self.slot);
+                    // u = (Δz − HΔg)/(vᵀΔg) = (Δz + γΔg − U(VᵀΔg))/(vᵀΔg), into its slot
+                    // (into P, in place of Δz, for a dense model).
+                    let u = self.u_vector();
                     self.to(Line::UStarted, Op::Combine { out: u, x: P, alpha: self.gamma, y: G })
                 } else {
                     // Skipped: the history is left exactly as it was.
@@ -290,14 +360,20 @@ impl<T: Real> BroydenState<T> {
                 }
             }
             Line::UStarted => {
-                let (u, others) = (Vector::U(self.slot), self.others());
+                let (u, others) = (self.u_vector(), self.others());
                 let low_rank =
                     Op::LowRank { out: u, alpha: -T::ONE, a: Factor::U, b: Factor::V, pairs: others, x: G };
                 if nonempty(others) { self.to(Line::UFormed, low_rank) } else { self.scale_u() }
             }
             Line::UFormed => self.scale_u(),
-            Line::UScaled => self.to(Line::UChecked, Op::AllFinite { a: Vector::U(self.slot) }),
+            Line::UScaled => self.to(Line::UChecked, Op::AllFinite { a: self.u_vector() }),
             Line::UChecked => {
+                if self.dense {
+                    // H ← H + u vᵀ: row j of U (column j of H + γI) gains vⱼ·u. A u that
+                    // overflowed is not added.
+                    let add = Op::AddOuter { a: Factor::U, rows: self.n, coef: Xn, x: P };
+                    return if reply.flag() { self.to(Line::PairStored, add) } else { self.finish() };
+                }
                 if !reply.flag() {
                     // u overflowed. Its slot (free, or the oldest pair once full) is already
                     // overwritten, so make the pair inert (u = v = 0) rather than keep a
@@ -320,6 +396,7 @@ impl<T: Real> BroydenState<T> {
             Line::PairStored => self.finish(),
             Line::Finished => {
                 self.cur = self.next;
+                self.fresh = false;
                 match self.mon.end_iteration() {
                     Some(st) => self.done(st),
                     None => self.iterate(),
@@ -345,9 +422,14 @@ impl<T: Real> BroydenState<T> {
         self.to(Line::VgDotted, Op::Dot { a: Vector::Xn, b: Vector::G })
     }
 
+    /// Where the update's `u` is formed: its slot, or `P` for a dense model.
+    fn u_vector(&self) -> Vector {
+        if self.dense { Vector::P } else { Vector::U(self.slot) }
+    }
+
     /// `u ← u / (vᵀΔg)`.
     fn scale_u(&mut self) -> Op<T> {
-        let u = Vector::U(self.slot);
+        let u = self.u_vector();
         self.to(Line::UScaled, Op::Scale { out: u, alpha: T::ONE / self.vg, x: u })
     }
 
@@ -377,7 +459,7 @@ impl<T: Real> BroydenState<T> {
                     let reach = self.cur.scale.max(T::ONE) / self.cur.abs;
                     self.gamma = if reach < T::ONE { reach } else { T::ONE };
                 }
-                self.iterate()
+                if self.dense { self.start_probes() } else { self.iterate() }
             }
             (true, None) => self.judge_trial(),
         }
@@ -389,6 +471,41 @@ impl<T: Real> BroydenState<T> {
             return self.done(Status::MaxIterations);
         }
         self.to(Line::StepCopied, self.plain_step())
+    }
+
+    /// Whether a dense model is being probed.
+    fn probing(&self) -> bool {
+        self.probe < self.n
+    }
+
+    /// The length of a probe, `h = √ε·max(‖x‖, 1)`.
+    fn probe_length(&self) -> T {
+        T::SQRT_EPSILON * self.cur.scale.max(T::ONE)
+    }
+
+    /// A new dense model at `x`: the Jacobian by forward differences, one probe
+    /// `x + h·eⱼ` per column, then inverted.
+    fn start_probes(&mut self) -> Op<T> {
+        self.probe = 0;
+        self.probe_step()
+    }
+
+    /// The probe of coordinate `probe`: `p ← h·e_probe`, then the trial point `x + p`.
+    fn probe_step(&mut self) -> Op<T> {
+        self.alpha = T::ONE;
+        self.tries = 0;
+        let unit = Op::Unit { out: Vector::P, index: self.probe, value: self.probe_length() };
+        self.to(Line::TrialReset, unit)
+    }
+
+    /// Resets rows `j..n` of a dense model to `H = −γI` (`V`'s rows unit vectors, `U`'s
+    /// zero), then iterates from it.
+    fn reset_dense(&mut self, j: usize) -> Op<T> {
+        if j < self.n {
+            return self.to(Line::IdentityRow { j }, Op::Unit { out: Vector::V(j), index: j, value: T::ONE });
+        }
+        (self.count, self.head, self.fresh) = (self.n, 0, false);
+        self.iterate()
     }
 
     /// The trial point `xn = x + α·p`, after `p ← γg` when `reset`.
@@ -430,6 +547,9 @@ impl<T: Real> BroydenState<T> {
     /// The trial point was evaluated and is finite: backtrack, reject, stop on
     /// divergence, or accept it and update the history.
     fn judge_trial(&mut self) -> Op<T> {
+        if self.dense {
+            return self.judge_dense();
+        }
         let s = self.settings;
         let (next, cur) = (self.next.abs, self.cur.abs);
         // Armijo backtracking, when enabled: halve α until ‖g‖ falls enough.
@@ -494,8 +614,49 @@ impl<T: Real> BroydenState<T> {
         self.to(Line::DzFormed, Op::Combine { out: Vector::P, x: Vector::Xn, alpha: -T::ONE, y: Vector::X })
     }
 
-    /// The pairs the new one is computed against.
+    /// A trial point of a dense model evaluated: a probe is taken as it is; a step must
+    /// lower `‖g‖` by the Armijo factor `1 − 10⁻⁴α`, halving `α` up to `max_backtracks`
+    /// times (more for a model fresh from probes, whose step is Newton's); when none
+    /// does, a model that has taken steps since its probes is probed afresh at `x`,
+    /// and a fresh one takes the last trial.
+    fn judge_dense(&mut self) -> Op<T> {
+        let s = self.settings;
+        let (next, cur) = (self.next.abs, self.cur.abs);
+        if self.probing() {
+            // Column `probe` of the Jacobian: (g(x + h·eⱼ) − g(x)) / h, into V's row.
+            let column =
+                Op::Combine { out: Vector::V(self.probe), x: Vector::Gn, alpha: -T::ONE, y: Vector::G };
+            return self.to(Line::ColumnFormed, column);
+        }
+        if next > (T::ONE - T::E_4 * self.alpha) * cur {
+            let limit = if self.fresh { s.max_backtracks.saturating_mul(3) } else { s.max_backtracks };
+            if self.tries < limit {
+                self.tries += 1;
+                self.alpha *= T::HALF;
+                return self.trial(false);
+            }
+            if !self.fresh {
+                self.mon.restarts += 1;
+                return match self.mon.end_iteration() {
+                    Some(st) => self.done(st),
+                    None => self.start_probes(),
+                };
+            }
+        }
+        if self.mon.diverged(next) {
+            self.mon.stop_in_iteration(Status::Diverged);
+            return self.done(Status::Diverged);
+        }
+        (self.slot, self.kept, self.restart) = (0, self.n, false);
+        self.to(Line::DzFormed, Op::Combine { out: Vector::P, x: Vector::Xn, alpha: -T::ONE, y: Vector::X })
+    }
+
+    /// The pairs the new one is computed against: the others, or all `n` of a dense
+    /// model.
     fn others(&self) -> Pairs {
+        if self.dense {
+            return Pairs { end: self.n, skip: None };
+        }
         Pairs { end: self.kept, skip: Some(self.slot) }
     }
 
@@ -547,7 +708,7 @@ mod tests {
                 *o = 0.6 * libm::tanhf(s) + 0.1 * i as f32;
             }
         };
-        let mut state = BroydenState::new(&settings, false, m, &opts);
+        let mut state = BroydenState::new(&settings, false, N, m, &opts);
         let mut reply = Reply::None;
         let mut checked = 0;
         loop {

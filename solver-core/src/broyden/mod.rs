@@ -69,6 +69,36 @@
 //!   the same point with `γ` divided by 4, at most `max_backtracks` times; a
 //!   quasi-Newton step that does is retried once at half length before it is rejected.
 //!
+//! **Roots of small systems: a dense model.** When the history can hold a whole
+//! inverse Jacobian (`n ≤ m`, e.g. `Broyden<4, 8>`), a root solve keeps `H` whole
+//! instead: `V`'s first `n` rows are the unit vectors `eⱼ`, so `H = −γI + U Vᵀ` with
+//! `U`'s rows the columns of `H + γI`, and nothing is ever forgotten.
+//!
+//! * **Probes.** At the start, `H` is the inverse of a forward-difference Jacobian:
+//!   `n` evaluations at `x + h·eⱼ`, `h = √ε·max(‖x‖, 1)`, give the columns
+//!   `(g(x + h·eⱼ) − g(x))/h`, stored in `V`'s rows, and one Gauss–Jordan elimination
+//!   with partial pivoting ([`ops::Op::Invert`]) turns them into `U` (`x` does not move).
+//! * **Steps.** `p = −H g` (Newton's step right after the probes) is globalised by a
+//!   backtracking line search on `‖g‖`: `x + αp` is taken when
+//!   `‖g(x + αp)‖ ≤ (1 − 10⁻⁴α)‖g(x)‖`, halving `α` at most `max_backtracks` times
+//!   (three times as many for a step fresh from the probes, which is Newton's).
+//! * **Updates.** Each step taken updates `H` by the same good-Broyden formula,
+//!   `H₊ = H + u vᵀ`, folded into `U` as the rank-one change of its rows
+//!   (`U` row `j` gains `vⱼ·u`, [`ops::Op::AddOuter`]): full-memory Broyden in `n·m`
+//!   values.
+//! * **Refresh.** When no step length passes, a model that has been updated since its
+//!   probes is probed afresh at `x` (one restart); a fresh one takes its last trial
+//!   and goes on. A Jacobian that cannot be inverted (a zero pivot) leaves `H = −γI`,
+//!   from which the updates go on.
+//!
+//! Why: the low-rank model from `−γI` needs many iterations to learn a Jacobian that
+//! is nothing like a multiple of `−I` (positive or mixed spectra, scales of 10⁴ across
+//! components), and its steps are no descent directions until it has; `n`
+//! evaluations buy the whole Jacobian at once. With `M = 8` on the 43 classic cases
+//! the dense model raised the solved count from 25 to 40 in f64 and from 22 to 35 in
+//! f32 (the 27 cases with `n ≤ 8`: from 12 to 27 solved in f64, from 11 to 24 in f32);
+//! the 16 cases with `n > m` run as before, evaluation for evaluation.
+//!
 //! `cargo run --release -p deq-benches --bin root_table` measures it on 43 classic
 //! systems (MINPACK's `hybrd` test set and SciPy's `test_nonlin.py` problems).
 //!
@@ -93,7 +123,8 @@
 //!   formula, each written once. It asks for its vector work one [`ops::Op`] at a time
 //!   and reads the answer from an [`ops::Reply`].
 //! * The ops are generic linear algebra on named vectors (copy, scale, `x + αy`, the
-//!   low-rank product `U(Vᵀx)`, dot products, norms, finiteness), carried out here on
+//!   low-rank product `U(Vᵀx)`, dot products, norms, finiteness; a unit vector, a
+//!   rank-one update of rows and a dense inverse for the dense model), carried out here on
 //!   slices and by every other executor (solver-host's CUDA kernels, the Python
 //!   package's torch executor) without knowing the method.
 //!
@@ -198,12 +229,15 @@ pub enum History {
 /// Settings of [`Broyden`] beyond the common [`Options`].
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BroydenSettings<T = f32> {
-    /// Policy when the history is full.
+    /// Policy when the history is full (a root solve's dense model, `n ≤ m`, is never
+    /// full).
     pub history: History,
     /// Armijo backtracking on `‖g‖` (costs extra evaluations when a step is rejected).
+    /// A root solve's dense model (`n ≤ m`) always backtracks, whatever this says.
     pub line_search: bool,
     /// Most halvings of the step per iteration when `line_search` is on, and most
-    /// shortenings of a plain step that grew `‖g‖` in a root solve.
+    /// shortenings of a plain step that grew `‖g‖` in a root solve; for a dense model,
+    /// most halvings of a step (three times as many right after its probes).
     pub max_backtracks: u8,
     /// An update is skipped when `|vᵀΔg| ≤ skip_tol·‖v‖·‖Δg‖`.
     pub skip_tol: T,
@@ -316,10 +350,26 @@ impl<const N: usize, const M: usize, T: Real> Broyden<N, M, T> {
 
     /// Finds `g(z) = 0` for a residual `g` given directly, starting from `z`.
     ///
-    /// The iteration starts from `H₀ = −γI`, with `γ` limiting the first step and refit
-    /// from the secants (see the module documentation). When `∂g/∂z` is known roughly,
-    /// precondition: pass `g̃ = −P g` with `P` an approximate inverse of `∂g/∂z` (the
-    /// roots are the same), as the firmware's `inverse_kinematics` example does.
+    /// With `N ≤ M` the solver keeps a dense model: `H` starts as the inverse of a
+    /// forward-difference Jacobian (`N` extra evaluations), every step is a line search
+    /// on `‖g‖`, and the Jacobian is probed again when the steps stop making progress.
+    /// With `N > M` the iteration starts from `H₀ = −γI`, with `γ` limiting the first
+    /// step and refit from the secants. See the module documentation for both. When
+    /// `∂g/∂z` is known roughly, precondition: pass `g̃ = −P g` with `P` an approximate
+    /// inverse of `∂g/∂z` (the roots are the same), as the firmware's
+    /// `inverse_kinematics` example does.
+    ///
+    /// ```
+    /// use solver_core::{Broyden, Options, Status};
+    ///
+    /// // Rosenbrock's system from (−1.2, 1): g = (10(z₁ − z₀²), 1 − z₀), root (1, 1).
+    /// let g = |z: &[f64; 2], out: &mut [f64; 2]| *out = [10.0 * (z[1] - z[0] * z[0]), 1.0 - z[0]];
+    /// let mut z = [-1.2, 1.0];
+    /// let opts = Options { tol_abs: 1e-10, tol_rel: 0.0, max_iters: 200, ..Options::DEFAULT };
+    /// let report = Broyden::<2, 8, f64>::new().solve_root(g, &mut z, &opts);
+    /// assert_eq!(report.status, Status::Converged);
+    /// assert!((z[0] - 1.0).abs() < 1e-9 && (z[1] - 1.0).abs() < 1e-9);
+    /// ```
     pub fn solve_root<F>(&mut self, mut g: F, z: &mut [T; N], opts: &Options<T>) -> Report<T>
     where
         F: FnMut(&[T; N], &mut [T; N]),
@@ -391,7 +441,7 @@ impl<S: Storage<T, 3>, T: Real> BroydenInner<S, T> {
         let [_, _, work] = self.storage.buffers_mut();
         let [x] = split_work::<T, 1>(work, self.n);
         copy(z, x);
-        self.state = Some(BroydenState::started(&self.settings, root, self.m, opts));
+        self.state = Some(BroydenState::started(&self.settings, root, self.n, self.m, opts));
         Ok(())
     }
 

@@ -6,8 +6,9 @@
 //! vectors. [`BroydenState`](super::BroydenState) makes the decisions, in iteration order
 //! (`iteration.rs`); every piece of vector work it needs is one [`Op`], a generic
 //! operation of linear algebra on named vectors (copy, scale, `x + αy`, the low-rank
-//! product, a dot product, a norm, a finiteness test), whose result comes back as a
-//! [`Reply`]. The ops know nothing of Broyden's method: its formulas exist only in the
+//! product, a dot product, a norm, a finiteness test; for the dense model of a small
+//! root solve, a unit vector, a rank-one update of rows and a dense inverse), whose
+//! result comes back as a [`Reply`]. The ops know nothing of Broyden's method: its formulas exist only in the
 //! iteration, so a variant of the method is a change there alone, and every executor
 //! (these slices, solver-host's CUDA kernels, the Python package's torch executor) runs
 //! it unchanged.
@@ -155,6 +156,40 @@ pub enum Op<T: Real = f32> {
         /// The value.
         value: T,
     },
+    /// `out ← value·e_index`: zero but for entry `index`, which is `value` (all zero when
+    /// `index ≥ n`).
+    Unit {
+        /// The destination.
+        out: Vector,
+        /// The entry set.
+        index: usize,
+        /// Its value.
+        value: T,
+    },
+    /// The rank-one update `aⱼ ← aⱼ + coef[j]·x` of the rows `j < rows` of the factor
+    /// `a` (`rows ≤ n`): with `a = U` and `V`'s rows `eⱼ`, `U Vᵀ ← U Vᵀ + x coefᵀ`.
+    /// `coef` and `x` are work vectors.
+    AddOuter {
+        /// The rows updated.
+        a: Factor,
+        /// How many (the first ones).
+        rows: usize,
+        /// Row `j` gets `coef[j]` times `x`.
+        coef: Vector,
+        /// The vector added.
+        x: Vector,
+    },
+    /// A dense inverse: with `V`'s first `rows = n` rows the columns of an `n × n`
+    /// matrix `A` (`vⱼ = A eⱼ`), sets `uⱼ ← A⁻¹eⱼ + shift·eⱼ` and `vⱼ ← eⱼ`, so that
+    /// `−shift·I + U Vᵀ = A⁻¹`. Reply: [`Reply::Flag`], whether `A` was invertible (a
+    /// zero or non-finite pivot, or a non-finite inverse, answers `false` and leaves
+    /// those rows of `U` and `V` unspecified).
+    Invert {
+        /// The order of `A` (the dimension `n`).
+        rows: usize,
+        /// Added to the inverse's diagonal.
+        shift: T,
+    },
     /// `a · b`. Reply: [`Reply::Scalar`].
     Dot {
         /// First vector.
@@ -185,7 +220,7 @@ pub enum Reply<T: Real = f32> {
     None,
     /// For [`Op::Dot`] and [`Op::Norm`].
     Scalar(T),
-    /// For [`Op::AllFinite`].
+    /// For [`Op::AllFinite`] and [`Op::Invert`].
     Flag(bool),
 }
 

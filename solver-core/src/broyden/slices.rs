@@ -340,6 +340,79 @@ impl<T: Real> SliceVectors<'_, T> {
         self.low_rank_split(out, alpha, a, b, pairs, x)
     }
 
+    /// `aⱼ ← aⱼ + coef[j]·x` for the rows `j < rows` of `a`; `coef` and `x` must be work
+    /// vectors (anything else does nothing).
+    #[inline(never)]
+    fn add_outer(&mut self, a: Factor, rows: usize, coef: Vector, x: Vector) {
+        let n = self.n;
+        if n == 0 {
+            return;
+        }
+        let (Some(c), Some(x)) = (coef.work_index(), x.work_index()) else { return };
+        let (Some(c), Some(x)) = (row(self.work, c, n), row(self.work, x, n)) else { return };
+        let buf = if a == Factor::U { &mut *self.u } else { &mut *self.v };
+        let Some(rows) = rows.min(n).checked_mul(n).and_then(|len| buf.get_mut(..len)) else { return };
+        for (r, &c) in rows.chunks_exact_mut(n).zip(c) {
+            kernels::axpy(c, x, r);
+        }
+    }
+
+    /// [`Op::Invert`]: Gauss–Jordan elimination with partial pivoting of `[A | I]`, `A`'s
+    /// entry `(i, j)` at `v[j·n + i]` and the identity's in `u`, each row operation
+    /// applied to both, so that `u` ends as `A⁻¹` (its rows the inverse's columns). Only
+    /// an exactly zero pivot counts as singular: a relative threshold (`n·ε·max|Aᵢⱼ|`)
+    /// refused the badly scaled Jacobians of three classic f32 cases that the inverse
+    /// solves (root_table: 35 solved in f32 without it, 32 with it).
+    /// `O(n³)`, for the small `n` of a dense model; entries are read and written through
+    /// checked accessors, so no index can panic.
+    #[inline(never)]
+    fn invert(&mut self, rows: usize, shift: T) -> bool {
+        let n = self.n;
+        let Some(len) = n.checked_mul(n) else { return false };
+        let (Some(a), Some(b)) = (self.v.get_mut(..len), self.u.get_mut(..len)) else { return false };
+        if rows != n || n == 0 {
+            return false;
+        }
+        set_identity(b, n);
+        for k in 0..n {
+            // The pivot: the largest |A(i, k)| at or below the diagonal.
+            let (mut pivot, mut largest) = (k, T::ZERO);
+            for i in k..n {
+                let x = entry(a, k * n + i).abs();
+                if x > largest {
+                    (pivot, largest) = (i, x);
+                }
+            }
+            if !(largest > T::ZERO && largest.is_finite()) {
+                return false;
+            }
+            // Rows `pivot` and `k` swapped, row k divided by the pivot.
+            let inv = T::ONE / entry(a, k * n + pivot);
+            for m in [&mut *a, &mut *b] {
+                for j in 0..n {
+                    let (p, d) = (entry(m, j * n + pivot), entry(m, j * n + k));
+                    set(m, j * n + pivot, d);
+                    set(m, j * n + k, p * inv);
+                }
+            }
+            // Every other row loses its multiple of row k.
+            for i in (0..n).filter(|&i| i != k) {
+                let f = entry(a, k * n + i);
+                if f != T::ZERO {
+                    for m in [&mut *a, &mut *b] {
+                        for j in 0..n {
+                            let x = entry(m, j * n + i) - f * entry(m, j * n + k);
+                            set(m, j * n + i, x);
+                        }
+                    }
+                }
+            }
+        }
+        set_identity(a, n);
+        add_diagonal(b, n, shift);
+        all_finite(b)
+    }
+
     /// [`low_rank`](Self::low_rank) in general (out of line, like
     /// [`with_split`](Self::with_split)).
     #[inline(never)]
@@ -369,6 +442,33 @@ fn rows<T>(buf: Around<'_, T>, n: usize, pairs: Pairs) -> Option<(&[T], &[T])> {
         _ => &[],
     };
     Some((lo, hi))
+}
+
+/// Entry `at` of `buf` (0 outside it).
+fn entry<T: Real>(buf: &[T], at: usize) -> T {
+    buf.get(at).copied().unwrap_or(T::ZERO)
+}
+
+/// Sets entry `at` of `buf` (nothing outside it).
+fn set<T>(buf: &mut [T], at: usize, value: T) {
+    if let Some(e) = buf.get_mut(at) {
+        *e = value;
+    }
+}
+
+/// Sets the `n × n` matrix of rows of `n` at the start of `buf` to the identity.
+fn set_identity<T: Real>(buf: &mut [T], n: usize) {
+    for (j, row) in buf.chunks_exact_mut(n.max(1)).take(n).enumerate() {
+        row.fill(T::ZERO);
+        set(row, j, T::ONE);
+    }
+}
+
+/// Adds `add·I` to the `n × n` matrix of rows of `n` at the start of `buf`.
+fn add_diagonal<T: Real>(buf: &mut [T], n: usize, add: T) {
+    for (j, row) in buf.chunks_exact_mut(n.max(1)).take(n).enumerate() {
+        set(row, j, entry(row, j) + add);
+    }
 }
 
 /// Whether every entry of `a` is finite; four entries per step of the loop, which
@@ -401,6 +501,14 @@ fn execute<T: Real>(s: &mut SliceVectors<'_, T>, op: Op<T>) -> Reply<T> {
             }
         }),
         Op::Fill { out, value } => s.with(out, out, out, |o, _, _| o.fill(value)),
+        Op::Unit { out, index, value } => s.with(out, out, out, |o, _, _| {
+            o.fill(T::ZERO);
+            if let Some(e) = o.get_mut(index) {
+                *e = value;
+            }
+        }),
+        Op::AddOuter { a, rows, coef, x } => s.add_outer(a, rows, coef, x),
+        Op::Invert { rows, shift } => return Reply::Flag(s.invert(rows, shift)),
         Op::Scale { out, alpha, x } => s.with(out, x, out, |o, x, _| {
             if alpha == -T::ONE {
                 combine(o, None, x, |_, y| -y);

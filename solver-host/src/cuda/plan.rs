@@ -210,6 +210,13 @@ impl Plan {
                     (e[1], e[6]) = (code(out)?, value.to_bits() as i32);
                     (Kind::Fill, 1)
                 }
+                Op::Unit { .. } | Op::AddOuter { .. } | Op::Invert { .. } => {
+                    // Only a root solve of n ≤ m unknowns (a dense model) asks for these;
+                    // the GPU runs fixed-point solves of DEQ states.
+                    return Err(CudaError::InvalidOp(format!(
+                        "{op:?}: dense-model operations (root solves of small systems) run on the host"
+                    )));
+                }
                 Op::Dot { a, b } => {
                     (e[2], e[3]) = (code(a)?, code(b)?);
                     (Kind::Dot, 2)
@@ -333,6 +340,9 @@ mod tests {
             low_rank(Vector::G, ALL),
             Op::Evaluate { point: Vector::X, out: Vector::X },
             Op::Evaluate { point: Vector::Best, out: Vector::G },
+            Op::Unit { out: Vector::P, index: 0, value: 1.0 },
+            Op::AddOuter { a: Factor::U, rows: 2, coef: Vector::Xn, x: Vector::P },
+            Op::Invert { rows: 10, shift: 1.0 },
         ] {
             assert!(matches!(plan.build(&[Some(bad)], 4, 10), Err(CudaError::InvalidOp(_))), "{bad:?}");
         }

@@ -4,7 +4,8 @@ solver-core's Broyden state machine (in Rust, one per sample) decides everything
 asks for its vector work one operation per sample and round, each a generic operation
 of linear algebra on named vectors (``solver_core::broyden::ops``: copy, scale,
 ``x + αy``, a low-rank product, a dot product, a norm, a finiteness test, an evaluation
-of ``f``). ``TorchVectors.execute`` carries out a round's operations for all samples
+of ``f``; for the dense model of a small root solve, a unit vector, a rank-one update of
+rows and a dense inverse). ``TorchVectors.execute`` carries out a round's operations for all samples
 together, grouped by kind and by the classes of the vectors they name, and answers with
 one scalar per sample, in one transfer to the host per round. It knows nothing of
 Broyden's method: the encoding is ``deqsolve._native``'s (documented in
@@ -132,6 +133,40 @@ class TorchVectors:
     def _all_finite(self, g, replies):
         replies[g.sel] = torch.isfinite(g.read(0)).all(dim=1).double()
 
+    # The dense-model operations: root solves of n ≤ m unknowns ask for them (those are
+    # not offloaded, but every executor carries out the whole vocabulary).
+
+    def _unit(self, g, replies):
+        """``out ← value·e_index``, the index per sample (column 7)."""
+        d = self.z.shape[1]
+        hit = torch.arange(d, device=g.device)[None, :] == g.ints(7)[:, None]
+        g.write(0, torch.where(hit, g.param().to(self.z.dtype), torch.zeros((), dtype=self.z.dtype, device=g.device)))
+
+    def _add_outer(self, g, replies):
+        """``aⱼ ← aⱼ + coef[j]·x`` for the rows ``j < rows`` (column 7) of the factor in
+        column 1."""
+        top = min(int(g.codes[:, 7].max()), self.u.shape[1], self.z.shape[1])
+        if top <= 0:
+            return
+        coef, x = g.read(1), g.read(2)
+        keep = self.slots[None, :top] < g.ints(7)[:, None]
+        coef = torch.where(keep, coef[:, :top], torch.zeros_like(coef[:, :top]))
+        g.factor(int(g.codes[0, 1]))[:, :top] += coef[:, :, None] * x[:, None, :]
+
+    def _invert(self, g, replies):
+        """With ``V``'s first ``d`` rows the columns of ``A``: ``uⱼ ← A⁻¹eⱼ + shift·eⱼ``,
+        ``vⱼ ← eⱼ``; replies 1 where ``A`` was invertible (and ``rows`` is ``d``)."""
+        d = self.z.shape[1]
+        if d > self.u.shape[1]:
+            return
+        u, v = self.u[g.sel], self.v[g.sel]
+        inverse, info = torch.linalg.inv_ex(v[:, :d].transpose(1, 2).double())
+        eye = torch.eye(d, dtype=torch.float64, device=g.device)
+        u[:, :d] = (inverse.transpose(1, 2) + g.param().double()[:, :, None] * eye).to(u.dtype)
+        v[:, :d] = eye.to(v.dtype)
+        ok = (info == 0) & torch.isfinite(u[:, :d]).flatten(1).all(dim=1) & (g.ints(7) == d)
+        replies[g.sel] = ok.double()
+
     # kind: (handler, the code columns its samples must share: the vectors' classes and
     # rows and, for the low-rank product, the factors)
     _handlers = {
@@ -143,6 +178,9 @@ class TorchVectors:
         _native.OP_DOT: (_dot, (1, 2, 3, 4)),
         _native.OP_NORM: (_norm, (1, 2)),
         _native.OP_ALL_FINITE: (_all_finite, (1, 2)),
+        _native.OP_UNIT: (_unit, (1, 2)),
+        _native.OP_ADD_OUTER: (_add_outer, (1, 2, 3, 4, 5, 6)),
+        _native.OP_INVERT: (_invert, ()),
     }
 
 
