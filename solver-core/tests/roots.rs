@@ -45,7 +45,7 @@ fn solved() -> (Vec<String>, Vec<String>) {
 
 #[test]
 fn classic_cases_solved_by_default_settings() {
-    // The targets: 30 of 43 in f32, 36 in f64. Measured (root_table): 35 and 40. With
+    // The targets: 30 of 43 in f32, 36 in f64. Measured (root_table): 39 and 40. With
     // H₀ = −I throughout the method solved 12 in each type; with the secant-scaled −γI
     // alone (no dense model for n ≤ m), 22 and 25.
     let (f32s, f64s) = solved();

@@ -4,27 +4,41 @@
 //! [`BroydenState::advance`] is the whole method. It takes the reply to the operation it
 //! asked for last and runs until it needs the next one; each arm of its `match` is one
 //! line of the iteration below, in this order, and each formula is written there once.
-//! The vectors keep their names (see [`Vector`]); during the update, three of them hold
-//! the update's terms, named where they are formed: the step's buffer `P` holds `Δz`,
-//! the residual's `G` holds `Δg`, and the trial point's `Xn` (copied to `X` first) holds
-//! `v`.
+//! The vectors keep their names (see [`Vector`]); during the update, the residual's `G`
+//! holds `Δg`, the trial point's `Xn` (copied to `X` first) holds `v`, the step's `P`
+//! keeps the step `p` until `−H_o g₊` replaces it, and `u` is formed in its slot.
+//!
+//! `H_o` is `H` without the pair the new one replaces (the oldest, once the history is
+//! full; all of them for [`History::Restart`]), so `H₊ = H_o + u vᵀ`. The step was
+//! `p = −H g`, so `Δz = αp` and `H_o g = −p − u_old (v_oldᵀg)` (the last term only when a
+//! pair is dropped), and `H₊g₊ = H_o g₊ + u (vᵀg₊)`: the update forms the next step
+//! from the one product `H_o g₊` it needs anyway. Each iteration makes **two low-rank
+//! products**, `H_oᵀp` and `H_o g₊`, so it reads `U` and `V` twice each (a dot pass
+//! over one factor, an axpy pass over the other, per product), where forming the step
+//! afresh took a third.
 //!
 //! ```text
 //!   start:    g ← f(x), its residual and norms             converged? best?
-//!   iterate:  p ← g − U(Vᵀg)            (= −H g)            p finite? else H = −I, p ← g
+//!   iterate:  p ← g − U(Vᵀg) = −Hg, unless the update formed it
+//!                                                          p finite? else H = −I, p ← g
 //!             xn ← x + α·p
 //!             gn ← f(xn), its residual and norms           converged? best? rejected?
-//!   accept:   Δz = xn − x (in P),  Δg = gn − g (in G),  x ← xn
-//!             v = −Δz + V(UᵀΔz)     (= HᵀΔz, in Xn)        vᵀΔg tiny? skip the update
-//!             u = (Δz + Δg − U(VᵀΔg)) / (vᵀΔg)  (its slot) u finite? else an inert pair
-//!             v into its slot;  g ← gn
+//!   accept:   c = v_oldᵀg (when a pair is dropped),  Δg = gn − g (in G),  x ← xn
+//!             v = −p + V(Uᵀp)       (= H_oᵀp, in Xn)       vᵀΔg tiny? skip the update
+//!             no other pairs:  u·vᵀΔg = αp + Δg
+//!             else:            u·vᵀΔg = (α − 1)p − c·u_old − H_o g₊,
+//!                              with −H_o g₊ = g₊ − U(Vᵀg₊) formed in P
+//!             u ← u / vᵀΔg  (its slot)                     u finite? else an inert pair
+//!             v into its slot;  p ← −H_o g₊ − u (vᵀg₊) (= −H₊g₊);  g ← gn
+//!
+//! (A root solve keeps H₀ = −γI: read γp and γg₊ for p and g₊ in the H₀ terms.)
 //!
 //! A root solve with n ≤ m keeps a dense model (V's rows eⱼ, U's the columns of H + γI):
 //!   probe:    for each j: xn ← x + h·eⱼ, gn ← f(xn), vⱼ ← (gn − g)/h
 //!             U ← A⁻¹ + γI, V ← I   (A the columns vⱼ)   singular? H = −γI
 //!   iterate:  p ← −H g,  xn ← x + α·p    α halved until ‖gn‖ ≤ (1 − 10⁻⁴α)‖g‖,
 //!                                        else probe afresh (or take the last trial)
-//!   accept:   Δz, Δg, v as above;  u (in P);  U's row j += vⱼ·u;  g ← gn
+//!   accept:   the update above against all n rows (u in G);  U's row j += vⱼ·u
 //! ```
 
 use super::ops::{Factor, Op, Pairs, Reply, Vector};
@@ -61,6 +75,11 @@ pub struct BroydenState<T: Real = f32> {
     restart: bool,
     vg: T,
     v_norm: T,
+    /// `v_oldᵀg`: the oldest pair's `v` against the residual the step was taken from,
+    /// when the update drops that pair.
+    oldest_g: T,
+    /// Whether `P` already holds the next step `−H g` (formed at the end of the update).
+    step_ready: bool,
     /// The scale of the initial inverse Jacobian, `H₀ = −γ I`: 1 for a fixed point
     /// (`∂g/∂z = J_f − I ≈ −I`); for a root, set from the first residual and then from
     /// each update made against an empty history (see [`Self::rescaled`]).
@@ -104,7 +123,7 @@ enum Line {
     TrialReset,
     TrialFormed,
     // The update.
-    DzFormed,
+    OldestDotted,
     DgFormed,
     Moved,
     VStarted,
@@ -112,12 +131,19 @@ enum Line {
     VgDotted,
     VNormed,
     DgNormed,
-    UStarted,
+    UFromDg,
+    UFromStep,
+    OldestScaled,
+    StepFolded,
+    HgStarted,
+    HgFormed,
     UFormed,
     UScaled,
     UChecked,
     UZeroed,
     PairStored,
+    NextDotted,
+    NextFormed,
     Finished,
     // The solve has ended with this status; the monitor holds the rest of its report.
     Done(Status),
@@ -165,6 +191,8 @@ impl<T: Real> BroydenState<T> {
             restart: false,
             vg: T::ZERO,
             v_norm: T::ZERO,
+            oldest_g: T::ZERO,
+            step_ready: false,
             gamma: T::ONE,
             dense: root && n > 0 && n <= m,
             n,
@@ -324,10 +352,17 @@ impl<T: Real> BroydenState<T> {
                 self.to(Line::Evaluated { trial: true }, Op::Evaluate { point: Xn, out: Gn })
             }
 
-            // ── The step is taken: Δz = xn − x (in P), Δg = gn − g (in G), x ← xn.
-            Line::DzFormed => self.to(Line::DgFormed, Op::Combine { out: G, x: Gn, alpha: -T::ONE, y: G }),
+            // ── The step is taken. With H_o the inverse Jacobian without the pair the new
+            //    one replaces ("others"), Δz = αp and H g = −p (the step): v = H_oᵀp
+            //    (in Xn), u·vᵀΔg = Δz − H_oΔg, with H_oΔg = H_o g₊ − H_o g and
+            //    H_o g = −p − u_old (v_oldᵀ g); the next step −H₊g₊ = −H_o g₊ − u (vᵀg₊).
+            //    Two low-rank products per iteration: H_oᵀp and H_o g₊.
+            Line::OldestDotted => {
+                self.oldest_g = reply.scalar();
+                self.form_dg()
+            }
             Line::DgFormed => self.to(Line::Moved, Op::Copy { from: Xn, to: X }),
-            // v = HᵀΔz = −γΔz + V(UᵀΔz), in Xn, against the pairs other than the new slot.
+            // v = H_oᵀp = −γp + V(Uᵀp), in Xn.
             Line::Moved => self.to(Line::VStarted, Op::Scale { out: Xn, alpha: -self.gamma, x: P }),
             Line::VStarted => {
                 let others = self.others();
@@ -348,30 +383,55 @@ impl<T: Real> BroydenState<T> {
                 // Skip the update when |cos(v, Δg)| = |vᵀΔg| / (‖v‖‖Δg‖) is tiny, divided
                 // step by step so that tiny vectors cannot underflow the test into passing.
                 let cosine = self.vg / self.v_norm / reply.scalar();
-                if cosine.abs() > s.skip_tol && (T::ONE / self.vg).is_finite() {
-                    self.gamma = self.rescaled(reply.scalar());
-                    // u = (Δz − HΔg)/(vᵀΔg) = (Δz + γΔg − U(VᵀΔg))/(vᵀΔg), into its slot
-                    // (into P, in place of Δz, for a dense model).
-                    let u = self.u_vector();
-                    self.to(Line::UStarted, Op::Combine { out: u, x: P, alpha: self.gamma, y: G })
-                } else {
+                if !(cosine.abs() > s.skip_tol && (T::ONE / self.vg).is_finite()) {
                     // Skipped: the history is left exactly as it was.
-                    self.finish()
+                    return self.finish();
+                }
+                self.gamma = self.rescaled(reply.scalar());
+                let u = self.u_vector();
+                if self.kept == 0 {
+                    // No other pairs: u·vᵀΔg = αp + γΔg directly.
+                    return self.to(Line::UFromDg, Op::Scale { out: u, alpha: self.gamma, x: G });
+                }
+                // u·vᵀΔg = (α − 1)p − u_old (v_oldᵀg) − H_o g₊: the first two terms first,
+                // while P still holds p.
+                if self.dropping() {
+                    let oldest = Op::Scale { out: u, alpha: -self.oldest_g, x: u };
+                    self.to(Line::OldestScaled, oldest)
+                } else if self.alpha != T::ONE {
+                    self.to(Line::StepFolded, Op::Scale { out: u, alpha: self.alpha - T::ONE, x: P })
+                } else {
+                    self.start_hg()
                 }
             }
-            Line::UStarted => {
-                let (u, others) = (self.u_vector(), self.others());
-                let low_rank =
-                    Op::LowRank { out: u, alpha: -T::ONE, a: Factor::U, b: Factor::V, pairs: others, x: G };
-                if nonempty(others) { self.to(Line::UFormed, low_rank) } else { self.scale_u() }
+            Line::UFromDg => {
+                let u = self.u_vector();
+                self.to(Line::UFromStep, Op::Combine { out: u, x: u, alpha: self.alpha, y: P })
             }
+            Line::UFromStep => self.start_hg(),
+            Line::OldestScaled => {
+                if self.alpha == T::ONE {
+                    return self.start_hg();
+                }
+                let u = self.u_vector();
+                self.to(Line::StepFolded, Op::Combine { out: u, x: u, alpha: self.alpha - T::ONE, y: P })
+            }
+            Line::StepFolded => self.start_hg(),
+            // −H_o g₊ = γg₊ − U(Vᵀg₊), in P.
+            Line::HgStarted => {
+                let others = self.others();
+                let hg =
+                    Op::LowRank { out: P, alpha: -T::ONE, a: Factor::U, b: Factor::V, pairs: others, x: Gn };
+                if nonempty(others) { self.to(Line::HgFormed, hg) } else { self.form_u() }
+            }
+            Line::HgFormed => self.form_u(),
             Line::UFormed => self.scale_u(),
             Line::UScaled => self.to(Line::UChecked, Op::AllFinite { a: self.u_vector() }),
             Line::UChecked => {
                 if self.dense {
                     // H ← H + u vᵀ: row j of U (column j of H + γI) gains vⱼ·u. A u that
                     // overflowed is not added.
-                    let add = Op::AddOuter { a: Factor::U, rows: self.n, coef: Xn, x: P };
+                    let add = Op::AddOuter { a: Factor::U, rows: self.n, coef: Xn, x: G };
                     return if reply.flag() { self.to(Line::PairStored, add) } else { self.finish() };
                 }
                 if !reply.flag() {
@@ -391,9 +451,19 @@ impl<T: Real> BroydenState<T> {
                 self.to(Line::PairStored, Op::Copy { from: Xn, to: Vector::V(self.slot) })
             }
             Line::UZeroed => {
-                self.to(Line::PairStored, Op::Fill { out: Vector::V(self.slot), value: T::ZERO })
+                // The next step is formed afresh (from the history as it now is).
+                self.to(Line::Finished, Op::Fill { out: Vector::V(self.slot), value: T::ZERO })
             }
-            Line::PairStored => self.finish(),
+            // The next step p₊ = −H_o g₊ − u (vᵀg₊), in P.
+            Line::PairStored => self.to(Line::NextDotted, Op::Dot { a: Xn, b: Gn }),
+            Line::NextDotted => {
+                let next = Op::Combine { out: P, x: P, alpha: -reply.scalar(), y: self.u_vector() };
+                self.to(Line::NextFormed, next)
+            }
+            Line::NextFormed => {
+                self.step_ready = true;
+                self.finish()
+            }
             Line::Finished => {
                 self.cur = self.next;
                 self.fresh = false;
@@ -422,9 +492,47 @@ impl<T: Real> BroydenState<T> {
         self.to(Line::VgDotted, Op::Dot { a: Vector::Xn, b: Vector::G })
     }
 
-    /// Where the update's `u` is formed: its slot, or `P` for a dense model.
+    /// Where the update's `u` is formed: its slot, or `G` (free once `vᵀΔg` and `‖Δg‖`
+    /// are known) for a dense model.
     fn u_vector(&self) -> Vector {
-        if self.dense { Vector::P } else { Vector::U(self.slot) }
+        if self.dense { Vector::G } else { Vector::U(self.slot) }
+    }
+
+    /// The update's first operation: `v_oldᵀg` when it drops the oldest pair, else `Δg`.
+    fn take_step(&mut self) -> Op<T> {
+        if self.dropping() {
+            return self.to(Line::OldestDotted, Op::Dot { a: Vector::V(self.slot), b: Vector::G });
+        }
+        self.form_dg()
+    }
+
+    /// `Δg = gn − g`, in G.
+    fn form_dg(&mut self) -> Op<T> {
+        self.to(Line::DgFormed, Op::Combine { out: Vector::G, x: Vector::Gn, alpha: -T::ONE, y: Vector::G })
+    }
+
+    /// Whether the new pair replaces a stored one that its update leaves out (the oldest,
+    /// once the history is full).
+    fn dropping(&self) -> bool {
+        !self.dense && self.slot < self.kept
+    }
+
+    /// `−H_o g₊ = γg₊ − U(Vᵀg₊)` into P: first `γg₊`.
+    fn start_hg(&mut self) -> Op<T> {
+        self.to(Line::HgStarted, Op::Scale { out: Vector::P, alpha: self.gamma, x: Vector::Gn })
+    }
+
+    /// With `−H_o g₊` in P: `u·vᵀΔg`, by adding it to the terms already formed (or, when
+    /// there are none, copying it); with no other pairs u was complete already.
+    fn form_u(&mut self) -> Op<T> {
+        let u = self.u_vector();
+        if self.kept == 0 {
+            self.scale_u()
+        } else if self.dropping() || self.alpha != T::ONE {
+            self.to(Line::UFormed, Op::Combine { out: u, x: u, alpha: T::ONE, y: Vector::P })
+        } else {
+            self.to(Line::UFormed, Op::Copy { from: Vector::P, to: u })
+        }
     }
 
     /// `u ← u / (vᵀΔg)`.
@@ -469,6 +577,10 @@ impl<T: Real> BroydenState<T> {
     fn iterate(&mut self) -> Op<T> {
         if !self.mon.may_iterate() {
             return self.done(Status::MaxIterations);
+        }
+        if core::mem::take(&mut self.step_ready) {
+            // Formed by the update.
+            return self.check_step();
         }
         self.to(Line::StepCopied, self.plain_step())
     }
@@ -530,13 +642,14 @@ impl<T: Real> BroydenState<T> {
     /// fixed point, and whenever other pairs are kept (their secant equations hold for
     /// the current `γ`), it stays. For a root, an update against an empty history sets
     /// it from the secant in the least-squares sense, `−γΔg ≈ Δz`:
-    /// `γ = −ΔzᵀΔg/‖Δg‖²`, which is `vᵀΔg / (γ‖Δg‖²)` with `v = −γΔz` (negative when
-    /// `∂g/∂z` has a positive spectrum: the plain step then goes the right way).
+    /// `γ = −ΔzᵀΔg/‖Δg‖²`, which is `α·vᵀΔg / (γ‖Δg‖²)` with `v = −γp` and `Δz = αp`
+    /// (negative when `∂g/∂z` has a positive spectrum: the plain step then goes the
+    /// right way).
     fn rescaled(&self, dg_norm: T) -> T {
         if !self.root || self.kept > 0 {
             return self.gamma;
         }
-        let gamma = self.vg / self.gamma / dg_norm / dg_norm;
+        let gamma = self.alpha * self.vg / self.gamma / dg_norm / dg_norm;
         if gamma.is_finite() && gamma != T::ZERO { gamma } else { self.gamma }
     }
 
@@ -611,7 +724,7 @@ impl<T: Real> BroydenState<T> {
         } else {
             (self.head, self.count, false)
         };
-        self.to(Line::DzFormed, Op::Combine { out: Vector::P, x: Vector::Xn, alpha: -T::ONE, y: Vector::X })
+        self.take_step()
     }
 
     /// A trial point of a dense model evaluated: a probe is taken as it is; a step must
@@ -648,7 +761,7 @@ impl<T: Real> BroydenState<T> {
             return self.done(Status::Diverged);
         }
         (self.slot, self.kept, self.restart) = (0, self.n, false);
-        self.to(Line::DzFormed, Op::Combine { out: Vector::P, x: Vector::Xn, alpha: -T::ONE, y: Vector::X })
+        self.take_step()
     }
 
     /// The pairs the new one is computed against: the others, or all `n` of a dense
@@ -676,6 +789,7 @@ impl<T: Real> BroydenState<T> {
     fn clear(&mut self) {
         self.count = 0;
         self.head = 0;
+        self.step_ready = false;
     }
 
     #[cfg(test)]
@@ -711,28 +825,56 @@ mod tests {
         let mut state = BroydenState::new(&settings, false, N, m, &opts);
         let mut reply = Reply::None;
         let mut checked = 0;
+        // The residual g(x) = f(x) − x, recomputed here; the last accepted iterate.
+        let residual = |x: &[f32]| -> [f32; N] {
+            let mut out = [0.0f32; N];
+            f(x, &mut out);
+            core::array::from_fn(|i| out[i] - x[i])
+        };
+        let mut last = [0.0f32; N];
         loop {
             let op = state.advance(reply);
-            if matches!(state.at, Line::Finished) && state.count() > 0 {
-                // The update is stored; P = Δz, G = Δg.
-                let (dz, dg) = (&work[2 * N..3 * N], &work[N..2 * N]);
-                let mut hdg: [f32; N] = core::array::from_fn(|i| -dg[i]);
-                kernels::scalar::low_rank_acc(
-                    1.0,
-                    &u[..state.count() * N],
-                    &v[..state.count() * N],
-                    N,
-                    dg,
-                    &mut hdg,
-                );
-                for (a, b) in hdg.iter().zip(dz) {
-                    assert!(
-                        (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
-                        "{history:?}: H Δg = {hdg:?}, Δz = {dz:?}"
+            if matches!(state.at, Line::Finished) {
+                // A step was taken: X holds the new iterate. When a pair was stored (the
+                // next step is then formed), check it against this step's Δz and Δg.
+                let x: [f32; N] = work[..N].try_into().unwrap();
+                if state.step_ready {
+                    let dz: [f32; N] = core::array::from_fn(|i| x[i] - last[i]);
+                    let (gx, gl) = (residual(&x), residual(&last));
+                    let dg: [f32; N] = core::array::from_fn(|i| gx[i] - gl[i]);
+                    let mut hdg: [f32; N] = core::array::from_fn(|i| -dg[i]);
+                    kernels::scalar::low_rank_acc(
+                        1.0,
+                        &u[..state.count() * N],
+                        &v[..state.count() * N],
+                        N,
+                        &dg,
+                        &mut hdg,
                     );
+                    for (a, b) in hdg.iter().zip(&dz) {
+                        assert!(
+                            (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                            "{history:?}: H Δg = {hdg:?}, Δz = {dz:?}"
+                        );
+                    }
+                    // The next step, formed by the update from H_o g₊, is −H₊g₊ =
+                    // g₊ − U(Vᵀg₊) over the stored pairs.
+                    let mut step = gx;
+                    kernels::scalar::low_rank_acc(
+                        -1.0,
+                        &u[..state.count() * N],
+                        &v[..state.count() * N],
+                        N,
+                        &gx,
+                        &mut step,
+                    );
+                    for (a, b) in work[2 * N..3 * N].iter().zip(&step) {
+                        assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "{history:?}: p = {a}, −H g = {b}");
+                    }
+                    assert!(state.count() <= m);
+                    checked += 1;
                 }
-                assert!(state.count() <= m);
-                checked += 1;
+                last = x;
             }
             reply = match op {
                 Op::Done(_) => return checked,
@@ -748,7 +890,8 @@ mod tests {
     }
 
     /// After every stored update, whatever the policy and however full the history, the
-    /// newest secant condition holds.
+    /// newest secant condition holds and the step formed for the next iteration is
+    /// `−H₊g₊`.
     #[test]
     fn newest_secant_condition_holds_with_full_history() {
         for history in [History::DropOldest, History::Restart] {

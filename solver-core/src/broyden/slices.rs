@@ -254,38 +254,43 @@ impl<T: Real> SliceVectors<'_, T> {
         f: impl FnOnce(&mut [T], Input<'_, T>, Input<'_, T>),
     ) {
         let n = self.n;
+        if let Some(o) = out.work_index() {
+            // Into a work vector: every input is the output itself, another work vector,
+            // or a row of another buffer (`U`, `V`, `z`), which the output cannot overlap.
+            let SliceVectors { u, v, work, z, .. } = self;
+            let Some((lo, out_row, hi)) = cut_work(work, o, n) else { return };
+            let (u, v, z) = (&**u, &**v, &**z);
+            let get = |i: Vector| match i {
+                _ if i == out => Some(None),
+                Vector::U(r) => row(u, r, n).map(Some),
+                Vector::V(r) => row(v, r, n).map(Some),
+                Vector::Best => z.get(..n).map(Some),
+                w => around_work(lo, hi, o, w.work_index()?, n).map(Some),
+            };
+            if let (Some(x), Some(y)) = (get(x), get(y)) {
+                f(out_row, x, y);
+            }
+            return;
+        }
         let (px, py) = (place(x, out), place(y, out));
         if px == Place::Other || py == Place::Other {
             return self.with_split(out, x, y, f);
         }
-        // The common cases: every input a work vector or the output itself, so no view
-        // of the other buffers is needed.
-        if let Some(o) = out.work_index() {
-            let Some((lo, out, hi)) = cut_work(self.work, o, n) else { return };
-            let get = |p: Place| match p {
-                Place::Work(i) => around_work(lo, hi, o, i, n).map(Some),
-                _ => Some(None),
-            };
-            if let (Some(x), Some(y)) = (get(px), get(py)) {
-                f(out, x, y);
-            }
-        } else {
-            // Into a row of `U` or `V`, or `z`: the inputs are in the work buffer.
-            let SliceVectors { u, v, work, z, .. } = self;
-            let work = &**work;
-            let get = |p: Place| match p {
-                Place::Work(i) => row(work, i, n).map(Some),
-                _ => Some(None),
-            };
-            if let (Some(out), Some(x), Some(y)) = (row_mut(u, v, z, n, out), get(px), get(py)) {
-                f(out, x, y);
-            }
+        // Into a row of `U` or `V`, or `z`: the inputs are in the work buffer.
+        let SliceVectors { u, v, work, z, .. } = self;
+        let work = &**work;
+        let get = |p: Place| match p {
+            Place::Work(i) => row(work, i, n).map(Some),
+            _ => Some(None),
+        };
+        if let (Some(out), Some(x), Some(y)) = (row_mut(u, v, z, n, out), get(px), get(py)) {
+            f(out, x, y);
         }
     }
 
-    /// [`with`](Self::with) in general: an input in another row of `U` or `V`, or in `z`.
-    /// Kept out of line, so that its view of the buffers takes no stack in the common
-    /// cases.
+    /// [`with`](Self::with) in general: into a row of `U` or `V` (or `z`), an input in
+    /// another row of them. Kept out of line, so that its view of the buffers takes no
+    /// stack in the common cases.
     #[inline(never)]
     #[cold]
     fn with_split(
