@@ -28,6 +28,22 @@ pub trait BatchBackend<T = f32>: Sync {
     fn split(&self) -> bool {
         true
     }
+    /// `Some(len)` when one sample's `f` can be computed in pieces of `len` outputs (the
+    /// last one shorter), each from the sample's whole point, by
+    /// [`eval_piece`](Self::eval_piece): the lockstep solver then reads and writes each
+    /// solver's own vectors (no batch buffers, no copies) and evaluates the pieces in
+    /// parallel, so threads whose samples have stopped take pieces of the others'.
+    /// `None` (the default): only [`eval`](Self::eval) is used.
+    fn piece_len(&self) -> Option<usize> {
+        None
+    }
+    /// Piece `piece` of sample `sample`'s `f(z)`: its outputs `piece·len ..` into `out`
+    /// (`len` of them, fewer for the last piece), with `z` the sample's whole point
+    /// (`d` values). Called only when [`piece_len`](Self::piece_len) is `Some(len)`;
+    /// pieces may be evaluated concurrently. The default does nothing.
+    fn eval_piece(&self, sample: usize, piece: usize, z: &[T], out: &mut [T]) {
+        let _ = (sample, piece, z, out);
+    }
 }
 
 /// The message of a state of `got` values where `expected` (`B·d`) were needed; an

@@ -6,7 +6,9 @@
 //! injection and the activation). The lockstep solver hands it groups of consecutive
 //! samples, concurrently; within a group, each run of consecutive running samples is one
 //! product, and the rows of stopped samples are skipped, so a stopped sample costs
-//! nothing.
+//! nothing. A sample of [`PIECE_MIN_TOKENS`] tokens or more is instead evaluated in
+//! pieces of about a quarter of its tokens, straight from and into its solver's own
+//! vectors ([`BatchBackend::eval_piece`]).
 
 use rayon::prelude::*;
 
@@ -21,7 +23,23 @@ pub struct LayerBackend<'l, T = f32> {
     c: Vec<T>,
     samples: usize,
     tokens: usize,
+    /// Tokens per piece of a sample's evaluation, when samples are evaluated in pieces.
+    piece_tokens: Option<usize>,
 }
+
+/// Samples of at least this many tokens are evaluated piece by piece, straight from
+/// and into each solver's vectors ([`BatchBackend::piece_len`]); smaller ones in
+/// batched products over groups of samples, whose rows share each pass over `W`.
+/// Measured with `cargo run --release -p deq-benches --bin floor -- B L h` (Broyden
+/// M = 8 to `tol_rel` 1e-6, 2 threads, wall time of the solve, groups → pieces):
+/// `[15 × 150 × 700]` 953 → 815 ms, `[32 × 8 × 512]` 47.0 → 46.6 ms, `[16 × 16 × 256]`
+/// 12.5 → 12.2 ms, `[64 × 1 × 256]` 3.2 → 5.5 ms (one row per sample: a product per
+/// sample cannot share `W` across samples).
+pub const PIECE_MIN_TOKENS: usize = 16;
+
+/// Pieces per sample: enough for an idle thread to share a sample's evaluation, few
+/// enough that each is a product of dozens of rows.
+const PIECES: usize = 4;
 
 impl<'l, T: Float> LayerBackend<'l, T> {
     /// The backend for `samples` samples of `tokens` tokens each, with inputs `x`
@@ -52,7 +70,9 @@ impl<'l, T: Float> LayerBackend<'l, T> {
         c.resize(len, T::ZERO);
         let block = rows.div_ceil(2 * rayon::current_num_threads()).max(1);
         c.par_chunks_mut(block * h).zip(x.par_chunks(block * p)).for_each(|(cb, xb)| layer.injection(xb, cb));
-        Ok(LayerBackend { layer, c, samples, tokens })
+        // A multiple of 4 tokens per piece (the product's row tile), about tokens / PIECES.
+        let piece_tokens = (tokens >= PIECE_MIN_TOKENS).then(|| tokens.div_ceil(PIECES).next_multiple_of(4));
+        Ok(LayerBackend { layer, c, samples, tokens, piece_tokens })
     }
 
     /// Bytes held (the injection, `[B × L × h]` floats of `T`).
@@ -89,6 +109,22 @@ impl<T: Float> BatchBackend<T> for LayerBackend<'_, T> {
                 self.layer.apply(zr, cr, or);
             }
             s = e;
+        }
+    }
+
+    fn piece_len(&self) -> Option<usize> {
+        self.piece_tokens.map(|t| t * self.layer.hidden())
+    }
+
+    fn eval_piece(&self, sample: usize, piece: usize, z: &[T], out: &mut [T]) {
+        let (h, d) = (self.layer.hidden(), self.tokens * self.layer.hidden());
+        let Some(len) = self.piece_len() else { return };
+        let Some(at) = piece.checked_mul(len) else { return };
+        let c = sample.checked_mul(d).and_then(|s| self.c.get(s + at..s + at + out.len()));
+        if let (Some(zr), Some(cr)) = (z.get(at..at + out.len()), c)
+            && out.len().is_multiple_of(h)
+        {
+            self.layer.apply(zr, cr, out);
         }
     }
 }

@@ -207,3 +207,68 @@ fn layer_backend_evaluates_exactly_the_running_samples() {
         });
     }
 }
+
+/// A layer of at least `PIECE_MIN_TOKENS` tokens is evaluated piece by piece, straight
+/// from and into each solver's vectors: every sample's answer and report are
+/// bit-identical to solving it alone with the whole `apply` as `f`, on 1 to 3 threads,
+/// for each solver; and the pieces together are the whole evaluation, bit for bit.
+#[test]
+#[cfg(feature = "layer")]
+fn pieces_of_a_many_token_layer_solve_like_each_sample_alone() {
+    use solver_host::model::DeqLayer;
+    use solver_host::{AnySolver, LayerBackend, PIECE_MIN_TOKENS};
+    let (h, p, b, l) = (20, 6, 5, PIECE_MIN_TOKENS + 5);
+    let d = l * h;
+    let layer = DeqLayer::demo(h, p);
+    let x: Vec<f32> = (0..b * l * p).map(|i| ((i * 17 % 37) as f32 / 37.0 - 0.5) * 3.0).collect();
+    let backend = LayerBackend::new(&layer, &x, b, l).unwrap();
+    let len = backend.piece_len().expect("pieces for a many-token state");
+    assert!(len % h == 0 && len < d, "{len}");
+    let c = |s: usize| {
+        let mut c = vec![0.0f32; d];
+        layer.injection(&x[s * l * p..(s + 1) * l * p], &mut c);
+        c
+    };
+    // The pieces are the whole evaluation.
+    let z: Vec<f32> = (0..d).map(|i| ((i * 7 % 31) as f32 / 31.0 - 0.5) * 0.5).collect();
+    for s in 0..b {
+        let mut whole = vec![0.0f32; d];
+        layer.apply(&z, &c(s), &mut whole);
+        let mut pieces = vec![f32::MAX; d];
+        for (k, o) in pieces.chunks_mut(len).enumerate() {
+            backend.eval_piece(s, k, &z, o);
+        }
+        assert_eq!(whole, pieces, "sample {s}");
+    }
+    let opts = Options { max_iters: 60, tol_rel: 1e-6, ..Options::DEFAULT };
+    let makers: [(&str, &(dyn Fn() -> AnySolver + Sync)); 3] = [
+        ("broyden", &|| AnySolver::Broyden(DynBroyden::with_sizes(d, 4).unwrap())),
+        ("anderson", &|| AnySolver::Anderson(DynAnderson::with_sizes(d, 3).unwrap())),
+        ("picard", &|| AnySolver::Picard(DynPicard::with_sizes(d).unwrap())),
+    ];
+    for (name, make) in makers {
+        // Each sample alone.
+        let mut alone = vec![0.0f32; b * d];
+        let mut alone_reports = Vec::new();
+        for s in 0..b {
+            let cs = c(s);
+            let mut solver = make();
+            let zs = &mut alone[s * d..(s + 1) * d];
+            alone_reports.push(solver.solve(&mut |z, out| layer.apply(z, &cs, out), zs, &opts).unwrap());
+        }
+        for threads in [1, 2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| {
+                let mut lock = Lockstep::new(b, || Ok(make())).unwrap();
+                let mut z = vec![0.0f32; b * d];
+                let mut last = 0;
+                let reports =
+                    lock.solve(&backend, &mut z, &opts, &mut |pr| last = last.max(pr.rounds)).unwrap();
+                assert_eq!(reports, alone_reports, "{name}, {threads} threads");
+                assert_eq!(z, alone, "{name}, {threads} threads");
+                assert_eq!(last, reports.iter().map(|r| r.f_evals).max().unwrap(), "{name}");
+                assert!(reports.iter().all(|r| r.status.is_converged()), "{name}: {reports:?}");
+            });
+        }
+    }
+}

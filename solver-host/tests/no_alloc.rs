@@ -58,19 +58,45 @@ fn solves_allocate_nothing() {
             }
         }
     }
+    // The same map evaluated in pieces of 100 outputs (the solvers' own vectors, no
+    // batch buffers).
+    struct RingPieces(usize);
+    impl BatchBackend for RingPieces {
+        fn samples(&self) -> usize {
+            6
+        }
+        fn dim(&self) -> usize {
+            self.0
+        }
+        fn eval(&self, _first: usize, _active: &[bool], _z: &[f32], _out: &mut [f32]) {
+            unreachable!("a backend with pieces is evaluated piece by piece")
+        }
+        fn piece_len(&self) -> Option<usize> {
+            Some(100)
+        }
+        fn eval_piece(&self, _sample: usize, piece: usize, x: &[f32], out: &mut [f32]) {
+            let n = self.0;
+            for (j, oi) in out.iter_mut().enumerate() {
+                let i = piece * 100 + j;
+                *oi = (0.97 * x[(i + 13) % n] - 0.1 * x[i] + 0.001 * i as f32).tanh();
+            }
+        }
+    }
     let mut lock = Lockstep::new(6, || DynBroyden::with_sizes(n, 8)).unwrap();
     let mut zb = vec![0.0f32; 6 * n];
     // (allocations on the pool's threads, peak live bytes above the start, live bytes
     // left over) of one solve. Allocations are counted per thread because the test
     // harness's own thread allocates now and then while a test runs.
-    let mut measure = |pool: &rayon::ThreadPool, iters: u32| {
+    let mut measure = |pool: &rayon::ThreadPool, iters: u32, pieces: bool| {
         zb.fill(0.0);
         let opts = Options { max_iters: iters, ..opts };
         let live = live_bytes();
         reset_peak();
+        let (ring, ring_pieces) = (Ring(n), RingPieces(n));
+        let backend: &dyn BatchBackend = if pieces { &ring_pieces } else { &ring };
         let (r, allocated) = pool.install(|| {
             let before = thread_allocations();
-            let r = lock.solve(&Ring(n), &mut zb, &opts, &mut |_| {}).unwrap();
+            let r = lock.solve(backend, &mut zb, &opts, &mut |_| {}).unwrap();
             (r, thread_allocations() - before)
         });
         let peak = peak_live_bytes() - live;
@@ -81,15 +107,21 @@ fn solves_allocate_nothing() {
     // On one thread (the pool's only worker runs the whole solve): exactly one
     // allocation, the reports, for 30 and for 3000 rounds.
     let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-    measure(&one, 5);
-    let (short, long) = (measure(&one, 30), measure(&one, 3000));
-    assert_eq!((short.0, long.0), (1, 1), "allocations per lockstep solve at 30 and 3000 rounds");
-    // On two threads, rayon's work stealing may allocate inside the pool, but nothing
-    // accumulates over 3000 rounds: the peak stays within a few KiB of the start and
-    // what is left over is no more than the harness's own noise.
     let two = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
-    measure(&two, 5);
-    let long = measure(&two, 3000);
-    assert!(long.1 < 16 << 10, "peak {} bytes above the start", long.1);
-    assert!(long.2.abs() < 4 << 10, "{} bytes left over", long.2);
+    for pieces in [false, true] {
+        measure(&one, 5, pieces);
+        let (short, long) = (measure(&one, 30, pieces), measure(&one, 3000, pieces));
+        assert_eq!(
+            (short.0, long.0),
+            (1, 1),
+            "allocations per solve at 30 and 3000 rounds (pieces {pieces})"
+        );
+        // On two threads, rayon's work stealing may allocate inside the pool, but
+        // nothing accumulates over 3000 rounds: the peak stays within a few KiB of the
+        // start and what is left over is no more than the harness's own noise.
+        measure(&two, 5, pieces);
+        let long = measure(&two, 3000, pieces);
+        assert!(long.1 < 16 << 10, "peak {} bytes above the start (pieces {pieces})", long.1);
+        assert!(long.2.abs() < 4 << 10, "{} bytes left over (pieces {pieces})", long.2);
+    }
 }

@@ -51,6 +51,16 @@ impl BatchBackend for Timed<'_> {
     fn split(&self) -> bool {
         self.inner.split()
     }
+
+    fn piece_len(&self) -> Option<usize> {
+        self.inner.piece_len()
+    }
+
+    fn eval_piece(&self, sample: usize, piece: usize, z: &[f32], out: &mut [f32]) {
+        let t0 = Instant::now();
+        self.inner.eval_piece(sample, piece, z, out);
+        self.nanos.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    }
 }
 
 /// Builds one sample's solver.
