@@ -23,7 +23,7 @@ mkdir -p "$WORK"
 log() { echo "== $(date +%H:%M:%S) $*"; }
 
 log "build"
-cargo build --release -p deq-benches --bin export_problems --bin run_ours
+cargo build --release -p deq-benches --bin export_problems --bin run_ours --bin floor --bin bandwidth
 cargo build --release -p solver-host --bin deq
 BIN=$CARGO_TARGET_DIR/release
 
@@ -67,6 +67,13 @@ done
 for it in 30 300; do
     big --solver broyden --max-iters $it --tol 0 >> "$WORK/peers_big.jsonl"
 done
+
+log "solver overhead: each solve against its evaluations alone (floor), and the kernels' bandwidth"
+RAYON_NUM_THREADS=$THREADS "$BIN/floor" > "$WORK/floor_big.md"
+for shape in "16 16 256" "64 1 256"; do
+    RAYON_NUM_THREADS=$THREADS "$BIN/floor" $shape
+done > "$WORK/floor_small.md"
+"$BIN/bandwidth" > "$WORK/bandwidth.md"
 
 log "training steps: forward + IFT backward of a [8, 150, 700] state (deqsolve from this checkout)"
 "$PY" -m pip install --quiet --force-reinstall --no-deps ./solver-py

@@ -396,6 +396,25 @@ def criterion_section(est, work):
     return out
 
 
+def floor_section(work):
+    """The floor bench's tables (the solve against the time of its evaluations inside the same
+    solve) and the bandwidth bench's, as they print them."""
+    out = []
+    parts = [(f"{work}/floor_big.md", "At DEQ scale"), (f"{work}/floor_small.md", "Small layers"),
+             (f"{work}/bandwidth.md", "Kernel bandwidth beyond the caches")]
+    if not any(os.path.exists(p) for p, _ in parts):
+        return out
+    out += ["## Solver overhead: each solve against its evaluations alone", "",
+            "`floor` times every evaluation of the layer inside the solve (thread-seconds divided by the "
+            "threads) and divides the solve's wall time by it: 1.00 would be a solver that costs nothing. "
+            "`bandwidth` measures the low-rank product U(Vᵀx) beyond the caches next to the machine's "
+            "streaming rate.", ""]
+    for path, title in parts:
+        if os.path.exists(path):
+            out += [f"### {title}", "", open(path).read().strip(), ""]
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--work", required=True)
@@ -492,6 +511,7 @@ def main():
     L += ["## The [15, 150, 700] DEQ-Transformer-sized state", ""]
     L += big_table(rows, base)
     L += [""] + training_section(train)
+    L += floor_section(a.work)
     if a.criterion and os.path.isdir(a.criterion):
         L += ["", "## Criterion benches (warm-up 1 s, measurement 2 s; medians)", ""]
         L += criterion_section(criterion(a.criterion), a.work)
@@ -504,6 +524,7 @@ def main():
           "--stall-iters 0`), `python run.py big ...` (torchdeq, a fresh process each), "
           "`pip install ./solver-py` and `python benches/peers/train_step.py --solver S --max-iter 30|300` "
           "(S = broyden, deqsolve_broyden, fixed_point; a fresh process each), "
+          "`floor` (the [15, 150, 700] state; `floor 16 16 256` and `floor 64 1 256`) and `bandwidth`, "
           "`cargo bench -p deq-benches --bench solvers|overhead|kernels -- --warm-up-time 1 "
           "--measurement-time 2`, and `python benches/peers/report.py`.", ""]
     open(a.out, "w").write("\n".join(L))
