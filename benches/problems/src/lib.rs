@@ -45,13 +45,15 @@ pub mod nonlin;
 pub mod orthogonal;
 pub mod rng;
 pub mod roots;
+pub mod rotation;
 pub mod suite;
 pub mod tanh;
 
 pub use hequation::HEquation;
 pub use linear::LinearMap;
 pub use roots::{RootProblem, classic_root_cases};
-pub use suite::{quick_suite, standard_suite};
+pub use rotation::RotationMap;
+pub use suite::{hard_suite, quick_suite, standard_suite};
 pub use tanh::{TanhLayer, TanhSpectrum};
 
 /// A fixed-point problem `z = f(z)` of dimension [`dim`](FixedPointProblem::dim).

@@ -1,6 +1,6 @@
 //! Fixed collections of problems for tests and benchmarks.
 
-use crate::{FixedPointProblem, HEquation, LinearMap, TanhLayer};
+use crate::{FixedPointProblem, HEquation, LinearMap, RotationMap, TanhLayer};
 
 /// Spectral radii of the [`TanhLayer`] problems in the suites.
 pub const TANH_RHOS: [f64; 4] = [0.5, 0.9, 0.99, 1.2];
@@ -121,5 +121,37 @@ pub fn quick_suite() -> Vec<Box<dyn FixedPointProblem>> {
     b.extend(h_builders(100));
     b.push(linear_builder());
     b.extend(tanh_uniform_builders(&[64]));
+    build(b)
+}
+
+/// Injection scale of the non-saturating [`TanhLayer`]s of [`hard_suite`].
+pub const HARD_INJECTION: f64 = 0.05;
+
+/// `r` of the [`RotationMap`]s of [`hard_suite`].
+pub const ROTATION_RS: [f64; 2] = [0.9, 1.3];
+
+/// Problems harder for a bounded history than the standard suite's (6), in this order:
+/// * 0–3: the standard suite's `d = 256` [`TanhLayer`]s for `ρ ∈ {0.9, 0.99, 1.2}`
+///   (same seeds) and the uniform-spectrum one for `ρ = 0.99`, with the injection
+///   scaled by [`HARD_INJECTION`] ([`TanhLayer::with_injection_scale`]): they do not
+///   saturate, so their Jacobians keep `W`'s spectrum;
+/// * 4–5: [`RotationMap`] with `d = 64`, `r ∈ {0.9, 1.3}` ([`ROTATION_RS`]), seeds
+///   `70 001 + index`: complex eigenvalue pairs, plain iteration diverges for `r > 1`.
+pub fn hard_suite() -> Vec<Box<dyn FixedPointProblem>> {
+    let mut b: Vec<Builder> = Vec::new();
+    for (k, &rho) in TANH_RHOS.iter().enumerate().skip(1) {
+        b.push(Box::new(move || {
+            Box::new(TanhLayer::new(256, rho, tanh_seed(256, k)).with_injection_scale(HARD_INJECTION))
+        }));
+    }
+    b.push(Box::new(|| {
+        Box::new(
+            TanhLayer::uniform_spectrum(256, 0.99, tanh_uniform_seed(256, 1))
+                .with_injection_scale(HARD_INJECTION),
+        )
+    }));
+    for (k, &r) in ROTATION_RS.iter().enumerate() {
+        b.push(Box::new(move || Box::new(RotationMap::new(64, r, 70_001 + k as u64))));
+    }
     build(b)
 }

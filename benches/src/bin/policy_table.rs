@@ -1,14 +1,15 @@
 //! The measurement behind Broyden's defaults: f-evaluations to `tol_rel = 1e-6` (f32)
 //! with M = 8 pairs under each history policy and safeguard, against the default with
 //! unbounded history, on the standard suite plus a ring map whose Jacobian is a scaled
-//! cyclic shift (eigenvalues spread round a circle of radius 0.995).
+//! cyclic shift (eigenvalues spread round a circle of radius 0.995), then the hard suite
+//! (`deq_problems::hard_suite`: non-saturating tanh layers, rotation maps).
 //!
 //! ```text
 //! cargo run --release -p deq-benches --bin policy_table
 //! ```
 
 use deq_benches::{broyden, error, evals};
-use deq_problems::{FixedPointProblem, standard_suite};
+use deq_problems::{FixedPointProblem, hard_suite, standard_suite};
 use solver_core::{BroydenSettings, History, Options};
 
 const MAX_ITERS: u32 = 2000;
@@ -92,6 +93,7 @@ fn main() {
     println!("|---|{}", "---|".repeat(variants.len()));
     let mut problems = standard_suite();
     problems.push(Box::new(Ring::new()));
+    problems.extend(hard_suite());
     for p in &problems {
         let p = p.as_ref();
         let cells: Vec<String> = variants
