@@ -81,6 +81,6 @@ impl<T: Real + Format> Format for crate::AndersonSettings<T> {
 
 impl<T: Real + Format> Format for crate::PicardSettings<T> {
     fn format(&self, f: Formatter<'_>) {
-        write!(f, "PicardSettings {{ damping: {} }}", self.damping)
+        write!(f, "PicardSettings {{ damping: {}, return_image: {} }}", self.damping, self.return_image)
     }
 }

@@ -55,11 +55,17 @@ use crate::{FromSlicesError, Real};
 pub struct PicardSettings<T = f32> {
     /// Damping `β` in `(0, 1]`; `1` is plain iteration.
     pub damping: T,
+    /// When the solve converges, leave `f(z)` in `z` instead of the converged `z`: one
+    /// plain step past the point the report describes (its residuals are that point's).
+    /// For a contraction with constant `L`, `f(z)` is about `L` times closer to the
+    /// fixed point (`‖f(z) − z*‖ ≤ L‖z − z*‖`) at no extra evaluation, which is what
+    /// torchdeq's `fixed_point_iter` returns. Other endings leave the best iterate.
+    pub return_image: bool,
 }
 
 impl<T: Real> PicardSettings<T> {
-    /// The defaults: `β = 1` (plain iteration).
-    pub const DEFAULT: Self = PicardSettings { damping: T::ONE };
+    /// The defaults: `β = 1` (plain iteration), the converged iterate returned.
+    pub const DEFAULT: Self = PicardSettings { damping: T::ONE, return_image: false };
 }
 
 impl<T: Real> Default for PicardSettings<T> {
@@ -304,6 +310,10 @@ impl<T: Real> PicardState<T> {
             Phase::Iterate => false,
         };
         if let Some(status) = self.evaluated(first, x, fx, z) {
+            if settings.return_image && status == Status::Converged {
+                // z holds x, the converged point; fx = f(x) is finite (it converged).
+                copy(fx, z);
+            }
             self.phase = Phase::Done(status);
             return Some(status);
         }

@@ -328,3 +328,44 @@ fn longer_work_buffers_still_give_f_exact_lengths() {
     let r = AndersonSlices::from_slices(n, 2, [a, b, c, d, e, g]).unwrap().solve(&mut f, &mut z, &opts);
     assert_eq!(r.unwrap().status, Status::Converged);
 }
+
+/// `PicardSettings::return_image`: a converged solve leaves `f(z)` of the converged
+/// point, recomputed here, with the report unchanged; on this contraction (constant
+/// 0.8) it is closer to the fixed point by about that factor. A solve that does not
+/// converge returns its best iterate either way.
+#[test]
+fn picard_can_return_the_image_of_the_converged_point() {
+    use solver_core::{Picard, PicardSettings};
+    const N: usize = 6;
+    // f(z)ᵢ = 0.8·tanh(z_{i+1}) + cᵢ: a contraction with constant 0.8; its fixed point in f64.
+    let c = |i: usize| 0.3 + 0.1 * i as f64;
+    let f64_map = |z: &[f64; N]| -> [f64; N] { core::array::from_fn(|i| 0.8 * z[(i + 1) % N].tanh() + c(i)) };
+    let mut star = [0.0f64; N];
+    for _ in 0..500 {
+        star = f64_map(&star);
+    }
+    let f = |z: &[f32; N], out: &mut [f32; N]| {
+        for i in 0..N {
+            out[i] = 0.8 * z[(i + 1) % N].tanh() + c(i) as f32;
+        }
+    };
+    let err = |z: &[f32; N]| z.iter().zip(&star).map(|(a, b)| (*a as f64 - b).powi(2)).sum::<f64>().sqrt();
+    let opts = Options { tol_rel: 1e-4, ..Options::DEFAULT };
+    let (mut plain, mut image) = ([0.0f32; N], [0.0f32; N]);
+    let r_plain = Picard::<N>::new().solve(f, &mut plain, &opts);
+    let settings = PicardSettings { return_image: true, ..PicardSettings::DEFAULT };
+    let r_image = Picard::<N>::with_settings(settings).solve(f, &mut image, &opts);
+    assert_eq!(r_plain, r_image);
+    assert_eq!(r_plain.status, Status::Converged);
+    let mut want = [0.0f32; N];
+    f(&plain, &mut want);
+    assert_eq!(image, want);
+    assert!(err(&image) <= 0.9 * err(&plain), "{} vs {}", err(&image), err(&plain));
+    // Not converged (two iterations): the best iterate, as without the setting.
+    let short = Options { max_iters: 2, ..opts };
+    let (mut a, mut b) = ([0.0f32; N], [0.0f32; N]);
+    let ra = Picard::<N>::new().solve(f, &mut a, &short);
+    let rb = Picard::<N>::with_settings(settings).solve(f, &mut b, &short);
+    assert_eq!((ra, a), (rb, b));
+    assert_eq!(ra.status, Status::MaxIterations);
+}

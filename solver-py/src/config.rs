@@ -210,6 +210,9 @@ fn set(method: &mut Method, opts: &mut Options, key: &str, value: &Bound<'_, PyA
             s.reg = float(key, value, |v| v.is_finite() && v >= 0.0, "a finite number ≥ 0")?;
         }
         (Method::Picard(s), "damping") => s.damping = float(key, value, damping, "in (0, 1]")?,
+        (Method::Picard(s), "return_image") => {
+            s.return_image = value.extract().map_err(|_| type_error(key, value, "True or False"))?;
+        }
         _ => {
             // The settings a solver accepts are the keys of its defaults.
             let defaults = settings_defaults(value.py(), method.name())?;
@@ -265,7 +268,11 @@ pub fn settings_defaults<'py>(py: Python<'py>, solver: &str) -> PyResult<Bound<'
             d.set_item("damping", decimal(s.damping))?;
             d.set_item("reg", decimal(s.reg))?;
         }
-        "picard" => d.set_item("damping", decimal(PicardSettings::DEFAULT.damping))?,
+        "picard" => {
+            let s = PicardSettings::DEFAULT;
+            d.set_item("damping", decimal(s.damping))?;
+            d.set_item("return_image", s.return_image)?;
+        }
         other => return Err(value_error(format!("no solver named {other:?}"))),
     }
     Ok(d)

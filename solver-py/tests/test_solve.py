@@ -73,6 +73,26 @@ def test_every_status_in_one_batch():
     assert np.all(np.isfinite(z))
 
 
+def test_picard_return_image_returns_f_of_the_converged_point():
+    # A contraction per sample and one that cannot converge in the budget: the converged
+    # samples come back as f(z) of the point the report describes, the other unchanged.
+    def f(z):
+        out = np.empty_like(z)
+        out[0] = 0.5 * np.tanh(z[0]) + 1.0
+        out[1] = 0.9 * z[1] + 0.1
+        out[2] = 0.999 * z[2] + 1.0
+        return out
+
+    z0 = np.zeros((3, 4), dtype=np.float32)
+    plain, info = deqsolve.solve(f, z0, solver="picard", max_iters=200, tol_rel=1e-5)
+    image, info2 = deqsolve.solve(f, z0, solver="picard", max_iters=200, tol_rel=1e-5, return_image=True)
+    assert info["status"] == info2["status"] == ["converged", "converged", "max_iterations"]
+    assert np.array_equal(info["residual_abs"], info2["residual_abs"])
+    want = f(plain)
+    assert np.array_equal(image[:2], want[:2])
+    assert np.array_equal(image[2], plain[2])
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_a_non_finite_output_ends_only_its_sample(layers, bad):
     clean_z, clean = deqsolve.solve(layers.f, layers.zeros())
@@ -152,7 +172,7 @@ def test_defaults_are_solver_cores():
         "skip_tol": 1e-6,
         "reject_growth": 2.0,
     }
-    assert deqsolve.defaults("picard") == {"divergence_factor": 1e4, "damping": 1.0}
+    assert deqsolve.defaults("picard") == {"divergence_factor": 1e4, "damping": 1.0, "return_image": False}
     o = deqsolve.OPTIONS_DEFAULTS
     assert (o["max_iters"], o["tol_abs"], o["stall_iters"]) == (100, 0.0, 50)
     assert o["tol_rel"] == pytest.approx(1e-6)

@@ -69,7 +69,9 @@ def solve(f, z0, *, solver=_D["solver"], memory=_D["memory"], max_iters=_D["max_
             (``deqsolve.defaults(solver)``): ``divergence_factor`` for all;
             Broyden's ``history`` (``"drop_oldest"`` or ``"restart"``), ``line_search``,
             ``max_backtracks``, ``skip_tol``, ``reject_growth``; Anderson's ``damping``,
-            ``reg``; Picard's ``damping``.
+            ``reg``; Picard's ``damping``, ``return_image`` (a converged solve
+            returns ``f(z)``, one step past the tested point, as torchdeq's
+            ``fixed_point_iter`` does).
 
     Returns:
         ``z``: the best iterate of every sample, like ``z0``. ``info``: a dict with
