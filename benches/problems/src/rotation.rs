@@ -2,7 +2,8 @@
 
 use crate::orthogonal::RandomOrthogonal;
 use crate::rng::SplitMix64;
-use crate::{FixedPointProblem, dot8_f32, linalg::matvec, newton_reference};
+use crate::tanh::{tanh_jacobian_f64, tanh_map_f32, tanh_residual_f64};
+use crate::{FixedPointProblem, newton_reference};
 
 /// `f(z) = tanh(A z + c)`, `z ∈ R^d` (`d` even), with `A = Q B Qᵀ`: `Q` a Haar-random
 /// orthogonal matrix and `B` block-diagonal with `d/2` blocks `sₖ·R(θₖ)`, `R(θ)` the
@@ -84,14 +85,6 @@ impl RotationMap {
     pub fn r(&self) -> f64 {
         self.r
     }
-
-    /// `A z + c` in float64.
-    fn preactivation(&self, z: &[f64]) -> Vec<f64> {
-        let mut a = vec![0.0; self.d];
-        matvec(&self.a64, z, &mut a);
-        a.iter_mut().zip(&self.c64).for_each(|(ai, ci)| *ai += ci);
-        a
-    }
 }
 
 impl FixedPointProblem for RotationMap {
@@ -108,32 +101,15 @@ impl FixedPointProblem for RotationMap {
     }
 
     fn f(&self, z: &[f32], out: &mut [f32]) {
-        let d = self.d;
-        assert!(z.len() == d && out.len() == d, "RotationMap::f: length mismatch");
-        for ((o, row), c) in out.iter_mut().zip(self.a32.chunks_exact(d)).zip(&self.c32) {
-            *o = (dot8_f32(row, z) + c).tanh();
-        }
+        tanh_map_f32(&self.a32, &self.c32, z, out);
     }
 
     fn f64_residual(&self, z: &[f64], out: &mut [f64]) {
-        let a = self.preactivation(z);
-        for ((o, ai), zi) in out.iter_mut().zip(&a).zip(z) {
-            *o = ai.tanh() - zi;
-        }
+        tanh_residual_f64(&self.a64, &self.c64, z, out);
     }
 
     fn f64_jacobian(&self, z: &[f64], jac: &mut [f64]) {
-        let d = self.d;
-        assert_eq!(jac.len(), d * d, "RotationMap::f64_jacobian: shape mismatch");
-        let a = self.preactivation(z);
-        for (i, (row, w)) in jac.chunks_exact_mut(d).zip(self.a64.chunks_exact(d)).enumerate() {
-            let t = a[i].tanh();
-            let s = 1.0 - t * t;
-            for (r, wij) in row.iter_mut().zip(w) {
-                *r = s * wij;
-            }
-            row[i] -= 1.0;
-        }
+        tanh_jacobian_f64(&self.a64, &self.c64, z, jac);
     }
 
     fn reference(&self) -> &[f64] {

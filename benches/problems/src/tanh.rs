@@ -308,15 +308,46 @@ impl TanhLayer {
         }
         panic!("float64 reference failed for {}", self.name());
     }
+}
 
-    /// `W z + c` in float64.
-    fn preactivation(&self, z: &[f64]) -> Vec<f64> {
-        let mut a = vec![0.0; self.d];
-        matvec(&self.w64, z, &mut a);
-        for (ai, ci) in a.iter_mut().zip(&self.c64) {
-            *ai += ci;
+/// `f(z) = tanh(W z + c)` in f32, `W` row-major `d × d` (shared by every tanh map of
+/// the crate).
+pub(crate) fn tanh_map_f32(w: &[f32], c: &[f32], z: &[f32], out: &mut [f32]) {
+    let d = c.len();
+    assert!(z.len() == d && out.len() == d, "tanh map: length mismatch");
+    for ((o, row), c) in out.iter_mut().zip(w.chunks_exact(d)).zip(c) {
+        *o = (dot8_f32(row, z) + c).tanh();
+    }
+}
+
+/// `W z + c` in float64.
+fn preactivation(w: &[f64], c: &[f64], z: &[f64]) -> Vec<f64> {
+    let mut a = vec![0.0; c.len()];
+    matvec(w, z, &mut a);
+    a.iter_mut().zip(c).for_each(|(ai, ci)| *ai += ci);
+    a
+}
+
+/// `g(z) = tanh(W z + c) − z` in float64.
+pub(crate) fn tanh_residual_f64(w: &[f64], c: &[f64], z: &[f64], out: &mut [f64]) {
+    let a = preactivation(w, c, z);
+    for ((o, ai), zi) in out.iter_mut().zip(&a).zip(z) {
+        *o = ai.tanh() - zi;
+    }
+}
+
+/// `∂g/∂z = diag(1 − tanh²(W z + c)) W − I` in float64, row-major.
+pub(crate) fn tanh_jacobian_f64(w: &[f64], c: &[f64], z: &[f64], jac: &mut [f64]) {
+    let d = c.len();
+    assert_eq!(jac.len(), d * d, "tanh map Jacobian: shape mismatch");
+    let a = preactivation(w, c, z);
+    for (i, (row, w)) in jac.chunks_exact_mut(d).zip(w.chunks_exact(d)).enumerate() {
+        let t = a[i].tanh();
+        let s = 1.0 - t * t;
+        for (r, wij) in row.iter_mut().zip(w) {
+            *r = s * wij;
         }
-        a
+        row[i] -= 1.0;
     }
 }
 
@@ -370,32 +401,15 @@ impl FixedPointProblem for TanhLayer {
     }
 
     fn f(&self, z: &[f32], out: &mut [f32]) {
-        let d = self.d;
-        assert!(z.len() == d && out.len() == d, "TanhLayer::f: length mismatch");
-        for ((o, row), c) in out.iter_mut().zip(self.w32.chunks_exact(d)).zip(&self.c32) {
-            *o = (dot8_f32(row, z) + c).tanh();
-        }
+        tanh_map_f32(&self.w32, &self.c32, z, out);
     }
 
     fn f64_residual(&self, z: &[f64], out: &mut [f64]) {
-        let a = self.preactivation(z);
-        for ((o, ai), zi) in out.iter_mut().zip(&a).zip(z) {
-            *o = ai.tanh() - zi;
-        }
+        tanh_residual_f64(&self.w64, &self.c64, z, out);
     }
 
     fn f64_jacobian(&self, z: &[f64], jac: &mut [f64]) {
-        let d = self.d;
-        assert_eq!(jac.len(), d * d, "TanhLayer::f64_jacobian: shape mismatch");
-        let a = self.preactivation(z);
-        for (i, (row, w)) in jac.chunks_exact_mut(d).zip(self.w64.chunks_exact(d)).enumerate() {
-            let t = a[i].tanh();
-            let s = 1.0 - t * t;
-            for (r, wij) in row.iter_mut().zip(w) {
-                *r = s * wij;
-            }
-            row[i] -= 1.0;
-        }
+        tanh_jacobian_f64(&self.w64, &self.c64, z, jac);
     }
 
     fn reference(&self) -> &[f64] {

@@ -164,8 +164,8 @@ const fn point(trial: bool) -> (Vector, Vector) {
 impl<T: Real> BroydenState<T> {
     /// A solve whose first operation is `Evaluate { X, G }`: the caller must have put
     /// the start point in `X` (and in its best iterate `z`). `root`: `g` is given
-    /// directly (`solve_root`) instead of `g = f(x) − x`.
-    /// `n` unknowns; a root solve with `n ≤ m` keeps its inverse Jacobian whole.
+    /// directly (`solve_root`) instead of `g = f(x) − x`. `n` unknowns, `m` pairs (a
+    /// root solve with `n ≤ m` keeps its inverse Jacobian whole).
     pub(crate) fn new(
         settings: &BroydenSettings<T>,
         root: bool,
@@ -467,10 +467,7 @@ impl<T: Real> BroydenState<T> {
             Line::Finished => {
                 self.cur = self.next;
                 self.fresh = false;
-                match self.mon.end_iteration() {
-                    Some(st) => self.done(st),
-                    None => self.iterate(),
-                }
+                self.end_iteration(Self::iterate)
             }
         }
     }
@@ -702,15 +699,11 @@ impl<T: Real> BroydenState<T> {
                 self.clear();
                 self.mon.restarts += 1;
                 self.allowed_growth *= T::TWO;
-                return match self.mon.end_iteration() {
-                    Some(st) => self.done(st),
-                    None => self.iterate(),
-                };
+                return self.end_iteration(Self::iterate);
             }
         }
-        if self.mon.diverged(next) {
-            self.mon.stop_in_iteration(Status::Diverged);
-            return self.done(Status::Diverged);
+        if let Some(stop) = self.stop_if_diverged(next) {
+            return stop;
         }
         if next < cur && self.count > 0 {
             // A quasi-Newton step (not a plain one) made progress: re-arm.
@@ -750,18 +743,34 @@ impl<T: Real> BroydenState<T> {
             }
             if !self.fresh {
                 self.mon.restarts += 1;
-                return match self.mon.end_iteration() {
-                    Some(st) => self.done(st),
-                    None => self.start_probes(),
-                };
+                return self.end_iteration(Self::start_probes);
             }
         }
-        if self.mon.diverged(next) {
-            self.mon.stop_in_iteration(Status::Diverged);
-            return self.done(Status::Diverged);
+        if let Some(stop) = self.stop_if_diverged(next) {
+            return stop;
         }
         (self.slot, self.kept, self.restart) = (0, self.n, false);
         self.take_step()
+    }
+
+    /// Ends the iteration and goes on with `then`, unless the monitor ends the solve
+    /// (iterations spent, stalled).
+    #[inline(always)]
+    fn end_iteration(&mut self, then: fn(&mut Self) -> Op<T>) -> Op<T> {
+        match self.mon.end_iteration() {
+            Some(st) => self.done(st),
+            None => then(self),
+        }
+    }
+
+    /// The end of the solve when the trial point's residual `next` has diverged.
+    #[inline(always)]
+    fn stop_if_diverged(&mut self, next: T) -> Option<Op<T>> {
+        if !self.mon.diverged(next) {
+            return None;
+        }
+        self.mon.stop_in_iteration(Status::Diverged);
+        Some(self.done(Status::Diverged))
     }
 
     /// The pairs the new one is computed against: the others, or all `n` of a dense
