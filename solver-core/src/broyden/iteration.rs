@@ -141,6 +141,7 @@ enum Line {
     UScaled,
     UChecked,
     UZeroed,
+    VZeroed,
     PairStored,
     NextDotted,
     NextFormed,
@@ -450,10 +451,10 @@ impl<T: Real> BroydenState<T> {
                 }
                 self.to(Line::PairStored, Op::Copy { from: Xn, to: Vector::V(self.slot) })
             }
-            Line::UZeroed => {
-                // The next step is formed afresh (from the history as it now is).
-                self.to(Line::Finished, Op::Fill { out: Vector::V(self.slot), value: T::ZERO })
-            }
+            Line::UZeroed => self.to(Line::VZeroed, Op::Fill { out: Vector::V(self.slot), value: T::ZERO }),
+            // The pair is inert; the next step is formed afresh (from the history as it
+            // now is) once g ← gn.
+            Line::VZeroed => self.finish(),
             // The next step p₊ = −H_o g₊ − u (vᵀg₊), in P.
             Line::PairStored => self.to(Line::NextDotted, Op::Dot { a: Xn, b: Gn }),
             Line::NextDotted => {
@@ -907,6 +908,56 @@ mod tests {
             for m in [1, 2, 3] {
                 assert!(secant_holds(history, m) >= 5, "{history:?} m = {m}: too few updates checked");
             }
+        }
+    }
+
+    /// A `u` that overflows leaves an inert pair, and the iteration goes on from the new
+    /// point with its residual: at the next step formed afresh, `G` is `g(X)`,
+    /// recomputed here, and the solve still converges.
+    #[test]
+    fn an_overflowing_u_leaves_the_residual_of_the_new_point() {
+        const N: usize = 5;
+        let m = 3;
+        let opts = Options { max_iters: 60, tol_rel: 1e-6, ..Options::DEFAULT };
+        let (mut u, mut v, mut work, mut z) =
+            (vec![0.0f32; m * N], vec![0.0f32; m * N], [0.0f32; 5 * N], [0.0f32; N]);
+        let f = |x: &[f32], out: &mut [f32]| {
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = 0.5 * libm::tanhf(x[(i + 1) % N] - 0.3 * x[i]) + 0.1 * i as f32;
+            }
+        };
+        let mut state = BroydenState::new(&BroydenSettings::DEFAULT, false, N, m, &opts);
+        let (mut reply, mut forced, mut checked) = (Reply::None, false, false);
+        loop {
+            let op = state.advance(reply);
+            if forced && !checked && matches!(state.at, Line::StepCopied) {
+                let x: [f32; N] = work[..N].try_into().unwrap();
+                let mut fx = [0.0f32; N];
+                f(&x, &mut fx);
+                for i in 0..N {
+                    assert_eq!(work[N + i], fx[i] - x[i], "G is not g(X) after an overflowing u");
+                }
+                checked = true;
+            }
+            reply = match op {
+                Op::Done(r) => {
+                    assert!(forced && checked, "the overflow path was not taken");
+                    assert_eq!(r.status, Status::Converged, "{r:?}");
+                    return;
+                }
+                // The first u checked against stored pairs: answer "not finite".
+                Op::AllFinite { a: Vector::U(_) } if !forced && state.count() > 0 => {
+                    forced = true;
+                    Reply::Flag(false)
+                }
+                Op::Evaluate { point, out } => {
+                    let (p, o) = (point.work_index().unwrap(), out.work_index().unwrap());
+                    let x: [f32; N] = work[p * N..p * N + N].try_into().unwrap();
+                    f(&x, &mut work[o * N..o * N + N]);
+                    Reply::None
+                }
+                op => SliceVectors::new(N, &mut u, &mut v, &mut work, &mut z).execute(&op),
+            };
         }
     }
 
