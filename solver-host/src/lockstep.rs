@@ -224,9 +224,7 @@ impl<T: Real, S: Solver<T> + Send> Rounds<S, T> {
     ) -> Vec<Report<T>> {
         let (b, d) = (self.samples(), self.dim);
         self.reports.fill(None);
-        let stopped = AtomicUsize::new(0);
-        let most_rounds = AtomicU32::new(0);
-        let progress = Mutex::new(progress);
+        let reporter = Reporter::new(b, 0, progress);
         self.solvers
             .par_iter_mut()
             .zip(z.par_chunks_mut(d))
@@ -236,7 +234,7 @@ impl<T: Real, S: Solver<T> + Send> Rounds<S, T> {
             .for_each(|(s, (((solver, zb), active), report))| {
                 *active = solver.start(zb, opts).is_ok();
                 if !*active {
-                    stopped.fetch_add(1, Ordering::Relaxed);
+                    reporter.stopped();
                 }
                 let mut rounds = 0u32;
                 while *active {
@@ -246,13 +244,9 @@ impl<T: Real, S: Solver<T> + Send> Rounds<S, T> {
                     if let Next::Done(r) = solver.resume(zb) {
                         *report = Some(r);
                         *active = false;
-                        stopped.fetch_add(1, Ordering::Relaxed);
+                        reporter.stopped();
                     }
-                    let rounds = most_rounds.fetch_max(rounds, Ordering::Relaxed).max(rounds);
-                    if let Ok(mut report) = progress.try_lock() {
-                        let active = b - stopped.load(Ordering::Relaxed);
-                        report(Progress { rounds, active, samples: b });
-                    }
+                    reporter.round_done(rounds);
                 }
             });
         self.reports()
@@ -339,9 +333,7 @@ impl<T: Real, S: Solver<T> + Send> Lockstep<S, T> {
         } else {
             b
         };
-        let stopped = AtomicUsize::new(r.active.iter().filter(|&&a| !a).count());
-        let most_rounds = AtomicU32::new(0);
-        let progress = Mutex::new(progress);
+        let reporter = Reporter::new(b, r.active.iter().filter(|&&a| !a).count(), progress);
         r.solvers
             .par_chunks_mut(group)
             .zip(z.par_chunks_mut(group * d))
@@ -359,19 +351,49 @@ impl<T: Real, S: Solver<T> + Send> Lockstep<S, T> {
                     let rest = outputs.chunks(d).zip(active.iter_mut()).zip(reports.iter_mut());
                     for (((solver, zb), point), ((out, active), report)) in samples.zip(rest) {
                         if *active && !resume_sample(solver, out, zb, point, active, report) {
-                            stopped.fetch_add(1, Ordering::Relaxed);
+                            reporter.stopped();
                         }
                     }
-                    let rounds = most_rounds.fetch_max(rounds, Ordering::Relaxed).max(rounds);
-                    // Whoever finishes a round reports, unless another group is already
-                    // reporting.
-                    if let Ok(mut report) = progress.try_lock() {
-                        let active = b - stopped.load(Ordering::Relaxed);
-                        report(Progress { rounds, active, samples: b });
-                    }
+                    reporter.round_done(rounds);
                 }
             });
         Ok(r.reports())
+    }
+}
+
+/// What the parallel tasks of a solve share to report its progress: how many samples
+/// have stopped, the most rounds any task has made, and the caller's callback.
+struct Reporter<'p> {
+    samples: usize,
+    stopped: AtomicUsize,
+    most_rounds: AtomicU32,
+    progress: Mutex<&'p mut (dyn FnMut(Progress) + Send)>,
+}
+
+impl<'p> Reporter<'p> {
+    /// For `samples` samples, `stopped` of which never started.
+    fn new(samples: usize, stopped: usize, progress: &'p mut (dyn FnMut(Progress) + Send)) -> Self {
+        Reporter {
+            samples,
+            stopped: AtomicUsize::new(stopped),
+            most_rounds: AtomicU32::new(0),
+            progress: Mutex::new(progress),
+        }
+    }
+
+    /// One more sample has stopped.
+    fn stopped(&self) {
+        self.stopped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A task has finished its `rounds`-th round: whoever finishes a round reports,
+    /// unless another task is already reporting.
+    fn round_done(&self, rounds: u32) {
+        let rounds = self.most_rounds.fetch_max(rounds, Ordering::Relaxed).max(rounds);
+        if let Ok(mut report) = self.progress.try_lock() {
+            let active = self.samples - self.stopped.load(Ordering::Relaxed);
+            report(Progress { rounds, active, samples: self.samples });
+        }
     }
 }
 
