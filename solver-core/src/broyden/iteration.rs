@@ -84,12 +84,10 @@ pub struct BroydenState<T: Real = f32> {
     /// (`∂g/∂z = J_f − I ≈ −I`); for a root, set from the first residual and then from
     /// each update made against an empty history (see [`Self::rescaled`]).
     gamma: T,
-    /// A root solve of `n ≤ m` unknowns keeps `H` whole (see [`Self::judge_dense`]):
-    /// `H = −γI + U Vᵀ` with `V`'s first `n` rows the unit vectors, so `U`'s rows are
-    /// the columns of `H + γI`. `probe` is the next coordinate of a finite-difference
-    /// probe (`n` when none is due), `fresh` whether no step has been taken since the
-    /// last probes.
-    dense: bool,
+    /// The unknowns (0 for a detached fixed-point solve, which never needs them); with
+    /// `n ≤ m` a root solve keeps a dense model ([`Self::dense`]). `probe` is the next
+    /// coordinate of a finite-difference probe (`n` when none is due), `fresh` whether
+    /// no step has been taken since the last probes.
     n: usize,
     probe: usize,
     fresh: bool,
@@ -195,7 +193,6 @@ impl<T: Real> BroydenState<T> {
             oldest_g: T::ZERO,
             step_ready: false,
             gamma: T::ONE,
-            dense: root && n > 0 && n <= m,
             n,
             probe: n,
             fresh: false,
@@ -336,7 +333,7 @@ impl<T: Real> BroydenState<T> {
                 let finite = reply.flag();
                 if !finite {
                     self.mon.restarts += 1;
-                    if self.dense {
+                    if self.dense() {
                         // H g overflowed: a new model from probes.
                         return self.start_probes();
                     }
@@ -429,7 +426,7 @@ impl<T: Real> BroydenState<T> {
             Line::UFormed => self.scale_u(),
             Line::UScaled => self.to(Line::UChecked, Op::AllFinite { a: self.u_vector() }),
             Line::UChecked => {
-                if self.dense {
+                if self.dense() {
                     // H ← H + u vᵀ: row j of U (column j of H + γI) gains vⱼ·u. A u that
                     // overflowed is not added.
                     let add = Op::AddOuter { a: Factor::U, rows: self.n, coef: Xn, x: G };
@@ -493,7 +490,7 @@ impl<T: Real> BroydenState<T> {
     /// Where the update's `u` is formed: its slot, or `G` (free once `vᵀΔg` and `‖Δg‖`
     /// are known) for a dense model.
     fn u_vector(&self) -> Vector {
-        if self.dense { Vector::G } else { Vector::U(self.slot) }
+        if self.dense() { Vector::G } else { Vector::U(self.slot) }
     }
 
     /// The update's first operation: `v_oldᵀg` when it drops the oldest pair, else `Δg`.
@@ -512,7 +509,7 @@ impl<T: Real> BroydenState<T> {
     /// Whether the new pair replaces a stored one that its update leaves out (the oldest,
     /// once the history is full).
     fn dropping(&self) -> bool {
-        !self.dense && self.slot < self.kept
+        !self.dense() && self.slot < self.kept
     }
 
     /// `−H_o g₊ = γg₊ − U(Vᵀg₊)` into P: first `γg₊`.
@@ -565,7 +562,7 @@ impl<T: Real> BroydenState<T> {
                     let reach = self.cur.scale.max(T::ONE) / self.cur.abs;
                     self.gamma = if reach < T::ONE { reach } else { T::ONE };
                 }
-                if self.dense { self.start_probes() } else { self.iterate() }
+                if self.dense() { self.start_probes() } else { self.iterate() }
             }
             (true, None) => self.judge_trial(),
         }
@@ -581,6 +578,14 @@ impl<T: Real> BroydenState<T> {
             return self.check_step();
         }
         self.to(Line::StepCopied, self.plain_step())
+    }
+
+    /// Whether `H` is kept whole (see [`Self::judge_dense`]): a root solve of `n ≤ m`
+    /// unknowns, `H = −γI + U Vᵀ` with `V`'s first `n` rows the unit vectors, so that
+    /// `U`'s rows are the columns of `H + γI`.
+    #[inline(always)]
+    fn dense(&self) -> bool {
+        self.root && self.n > 0 && self.n <= self.m
     }
 
     /// Whether a dense model is being probed.
@@ -658,7 +663,7 @@ impl<T: Real> BroydenState<T> {
     /// The trial point was evaluated and is finite: backtrack, reject, stop on
     /// divergence, or accept it and update the history.
     fn judge_trial(&mut self) -> Op<T> {
-        if self.dense {
+        if self.dense() {
             return self.judge_dense();
         }
         let s = self.settings;
@@ -777,7 +782,7 @@ impl<T: Real> BroydenState<T> {
     /// The pairs the new one is computed against: the others, or all `n` of a dense
     /// model.
     fn others(&self) -> Pairs {
-        if self.dense {
+        if self.dense() {
             return Pairs { end: self.n, skip: None };
         }
         Pairs { end: self.kept, skip: Some(self.slot) }
