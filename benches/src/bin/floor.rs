@@ -33,6 +33,15 @@ struct Timed<'a> {
     nanos: AtomicU64,
 }
 
+impl Timed<'_> {
+    /// Runs `eval`, adding its wall time to the total.
+    fn timed(&self, eval: impl FnOnce()) {
+        let t0 = Instant::now();
+        eval();
+        self.nanos.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    }
+}
+
 impl BatchBackend for Timed<'_> {
     fn samples(&self) -> usize {
         self.inner.samples()
@@ -43,9 +52,7 @@ impl BatchBackend for Timed<'_> {
     }
 
     fn eval(&self, first: usize, active: &[bool], z: &[f32], out: &mut [f32]) {
-        let t0 = Instant::now();
-        self.inner.eval(first, active, z, out);
-        self.nanos.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        self.timed(|| self.inner.eval(first, active, z, out));
     }
 
     fn split(&self) -> bool {
@@ -57,9 +64,7 @@ impl BatchBackend for Timed<'_> {
     }
 
     fn eval_piece(&self, sample: usize, piece: usize, z: &[f32], out: &mut [f32]) {
-        let t0 = Instant::now();
-        self.inner.eval_piece(sample, piece, z, out);
-        self.nanos.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        self.timed(|| self.inner.eval_piece(sample, piece, z, out));
     }
 }
 

@@ -660,6 +660,14 @@ impl<T: Real> BroydenState<T> {
         Op::Combine { out: Vector::Xn, x: Vector::X, alpha: self.alpha, y: Vector::P }
     }
 
+    /// The same step at half the length, from the same point (one more backtrack).
+    #[inline(always)]
+    fn halve_step(&mut self) -> Op<T> {
+        self.tries += 1;
+        self.alpha *= T::HALF;
+        self.trial(false)
+    }
+
     /// The trial point was evaluated and is finite: backtrack, reject, stop on
     /// divergence, or accept it and update the history.
     fn judge_trial(&mut self) -> Op<T> {
@@ -671,9 +679,7 @@ impl<T: Real> BroydenState<T> {
         // Armijo backtracking, when enabled: halve α until ‖g‖ falls enough.
         if s.line_search && next > (T::ONE - T::E_4 * self.alpha) * cur {
             if self.tries < s.max_backtracks {
-                self.tries += 1;
-                self.alpha *= T::HALF;
-                return self.trial(false);
+                return self.halve_step();
             }
             // No trial passed: take the last one and restart the history.
             if self.count > 0 {
@@ -693,9 +699,7 @@ impl<T: Real> BroydenState<T> {
             if self.root && !plain && self.tries < 1 {
                 // A root's quasi-Newton step: once at half length before the history is
                 // given up.
-                self.tries += 1;
-                self.alpha *= T::HALF;
-                return self.trial(false);
+                return self.halve_step();
             }
             if !plain {
                 // Rejected: the iterate stays, the history restarts. Each rejection
@@ -743,9 +747,7 @@ impl<T: Real> BroydenState<T> {
         if next > (T::ONE - T::E_4 * self.alpha) * cur {
             let limit = if self.fresh { s.max_backtracks.saturating_mul(3) } else { s.max_backtracks };
             if self.tries < limit {
-                self.tries += 1;
-                self.alpha *= T::HALF;
-                return self.trial(false);
+                return self.halve_step();
             }
             if !self.fresh {
                 self.mon.restarts += 1;
