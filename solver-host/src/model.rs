@@ -65,16 +65,18 @@
 //!
 //! # Matrix products
 //!
-//! The products are the crate's own kernel over the transposed weights (kept beside
-//! `W` and `U`, computed once): each output is one chain `c + a₀b₀ + a₁b₁ + …` in
-//! the order of the index, with register tiles of 4 rows × 16 outputs that vectorise
-//! across outputs (no horizontal sums) and an AVX2 build of the same code chosen at run
-//! time. Tiling and vector width change nothing in the arithmetic, so a row's result is
-//! bit for bit the same alone or in any batch, on any thread count: a sample's `f` does
+//! The products are the crate's own kernel (`model/product.rs`) over the weights packed
+//! once, at construction, beside `W` and `U` (`Wᵀ` in panels of 128 bytes of columns):
+//! each output is one chain of fused multiply-adds `s ← fma(aₜ, bₜ, s)` from `s = c`,
+//! in the order of the index. AVX-512F + FMA and AVX2 + FMA builds (register tiles of
+//! 12 or 6 rows × two vectors of outputs, blocks that stay in L2) are chosen at run
+//! time; other CPUs run the chain as written, with `mul_add`. Tiling, blocking and
+//! vector width change nothing in the arithmetic, so a row's result is bit for bit the
+//! same alone or in any batch, on any thread count, on every path: a sample's `f` does
 //! not depend on which other samples share its product. One generic implementation
-//! serves both float types: an `f64` output is the same chain in `f64`. (faer, used before, chose
-//! kernels by shape, so one row alone and the same row among others were rounded
-//! differently.) Measured on the built-in model, see the README.
+//! serves both float types: an `f64` output is the same chain in `f64`. (faer, used
+//! before, chose kernels by shape, so one row alone and the same row among others were
+//! rounded differently.) Measured on the built-in model, see the README.
 //!
 //! # tanh
 //!
@@ -118,6 +120,7 @@ mod input;
 pub mod int8;
 mod io;
 mod kernel;
+mod product;
 mod readout;
 
 use std::fmt;
@@ -130,6 +133,7 @@ pub use float::{AnyLayer, Float, FloatType};
 pub use input::InputBatch;
 pub use io::{solution_bytes, write_atomic, write_solution, write_state};
 pub use kernel::tanh_rational;
+pub use product::product_path;
 pub use readout::{Predictions, Readout};
 
 /// `max(0, x)`, NaN for NaN (`f32::max` would give 0 and hide the NaN from the solver).
@@ -252,8 +256,8 @@ impl<T: Float> DeqLayer<T> {
         check_tensor("U", &u, product(hidden, input, T::BYTES, "U")?)?;
         check_tensor("b", &b, hidden)?;
         let too_large = |what: &str| ModelError::TooLarge { path: None, what: what.to_owned() };
-        let wt = kernel::transpose(&w, hidden, hidden).ok_or_else(|| too_large("W"))?;
-        let ut = kernel::transpose(&u, hidden, input).ok_or_else(|| too_large("U"))?;
+        let wt = product::pack(&w, hidden, hidden).ok_or_else(|| too_large("W"))?;
+        let ut = product::pack(&u, hidden, input).ok_or_else(|| too_large("U"))?;
         Ok(DeqLayer { hidden, input, w, u, b, wt, ut, act, readout: None })
     }
 
@@ -329,7 +333,7 @@ impl<T: Float> DeqLayer<T> {
         for row in c.chunks_exact_mut(h) {
             row.copy_from_slice(&self.b);
         }
-        kernel::matmul_acc(x, &self.ut, c, p, h);
+        product::matmul_acc(x, &self.ut, c, p, h);
     }
 
     /// `out = act(z Wᵀ + c)` row by row: `z`, `c` and `out` are all `[rows × h]`.
@@ -350,7 +354,7 @@ impl<T: Float> DeqLayer<T> {
             out.len()
         );
         out.copy_from_slice(c);
-        kernel::matmul_acc(z, &self.wt, out, h, h);
+        product::matmul_acc(z, &self.wt, out, h, h);
         match self.act {
             Activation::Tanh => kernel::tanh_in_place(out),
             Activation::Relu => out.iter_mut().for_each(|v| *v = relu(*v)),

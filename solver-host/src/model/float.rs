@@ -29,6 +29,14 @@ pub trait Float: Real + private::Sealed {
     /// `f64` (see above).
     fn tanh(self) -> Self;
 
+    /// `self·b + c` rounded once (`mul_add`): the step of the product's chain.
+    #[doc(hidden)]
+    fn fma(self, b: Self, c: Self) -> Self;
+
+    /// `c += a·b` on the fastest path of this CPU (see `product.rs`).
+    #[doc(hidden)]
+    fn product(a: &[Self], b: &[Self], c: &mut [Self], k: usize, n: usize);
+
     /// The value from its little-endian bytes (`Self::BYTES` of them).
     #[doc(hidden)]
     fn from_le(bytes: &[u8]) -> Self;
@@ -48,6 +56,16 @@ impl Float for f32 {
     const DTYPE: FloatType = FloatType::F32;
 
     #[inline]
+    fn fma(self, b: Self, c: Self) -> Self {
+        self.mul_add(b, c)
+    }
+
+    #[inline]
+    fn product(a: &[Self], b: &[Self], c: &mut [Self], k: usize, n: usize) {
+        super::product::product_f32(a, b, c, k, n);
+    }
+
+    #[inline]
     fn tanh(self) -> Self {
         super::tanh_rational(self)
     }
@@ -65,6 +83,16 @@ impl Float for f32 {
 
 impl Float for f64 {
     const DTYPE: FloatType = FloatType::F64;
+
+    #[inline]
+    fn fma(self, b: Self, c: Self) -> Self {
+        self.mul_add(b, c)
+    }
+
+    #[inline]
+    fn product(a: &[Self], b: &[Self], c: &mut [Self], k: usize, n: usize) {
+        super::product::product_f64(a, b, c, k, n);
+    }
 
     #[inline]
     fn tanh(self) -> Self {
