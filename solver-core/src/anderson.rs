@@ -32,6 +32,12 @@
 //! only one row and column change — `m` dot products, `O(m·n)` work, instead of
 //! `O(m²·n)` for the full product.
 //!
+//! **Passes over the history per iteration.** Three reads of `m` rows: `ΔG` once for
+//! the new Gram row and the right-hand side `ΔGᵀg` together
+//! ([`kernels::multi_dot2`]: both vectors are known once the new difference is
+//! stored), then `ΔX` and `ΔG` once each for the step. (Computing `ΔGᵀg` in a pass of
+//! its own made it four; the results are the same bits.)
+//!
 //! **Regularisation.** `λ = reg · max_j Gⱼⱼ` is scaled to the Gram matrix. An absolute
 //! `λ` (such as `1e-4`) is a different method on every problem: when the differences
 //! are small near convergence it swamps `G`, shrinks `γ` toward zero and turns the
@@ -349,7 +355,7 @@ impl<T: Real> AndersonState<T> {
                     return Next::Done(self.mon.stop_in_iteration(Status::Diverged));
                 }
                 // Store (ΔX, ΔG) = (t, g − g_prev) in slot `head`, then its Gram
-                // row/column.
+                // row/column and the right-hand side ΔGᵀg in one pass over ΔG.
                 let slot = self.head;
                 let lo = slot * n;
                 if let (Some(dx), Some(dg)) = (b.dx.get_mut(lo..lo + n), b.dg.get_mut(lo..lo + n)) {
@@ -361,15 +367,15 @@ impl<T: Real> AndersonState<T> {
                 self.count = (self.count + 1).min(m);
                 self.head = next_slot(self.head, m);
                 let coef = b.coef.get_mut(..self.count).unwrap_or(&mut []);
+                let row = b.gram.get_mut(slot * m..slot * m + self.count).unwrap_or(&mut []);
                 if let Some(new) = b.dg.get(lo..lo + n) {
-                    kernels::multi_dot(b.dg, n, new, coef);
+                    kernels::multi_dot2(b.dg, n, new, g, row, coef);
                 }
-                for (j, c) in coef.iter().enumerate() {
-                    if let Some(e) = b.gram.get_mut(slot * m + j) {
-                        *e = *c;
-                    }
-                    if let Some(e) = b.gram.get_mut(j * m + slot) {
-                        *e = *c;
+                for j in 0..self.count {
+                    if let Some(&c) = b.gram.get(slot * m + j)
+                        && let Some(e) = b.gram.get_mut(j * m + slot)
+                    {
+                        *e = c;
                     }
                 }
                 if let Some(st) = self.mon.end_iteration() {
@@ -382,11 +388,11 @@ impl<T: Real> AndersonState<T> {
         }
         let s = self.settings;
         let beta = s.damping;
-        // Least-squares coefficients γ for the `count` stored differences.
+        // Least-squares coefficients γ for the `count` stored differences; `coef`
+        // holds ΔGᵀg, formed with the Gram row (`count > 0` only after a store).
         let mut use_hist = self.count > 0;
         if use_hist {
             let coef = b.coef.get_mut(..self.count).unwrap_or(&mut []);
-            kernels::multi_dot(b.dg, n, g, coef);
             if !regularised_solve(b.gram, b.fac, m, self.count, s.reg, coef) {
                 self.count = 0;
                 self.head = 0;

@@ -94,6 +94,16 @@ pub trait Real:
     /// SIMD [`kernels::multi_axpy`](crate::kernels::multi_axpy).
     #[doc(hidden)]
     fn simd_multi_axpy(rows: &[Self], n: usize, coeffs: &[Self], y: &mut [Self]);
+    /// SIMD [`kernels::multi_dot2`](crate::kernels::multi_dot2).
+    #[doc(hidden)]
+    fn simd_multi_dot2(
+        rows: &[Self],
+        n: usize,
+        x: &[Self],
+        y: &[Self],
+        out_x: &mut [Self],
+        out_y: &mut [Self],
+    );
     /// SIMD [`kernels::low_rank_acc`](crate::kernels::low_rank_acc).
     #[doc(hidden)]
     fn simd_low_rank_acc(alpha: Self, a: &[Self], b: &[Self], n: usize, x: &[Self], y: &mut [Self]);
@@ -180,6 +190,17 @@ macro_rules! real {
             #[inline]
             fn simd_multi_axpy(rows: &[Self], n: usize, coeffs: &[Self], y: &mut [Self]) {
                 block::multi_axpy::<$t, $simd, $lanes>(rows, n, coeffs, y)
+            }
+            #[inline]
+            fn simd_multi_dot2(
+                rows: &[Self],
+                n: usize,
+                x: &[Self],
+                y: &[Self],
+                out_x: &mut [Self],
+                out_y: &mut [Self],
+            ) {
+                block::multi_dot2::<$t, $simd, $lanes>(rows, n, x, y, out_x, out_y)
             }
             #[inline]
             fn simd_low_rank_acc(alpha: Self, a: &[Self], b: &[Self], n: usize, x: &[Self], y: &mut [Self]) {

@@ -190,6 +190,33 @@ proptest! {
         }
     }
 
+    /// `multi_dot2` is two `multi_dot`s bit for bit (one pass instead of two), leaves
+    /// the outputs past the rows used untouched, and matches the scalar reference.
+    #[test]
+    fn multi_dot2_is_two_multi_dots(r in rows(real()), short_y in 0usize..=22) {
+        let m = r.x.len().min(r.y.len());
+        let (x, y) = (&r.x[..m], &r.y[..m]);
+        let (mut ox, mut oy) = (vec![SENTINEL; r.out_len], vec![SENTINEL; short_y]);
+        kernels::multi_dot2(&r.a, r.n, &r.x, &r.y, &mut ox, &mut oy);
+        let k = r.out_len.min(short_y);
+        let (mut wx, mut wy) = (vec![SENTINEL; r.out_len], vec![SENTINEL; short_y]);
+        kernels::multi_dot(&r.a, r.n, x, &mut wx[..k]);
+        kernels::multi_dot(&r.a, r.n, y, &mut wy[..k]);
+        assert_bits(&ox, &wx, "multi_dot2 (x)");
+        assert_bits(&oy, &wy, "multi_dot2 (y)");
+        let (mut sx, mut sy) = (vec![SENTINEL; r.out_len], vec![SENTINEL; short_y]);
+        scalar::multi_dot2(&r.a, r.n, &r.x, &r.y, &mut sx, &mut sy);
+        for (i, ((s, v), (t, w))) in ox.iter().zip(&sx).zip(oy.iter().zip(&sy)).enumerate() {
+            if *v == SENTINEL {
+                prop_assert_eq!(*s, SENTINEL, "row {} must be untouched", i);
+            } else {
+                let row = &r.a[i * r.n..(i + 1) * r.n];
+                assert_close(*s, *v, abs_dot(row, x), "multi_dot2 (x)");
+                assert_close(*t, *w, abs_dot(row, y), "multi_dot2 (y)");
+            }
+        }
+    }
+
     #[test]
     fn multi_axpy_is_bit_identical(r in rows(real())) {
         let (mut simd, mut reference) = (r.y.clone(), r.y.clone());

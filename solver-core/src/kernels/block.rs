@@ -1,4 +1,5 @@
-//! Multi-row SIMD kernels: `multi_dot`, `multi_axpy` and the fused `low_rank_acc`.
+//! Multi-row SIMD kernels: `multi_dot`, `multi_dot2`, `multi_axpy` and the fused
+//! `low_rank_acc`.
 //!
 //! Rows are processed in blocks of up to [`BLOCK`] rows, each block a contiguous
 //! sub-slice of the row-major storage. The block size `R` is a const generic, so each
@@ -94,6 +95,51 @@ fn dot_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
     res
 }
 
+/// `([rᵣ · x], [rᵣ · y])` for the `R` rows of a block in one pass over the rows: each
+/// dot product is accumulated exactly as [`dot_block`] accumulates it (the same lanes,
+/// order and tail), so the results are its bits, twice.
+#[inline(always)]
+fn dot2_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
+    blk: &[T],
+    n: usize,
+    x: &[T],
+    y: &[T],
+) -> ([T; R], [T; R]) {
+    let (mut rx, mut ry) = ([T::ZERO; R], [T::ZERO; R]);
+    if let ([r0], [s0]) = (rx.as_mut_slice(), ry.as_mut_slice()) {
+        // As dot_block: a single row takes the 4-accumulator kernel (twice).
+        *r0 = super::dot(blk, x);
+        *s0 = super::dot(blk, y);
+        return (rx, ry);
+    }
+    let m = x.len().min(y.len());
+    let (xc, xt) = x[..m].as_chunks::<L>();
+    let (yc, yt) = y[..m].as_chunks::<L>();
+    let Some((rc, rt)) = split_rows::<T, R, L>(blk, n, xc.len(), xt.len()) else {
+        return (rx, ry);
+    };
+    let (mut ax, mut ay) = ([V::ZERO; R], [V::ZERO; R]);
+    for (j, (cx, cy)) in xc.iter().zip(yc).enumerate() {
+        let (vx, vy) = (V::load(cx), V::load(cy));
+        for ((sx, sy), c) in ax.iter_mut().zip(&mut ay).zip(&rc) {
+            if let Some(c) = c.get(j) {
+                let vr = V::load(c);
+                *sx = vr.mul_add(vx, *sx);
+                *sy = vr.mul_add(vy, *sy);
+            }
+        }
+    }
+    for (((ox, oy), (a, b)), t) in rx.iter_mut().zip(&mut ry).zip(ax.iter().zip(&ay)).zip(&rt) {
+        let (mut sx, mut sy) = (a.reduce_add(), b.reduce_add());
+        for ((v, xi), yi) in t.iter().zip(xt).zip(yt) {
+            sx += *v * *xi;
+            sy += *v * *yi;
+        }
+        (*ox, *oy) = (sx, sy);
+    }
+    (rx, ry)
+}
+
 /// `y ← y + Σᵣ c[r]·rᵣ` for the `R` rows `rᵣ = blk[r·n .. r·n + m]` of a block
 /// (`m = y.len() ≤ n`), in one pass over `y`: each chunk of `y` is loaded once, gets
 /// the rows added in order (product then sum, exactly as the scalar reference rounds),
@@ -167,6 +213,51 @@ pub(crate) fn multi_dot<T: Real, V: Lanes<T, L>, const L: usize>(
         let (blk, rest) = rows.split_at_checked(ob.len() * n).unwrap_or_default();
         rows = rest;
         with_rows!(ob.len(), multi_dot_block[T, V, L](blk, n, x, ob));
+    }
+}
+
+/// One block of `multi_dot2`.
+fn multi_dot2_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
+    blk: &[T],
+    n: usize,
+    x: &[T],
+    y: &[T],
+    out_x: &mut [T],
+    out_y: &mut [T],
+) {
+    let (dx, dy) = dot2_block::<T, V, L, R>(blk, n, x, y);
+    for (o, v) in out_x.iter_mut().zip(dx) {
+        *o = v;
+    }
+    for (o, v) in out_y.iter_mut().zip(dy) {
+        *o = v;
+    }
+}
+
+/// See [`super::multi_dot2`].
+pub(crate) fn multi_dot2<T: Real, V: Lanes<T, L>, const L: usize>(
+    rows: &[T],
+    n: usize,
+    x: &[T],
+    y: &[T],
+    out_x: &mut [T],
+    out_y: &mut [T],
+) {
+    if n == 0 {
+        return;
+    }
+    let k = out_x.len().min(out_y.len()).min(rows.len() / n);
+    let m = n.min(x.len()).min(y.len());
+    let (x, y) = (x.get(..m).unwrap_or_default(), y.get(..m).unwrap_or_default());
+    let out_x = out_x.get_mut(..k).unwrap_or_default();
+    let mut out_y = out_y.get_mut(..k).unwrap_or_default();
+    let mut rows = rows.get(..k * n).unwrap_or_default();
+    for ox in out_x.chunks_mut(BLOCK) {
+        let (blk, rest) = rows.split_at_checked(ox.len() * n).unwrap_or_default();
+        rows = rest;
+        let (oy, rest_y) = core::mem::take(&mut out_y).split_at_mut_checked(ox.len()).unwrap_or_default();
+        out_y = rest_y;
+        with_rows!(ox.len(), multi_dot2_block[T, V, L](blk, n, x, y, ox, oy));
     }
 }
 

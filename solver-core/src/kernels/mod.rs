@@ -106,6 +106,23 @@ pub fn multi_dot<T: Real>(rows: &[T], n: usize, x: &[T], out: &mut [T]) {
     if SIMD { T::simd_multi_dot(rows, n, x, out) } else { scalar::multi_dot(rows, n, x, out) }
 }
 
+/// `out_x[i] = rowᵢ · x` and `out_y[i] = rowᵢ · y` for the rows of the row-major
+/// `rows` (each `n` long), in one pass over the rows.
+///
+/// The number of rows used is `k = min(out_x.len(), out_y.len(), rows.len() / n)`; the
+/// dot products run over `m = min(n, x.len(), y.len())` entries. Bit for bit the same as
+/// `multi_dot(rows, n, x, out_x)` and `multi_dot(rows, n, y, out_y)` over those `m`
+/// entries (each product is accumulated the same way), at the cost of one read of the
+/// rows instead of two: Anderson's Gram row and right-hand side share their rows.
+#[inline]
+pub fn multi_dot2<T: Real>(rows: &[T], n: usize, x: &[T], y: &[T], out_x: &mut [T], out_y: &mut [T]) {
+    if SIMD {
+        T::simd_multi_dot2(rows, n, x, y, out_x, out_y)
+    } else {
+        scalar::multi_dot2(rows, n, x, y, out_x, out_y)
+    }
+}
+
 /// `y ← y + Σᵢ coeffs[i]·rowᵢ` for the rows of the row-major `rows` (each `n` long).
 ///
 /// The number of rows used is `k = min(coeffs.len(), rows.len() / n)` (none when

@@ -87,6 +87,17 @@ pub fn multi_dot<T: Real>(rows: &[T], n: usize, x: &[T], out: &mut [T]) {
     }
 }
 
+/// [`multi_dot`] with two vectors: `out_x[i] = rowᵢ · x`, `out_y[i] = rowᵢ · y` for the
+/// first `min(out_x.len(), out_y.len(), rows.len() / n)` rows, over
+/// `min(n, x.len(), y.len())` entries.
+pub fn multi_dot2<T: Real>(rows: &[T], n: usize, x: &[T], y: &[T], out_x: &mut [T], out_y: &mut [T]) {
+    let k = out_x.len().min(out_y.len());
+    let m = x.len().min(y.len());
+    let (x, y) = (x.get(..m).unwrap_or_default(), y.get(..m).unwrap_or_default());
+    multi_dot(rows, n, x, out_x.get_mut(..k).unwrap_or_default());
+    multi_dot(rows, n, y, out_y.get_mut(..k).unwrap_or_default());
+}
+
 /// `y ← y + Σᵢ coeffs[i]·rowᵢ` for the rows of the row-major `rows` (each `n` long).
 ///
 /// The number of rows used is `min(coeffs.len(), rows.len() / n)`.
