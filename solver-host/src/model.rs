@@ -353,8 +353,7 @@ impl<T: Float> DeqLayer<T> {
             c.len(),
             out.len()
         );
-        out.copy_from_slice(c);
-        product::matmul_acc(z, &self.wt, out, h, h);
+        product::matmul_add(z, &self.wt, c, out, h, h);
         match self.act {
             Activation::Tanh => kernel::tanh_in_place(out),
             Activation::Relu => out.iter_mut().for_each(|v| *v = relu(*v)),

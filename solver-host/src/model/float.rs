@@ -33,9 +33,10 @@ pub trait Float: Real + private::Sealed {
     #[doc(hidden)]
     fn fma(self, b: Self, c: Self) -> Self;
 
-    /// `c += a·b` on the fastest path of this CPU (see `product.rs`).
+    /// `c = init + a·b` (`c += a·b` without `init`) on the fastest path of this CPU (see
+    /// `product.rs`).
     #[doc(hidden)]
-    fn product(a: &[Self], b: &[Self], c: &mut [Self], k: usize, n: usize);
+    fn product(a: &[Self], b: &[Self], init: Option<&[Self]>, c: &mut [Self], k: usize, n: usize);
 
     /// The value from its little-endian bytes (`Self::BYTES` of them).
     #[doc(hidden)]
@@ -61,8 +62,8 @@ impl Float for f32 {
     }
 
     #[inline]
-    fn product(a: &[Self], b: &[Self], c: &mut [Self], k: usize, n: usize) {
-        super::product::product_f32(a, b, c, k, n);
+    fn product(a: &[Self], b: &[Self], init: Option<&[Self]>, c: &mut [Self], k: usize, n: usize) {
+        super::product::product_f32(a, b, init, c, k, n);
     }
 
     #[inline]
@@ -90,8 +91,8 @@ impl Float for f64 {
     }
 
     #[inline]
-    fn product(a: &[Self], b: &[Self], c: &mut [Self], k: usize, n: usize) {
-        super::product::product_f64(a, b, c, k, n);
+    fn product(a: &[Self], b: &[Self], init: Option<&[Self]>, c: &mut [Self], k: usize, n: usize) {
+        super::product::product_f64(a, b, init, c, k, n);
     }
 
     #[inline]
