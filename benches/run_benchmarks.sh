@@ -44,6 +44,10 @@ log "ours on the instances"
 log "peers on the instances (torchdeq, SciPy; 1 thread)"
 "$PY" $PEERS/run.py small --problems "$WORK/problems" --out "$WORK/peers.json" --threads 1
 
+log "ours and peers on the instances at 2 threads (f's rows split over the threads for d >= 256)"
+"$BIN/run_ours" "$WORK/problems" "$WORK/ours_2t.json" 2
+"$PY" $PEERS/run.py small --problems "$WORK/problems" --out "$WORK/peers_2t.json" --threads 2
+
 log "the [15, 150, 700] DEQ-Transformer-sized state"
 M=$WORK/big_model.safetensors
 X=$WORK/big_input.safetensors
@@ -66,6 +70,17 @@ for s in broyden anderson fixed_point_iter; do
 done
 for it in 30 300; do
     big --solver broyden --max-iters $it --tol 0 >> "$WORK/peers_big.jsonl"
+done
+# The same state on 1 thread: ours Anderson and Picard against torchdeq's anderson and
+# fixed_point_iter.
+for s in anderson picard; do
+    "$BIN/deq" solve --model "$M" --input "$X" --solver "$s" --max-iters 500 --threads 1 \
+        --report "$WORK/ours_big_${s}_1t.json" --output "$WORK/ours_big_${s}_1t.safetensors"
+done
+: > "$WORK/peers_big_1t.jsonl"
+for s in anderson fixed_point_iter; do
+    "$PY" $PEERS/run.py big --model "$M" --input "$X" --threads 1 --solver $s --max-iters 500 \
+        >> "$WORK/peers_big_1t.jsonl"
 done
 
 log "solver overhead: each solve against its evaluations alone (floor), and the kernels' bandwidth"

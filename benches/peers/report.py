@@ -396,6 +396,58 @@ def criterion_section(est, work):
     return out
 
 
+def threads_section(work, threads):
+    """Ours against torchdeq's counterpart of each solver at 1 and `threads` threads:
+    the small problems (time per solve, worst and geometric mean of per-problem ratios)
+    and the [15, 150, 700] state."""
+    pairs = (("broyden", "broyden"), ("anderson", "anderson"), ("picard", "fixed_point_iter"))
+    out = ["## Against torchdeq at 1 and 2 threads", "",
+           "Time ratio ours / torchdeq (below 1: ours faster) for each solver of ours against its torchdeq "
+           "counterpart, on every problem both solve to the rule. Small problems at 2 threads: "
+           "`torch.set_num_threads(2)` against `run_ours DIR OUT 2` (the problem's `f` splits its rows over "
+           "2 threads for d ≥ 256, as torch's product does; the solver's own work stays on one thread: one "
+           "sample). The f-evaluations and errors of ours are the same bits at 1 and 2 threads.", "",
+           "| solver pair | small problems, 1 thread: worst (problem) | geomean | 2 threads: worst (problem) "
+           "| geomean |", "|---|---|---|---|---|"]
+    sets = []
+    for o, p in (("ours.json", "peers.json"), ("ours_2t.json", "peers_2t.json")):
+        if not (os.path.exists(f"{work}/{o}") and os.path.exists(f"{work}/{p}")):
+            return []
+        runs = {}
+        for r in json.load(open(f"{work}/{o}"))["runs"] + json.load(open(f"{work}/{p}"))["runs"]:
+            runs[(r["problem"], r["tool"], r["solver"])] = r
+        sets.append(runs)
+    for mine, theirs in pairs:
+        cells = []
+        for runs in sets:
+            ratios = []
+            for (prob, tool, s), r in runs.items():
+                t = runs.get((prob, "torchdeq", theirs))
+                if tool == "ours" and s == mine and t and r["converged"] and t["converged"]:
+                    ratios.append((r["time_s"] / t["time_s"], prob))
+            if not ratios:
+                cells += ["–", "–"]
+                continue
+            w = max(ratios)
+            cells += [f"{w[0]:.2f} ({w[1]})", f"{geomean([x for x, _ in ratios]):.2f}"]
+        out.append(f"| ours {mine} / torchdeq {theirs} | " + " | ".join(cells) + " |")
+    big = []
+    for s, theirs in (("anderson", "anderson"), ("picard", "fixed_point_iter")):
+        f1 = f"{work}/ours_big_{s}_1t.json"
+        if not os.path.exists(f1) or not os.path.exists(f"{work}/peers_big_1t.jsonl"):
+            continue
+        t1 = [json.loads(x) for x in open(f"{work}/peers_big_1t.jsonl") if json.loads(x)["solver"] == theirs]
+        t2 = [json.loads(x) for x in open(f"{work}/peers_big.jsonl")
+              if json.loads(x)["solver"] == theirs and json.loads(x)["tol_rel"] > 0]
+        o1 = json.load(open(f1))["wall_time_s"]
+        o2 = json.load(open(f"{work}/ours_big_{s}.json"))["wall_time_s"]
+        if t1 and t2:
+            big.append(f"- [15, 150, 700] state to tol_rel 1e-6, ours {s} against torchdeq {theirs}: 1 thread "
+                       f"{fmt_t(o1)} vs {fmt_t(t1[0]['time_s'])} ({o1 / t1[0]['time_s']:.2f}×), {threads} threads "
+                       f"{fmt_t(o2)} vs {fmt_t(t2[0]['time_s'])} ({o2 / t2[0]['time_s']:.2f}×)")
+    return out + [""] + big + [""]
+
+
 def floor_section(work):
     """The floor bench's tables (the solve against the time of its evaluations inside the same
     solve) and the bandwidth bench's, as they print them."""
@@ -464,7 +516,8 @@ def main():
         L.append(f"- [15, 150, 700] state to tol_rel 1e-6: f-evaluations per sample {o['evals']} vs {t['evals']}; "
                  f"time {fmt_t(o['time'])} vs {fmt_t(t['time'])} ({o['time'] / t['time']:.2f}×); peak RSS "
                  f"{fmt_b(o['rss'])} vs {fmt_b(t['rss'])}")
-    L += ["", "### Every problem where ours Broyden loses to torchdeq's broyden", ""]
+    L += [""] + threads_section(a.work, a.threads)
+    L += ["### Every problem where ours Broyden loses to torchdeq's broyden", ""]
     L += vs or ["- none"]
     L += ["", "### The [15, 150, 700] state: where each solver of ours loses to torchdeq's counterpart", ""]
     L += big_losses(rows) or ["- none"]

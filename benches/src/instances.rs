@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use deq_problems::{FixedPointProblem, HEquation, LinearMap, TanhLayer, dot8_f32};
+use rayon::prelude::*;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
 /// The form of the map.
@@ -65,7 +66,14 @@ pub struct FileProblem {
     pub start: Vec<f32>,
     /// The float64 reference fixed point.
     pub reference: Vec<f64>,
+    /// Whether `f` splits its rows over the threads of the calling rayon pool (set by
+    /// [`FileProblem::split_rows`]; the results are the same bits either way).
+    pub split: bool,
 }
+
+/// Smallest `d` whose rows [`FileProblem::split_rows`] splits: below it, handing rows
+/// to another thread costs more than their products.
+pub const SPLIT_MIN_D: usize = 256;
 
 fn f32s(v: &[f64]) -> Vec<f32> {
     v.iter().map(|&x| x as f32).collect()
@@ -96,6 +104,7 @@ impl FileProblem {
             c,
             start: p.start(),
             reference: p.reference().to_vec(),
+            split: false,
         }
     }
 
@@ -157,7 +166,28 @@ impl FileProblem {
             c: to32(tensor("c", Dtype::F32)?.1),
             start: to32(tensor("start", Dtype::F32)?.1),
             reference,
+            split: false,
         })
+    }
+
+    /// The problem with `f` evaluated on every thread of the rayon pool it is called
+    /// in, in blocks of rows, when `d ≥` [`SPLIT_MIN_D`]: how `run_ours` compares with
+    /// a peer whose matrix product uses several threads. Each row is the same product,
+    /// so the map is the same bit for bit.
+    pub fn split_rows(mut self, split: bool) -> Self {
+        self.split = split;
+        self
+    }
+
+    /// `f` on the rows `a` (`out.len()` of them) with offsets `c`.
+    fn rows(&self, a: &[f32], c: &[f32], z: &[f32], out: &mut [f32]) {
+        for (o, (row, &c)) in out.iter_mut().zip(a.chunks_exact(self.d).zip(c)) {
+            *o = match self.kind {
+                Kind::Tanh => (dot8_f32(row, z) + c).tanh(),
+                Kind::Linear => dot8_f32(row, z) + c,
+                Kind::HEquation => 1.0 / (1.0 - dot8_f32(row, z)),
+            };
+        }
     }
 
     /// `A z` in float64 (with `A` the f32 matrix, widened).
@@ -183,13 +213,15 @@ impl FixedPointProblem for FileProblem {
     }
 
     fn f(&self, z: &[f32], out: &mut [f32]) {
-        let rows = self.a.chunks_exact(self.d).zip(&self.c);
-        for (o, (row, &c)) in out.iter_mut().zip(rows) {
-            *o = match self.kind {
-                Kind::Tanh => (dot8_f32(row, z) + c).tanh(),
-                Kind::Linear => dot8_f32(row, z) + c,
-                Kind::HEquation => 1.0 / (1.0 - dot8_f32(row, z)),
-            };
+        let threads = rayon::current_num_threads();
+        if self.split && threads > 1 && self.d >= SPLIT_MIN_D {
+            let block = self.d.div_ceil(threads);
+            out.par_chunks_mut(block)
+                .zip(self.a.par_chunks(block * self.d))
+                .zip(self.c.par_chunks(block))
+                .for_each(|((o, a), c)| self.rows(a, c, z, o));
+        } else {
+            self.rows(&self.a, &self.c, z, out);
         }
     }
 
@@ -241,4 +273,25 @@ pub fn bit_identical(a: &dyn FixedPointProblem, b: &dyn FixedPointProblem) -> bo
         b.f(z, &mut fb);
         fa.iter().zip(&fb).all(|(x, y)| x.to_bits() == y.to_bits())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `f` with its rows split over a 2-thread pool is the unsplit `f`, bit for bit, for
+    /// each kind of map, at a size that splits (d ≥ SPLIT_MIN_D) and one that does not.
+    #[test]
+    fn split_rows_evaluate_the_same_bits() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        for d in [SPLIT_MIN_D + 3, 16] {
+            for kind in [Kind::Tanh, Kind::Linear, Kind::HEquation] {
+                let p = FileProblem { kind, ..FileProblem::from_tanh(&TanhLayer::new(d, 0.9, 7)) };
+                assert!(!p.split);
+                let split = FileProblem { kind, ..FileProblem::from_tanh(&TanhLayer::new(d, 0.9, 7)) }
+                    .split_rows(true);
+                assert!(pool.install(|| bit_identical(&p, &split)), "{kind:?}, d = {d}");
+            }
+        }
+    }
 }

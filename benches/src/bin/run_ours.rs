@@ -2,12 +2,18 @@
 //! (Broyden M = 8, Anderson M = 5, Picard; default settings, `tol_rel = 1e-6`,
 //! `max_iters = 500`: the settings of `feval_table`) and writes the results as JSON:
 //! f-evaluations, status, error against the float64 reference stored in the file,
-//! median time per solve (one thread), the solver's bytes, and the per-evaluation
-//! relative residual of a few instances (for the convergence plots).
+//! median time per solve, the solver's bytes, and the per-evaluation relative residual
+//! of a few instances (for the convergence plots).
 //!
 //! ```text
-//! cargo run --release -p deq-benches --bin run_ours -- PROBLEM_DIR OUT.json
+//! cargo run --release -p deq-benches --bin run_ours -- PROBLEM_DIR OUT.json [THREADS]
 //! ```
+//!
+//! With `THREADS` (default 1) above 1, each solve runs in a rayon pool of that many
+//! threads and the problem's `f` splits its rows over them for `d ≥ 256`
+//! ([`FileProblem::split_rows`]), as a peer's matrix product does with
+//! `torch.set_num_threads`; the solver's own vector work stays on one thread (one
+//! sample). The f-evaluations and errors are the same bits at any `THREADS`.
 
 use std::path::PathBuf;
 
@@ -27,7 +33,7 @@ const MAX_REPS: usize = 7;
 pub const TRACED: [&str; 4] =
     ["tanh d=1024 rho=0.99", "tanh d=256 rho=1.2", "h-equation n=500 c=0.9999", "linear d=64 rho=1.5"];
 
-fn solvers(d: usize) -> Vec<(&'static str, Box<dyn Solver>)> {
+fn solvers(d: usize) -> Vec<(&'static str, Box<dyn Solver + Send>)> {
     vec![
         ("broyden", Box::new(DynBroyden::with_sizes(d, 8).expect("sizes"))),
         ("anderson", Box::new(DynAnderson::with_sizes(d, 5).expect("sizes"))),
@@ -39,6 +45,8 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let dir = PathBuf::from(args.next().unwrap_or_else(|| "benches/results/problems".into()));
     let out = PathBuf::from(args.next().unwrap_or_else(|| "benches/results/ours.json".into()));
+    let threads: usize = args.next().map_or(1, |t| t.parse().expect("THREADS: a whole number"));
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("thread pool");
     let index: Vec<Value> =
         serde_json::from_str(&std::fs::read_to_string(dir.join("index.json")).expect("read index.json"))
             .expect("parse index.json");
@@ -47,9 +55,9 @@ fn main() {
     let mut traces = Vec::new();
     for entry in &index {
         let file = entry["file"].as_str().expect("file");
-        let p = FileProblem::load(&dir.join(file)).unwrap_or_else(|e| panic!("{e}"));
+        let p = FileProblem::load(&dir.join(file)).unwrap_or_else(|e| panic!("{e}")).split_rows(threads > 1);
         for (name, mut s) in solvers(p.d) {
-            let t = timed(s.as_mut(), &p, &opts, BUDGET_S, MAX_REPS);
+            let t = pool.install(|| timed(s.as_mut(), &p, &opts, BUDGET_S, MAX_REPS));
             eprintln!(
                 "{:28} {name:9} {:4} evals {:?} err {:.1e} {:.3} ms",
                 p.name,
@@ -72,14 +80,14 @@ fn main() {
                 "time_s": t.seconds,
                 "reps": t.reps,
                 "solver_bytes": t.solver_bytes,
-                "threads": 1,
+                "threads": threads,
             }));
             if TRACED.contains(&p.name.as_str()) {
                 traces.push(json!({ "problem": p.name, "tool": "ours", "solver": name, "residuals": trace(s.as_mut(), &p, &opts) }));
             }
         }
     }
-    let doc = json!({ "max_iters": MAX_ITERS, "tol_rel": 1e-6, "runs": runs, "traces": traces });
+    let doc = json!({ "max_iters": MAX_ITERS, "tol_rel": 1e-6, "threads": threads, "runs": runs, "traces": traces });
     std::fs::write(&out, serde_json::to_string_pretty(&doc).expect("encode")).expect("write the results");
     println!("wrote {}", out.display());
 }

@@ -175,6 +175,7 @@ type TileKernel<T> = unsafe fn(
 /// checked.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
+#[allow(clippy::too_many_arguments)] // the product's operands and shape, plus the kernel table
 unsafe fn blocked<T: Float, const R: usize>(
     a: &[T],
     b: &[T],
@@ -275,6 +276,7 @@ pub(crate) mod x86 {
     macro_rules! tile_kernel {
         ($name:ident, $feat:literal, $t:ty, $lanes:expr, $zero:expr, $mask:ident, $load:ident, $loadu:ident, $store:ident, $splat:ident, $fma:ident) => {
             #[target_feature(enable = $feat)]
+            #[allow(clippy::too_many_arguments)] // the TileKernel signature: pointers and strides
             unsafe fn $name<const R: usize>(
                 a_t: *const $t,
                 b: *const $t,
