@@ -43,6 +43,7 @@ pub mod mgh;
 pub mod newton;
 pub mod nonlin;
 pub mod orthogonal;
+pub mod pde;
 pub mod rng;
 pub mod roots;
 pub mod rotation;
@@ -51,6 +52,7 @@ pub mod tanh;
 
 pub use hequation::HEquation;
 pub use linear::LinearMap;
+pub use pde::ConvectionDiffusion;
 pub use roots::{RootProblem, classic_root_cases};
 pub use rotation::RotationMap;
 pub use suite::{hard_suite, quick_suite, standard_suite};

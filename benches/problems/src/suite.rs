@@ -1,6 +1,6 @@
 //! Fixed collections of problems for tests and benchmarks.
 
-use crate::{FixedPointProblem, HEquation, LinearMap, RotationMap, TanhLayer};
+use crate::{ConvectionDiffusion, FixedPointProblem, HEquation, LinearMap, RotationMap, TanhLayer};
 
 /// Spectral radii of the [`TanhLayer`] problems in the suites.
 pub const TANH_RHOS: [f64; 4] = [0.5, 0.9, 0.99, 1.2];
@@ -130,13 +130,16 @@ pub const HARD_INJECTION: f64 = 0.05;
 /// `r` of the [`RotationMap`]s of [`hard_suite`].
 pub const ROTATION_RS: [f64; 2] = [0.9, 1.3];
 
-/// Problems harder for a bounded history than the standard suite's (6), in this order:
+/// Problems harder for a bounded history than the standard suite's (7), in this order:
 /// * 0–3: the standard suite's `d = 256` [`TanhLayer`]s for `ρ ∈ {0.9, 0.99, 1.2}`
 ///   (same seeds) and the uniform-spectrum one for `ρ = 0.99`, with the injection
 ///   scaled by [`HARD_INJECTION`] ([`TanhLayer::with_injection_scale`]): they do not
 ///   saturate, so their Jacobians keep `W`'s spectrum;
 /// * 4–5: [`RotationMap`] with `d = 64`, `r ∈ {0.9, 1.3}` ([`ROTATION_RS`]), seeds
-///   `70 001 + index`: complex eigenvalue pairs, plain iteration diverges for `r > 1`.
+///   `70 001 + index`: complex eigenvalue pairs, plain iteration diverges for `r > 1`;
+/// * 6: [`ConvectionDiffusion`] with `n = 31` (`d = 961`), `C = 20`: Kelley's
+///   convection–diffusion PDE in preconditioned fixed-point form, on which plain
+///   iteration diverges.
 pub fn hard_suite() -> Vec<Box<dyn FixedPointProblem>> {
     let mut b: Vec<Builder> = Vec::new();
     for (k, &rho) in TANH_RHOS.iter().enumerate().skip(1) {
@@ -153,5 +156,6 @@ pub fn hard_suite() -> Vec<Box<dyn FixedPointProblem>> {
     for (k, &r) in ROTATION_RS.iter().enumerate() {
         b.push(Box::new(move || Box::new(RotationMap::new(64, r, 70_001 + k as u64))));
     }
+    b.push(Box::new(|| Box::new(ConvectionDiffusion::new(31, 20.0))));
     build(b)
 }

@@ -444,12 +444,14 @@ fn f32_maps_match_f64_at_random_points() {
 /// The hard suite: every reference is a fixed point to float64 rounding, every
 /// Jacobian matches differences, the f32 map is the f64 one to f32 rounding; the
 /// non-saturating layers keep `tanh′` near 1 at their fixed points (the point of them),
-/// and a rotation map's `‖A‖₂` is its `r`, with plain iteration diverging for `r > 1`.
+/// and a rotation map's `‖A‖₂` is its `r`, with plain iteration diverging for `r > 1`
+/// (the PDE's divergence is tested in its module).
 #[test]
 fn hard_suite_references_and_properties() {
     use deq_problems::{RotationMap, hard_suite};
     let problems = hard_suite();
-    assert_eq!(problems.len(), 6);
+    assert_eq!(problems.len(), 7);
+    assert_eq!(problems[6].name(), "convection-diffusion n=31 C=20");
     for p in &problems {
         let (d, z) = (p.dim(), p.reference());
         let scale = norm2(z).max(1.0);
