@@ -118,7 +118,10 @@ fn main() {
     let input = InputBatch::demo(b, l, p);
     let backend = LayerBackend::new(&layer, &input.x, b, l).expect("layer and inputs");
     let d = l * h;
-    println!("floor: state [{b} × {l} × {h}], {threads} threads, median of 3 solves\n");
+    println!(
+        "floor: state [{b} × {l} × {h}], {threads} threads, median of 3 solves; the layer's product: {}\n",
+        solver_host::model::product_path()
+    );
     println!("| solver | run | rounds | converged | solve | floor (evaluations) | solve / floor |");
     println!("|---|---|--:|--:|--:|--:|--:|");
     let to_tol = Options { max_iters: 100, tol_rel: 1e-6, ..Options::DEFAULT };
