@@ -30,15 +30,18 @@
 use super::Float;
 
 /// Inner indices per block: a row tile's packed `a` (`ROW_TILE × KC`) stays in L1.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const KC: usize = 256;
 
 /// Rows of one AVX-512 register tile: with two vectors of columns, 24 of the 32
 /// vector registers hold accumulators. The most rows of any path's tile.
-pub(crate) const ROW_TILE: usize = 12;
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+const ROW_TILE: usize = 12;
 
 /// Columns per block: the block of `b` (`KC × nc` values) is 1 MiB, within L2 (at
 /// `[15 × 150 × 700]` a round took 8.6 ms with 512 KiB blocks, two per `k`-block, and
 /// 7.7 ms with one: each column block packs the row tiles of `a` again).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const fn nc(bytes: usize, cols: usize) -> usize {
     let n = (1024 << 10) / (KC * bytes);
     n - n % cols
