@@ -8,7 +8,9 @@
 //! product, and the rows of stopped samples are skipped, so a stopped sample costs
 //! nothing. A sample of [`PIECE_MIN_TOKENS`] tokens or more is instead evaluated in
 //! pieces of about a quarter of its tokens, straight from and into its solver's own
-//! vectors ([`BatchBackend::eval_piece`]).
+//! vectors ([`BatchBackend::eval_piece`]). A small batch of a wide layer (at most
+//! [`COLUMN_MAX_ROWS`] rows, `h ≥` [`COLUMN_MIN_HIDDEN`]) is one group whose product
+//! splits `W`'s columns between the threads ([`LayerBackend::with_column_split`]).
 
 use rayon::prelude::*;
 
@@ -25,7 +27,26 @@ pub struct LayerBackend<'l, T = f32> {
     tokens: usize,
     /// Tokens per piece of a sample's evaluation, when samples are evaluated in pieces.
     piece_tokens: Option<usize>,
+    /// Whether the batch is one group whose product splits the columns of `W` between
+    /// the threads.
+    columns: bool,
 }
+
+/// A batch of at most this many rows (samples × tokens) of a layer at least
+/// [`COLUMN_MIN_HIDDEN`] wide is evaluated as one product whose columns are split
+/// between the threads ([`LayerBackend::with_column_split`]): each thread then reads its
+/// part of `W` once per round, where groups of samples would each stream all of it.
+/// The thresholds are where every solver gained, measured with `COLUMN_SPLIT=0|1 cargo
+/// run --release -p deq-benches --bin floor -- B 1 h 100` (to `tol_rel` 1e-6, 2
+/// threads, groups → split, Broyden / Anderson / Picard): `[8 × 4096]` 122 → 59,
+/// 120 → 75, 200 → 105 ms; `[2 × 4096]` 73 → 43, 56 → 40, 129 → 70 ms. Below them the
+/// split costs more than it saves, Broyden's first: `[16 × 4096]` 140 → 146, 171 → 126,
+/// 269 → 196 ms; `[4 × 2048]` 17.1 → 20.4, 16.5 → 11.4, 28.2 → 20.6 ms; `[8 × 1024]`
+/// 6.4 → 7.1, 3.8 → 4.5, 6.8 → 6.6 ms.
+pub const COLUMN_MAX_ROWS: usize = 8;
+
+/// See [`COLUMN_MAX_ROWS`].
+pub const COLUMN_MIN_HIDDEN: usize = 4096;
 
 /// Samples of at least this many tokens are evaluated piece by piece, straight from
 /// and into each solver's vectors ([`BatchBackend::piece_len`]); smaller ones in
@@ -72,7 +93,24 @@ impl<'l, T: Float> LayerBackend<'l, T> {
         c.par_chunks_mut(block * h).zip(x.par_chunks(block * p)).for_each(|(cb, xb)| layer.injection(xb, cb));
         // A multiple of 4 tokens per piece (the product's row tile), about tokens / PIECES.
         let piece_tokens = (tokens >= PIECE_MIN_TOKENS).then(|| tokens.div_ceil(PIECES).next_multiple_of(4));
-        Ok(LayerBackend { layer, c, samples, tokens, piece_tokens })
+        let columns = piece_tokens.is_none() && rows <= COLUMN_MAX_ROWS && h >= COLUMN_MIN_HIDDEN;
+        Ok(LayerBackend { layer, c, samples, tokens, piece_tokens, columns })
+    }
+
+    /// The backend with the batch evaluated as one product whose columns are split
+    /// between the threads (`true`), or in groups of samples, one product per group
+    /// (`false`). [`new`](Self::new) chooses by size ([`COLUMN_MAX_ROWS`]); the results
+    /// are the same bits either way (each output is the same chain). Samples evaluated
+    /// in pieces ([`PIECE_MIN_TOKENS`]) are not affected.
+    pub fn with_column_split(mut self, on: bool) -> Self {
+        self.columns = on && self.piece_tokens.is_none();
+        self
+    }
+
+    /// Whether the batch is evaluated as one product with its columns split between
+    /// the threads (see [`with_column_split`](Self::with_column_split)).
+    pub fn column_split(&self) -> bool {
+        self.columns
     }
 
     /// Bytes held (the injection, `[B × L × h]` floats of `T`).
@@ -106,10 +144,18 @@ impl<T: Float> BatchBackend<T> for LayerBackend<'_, T> {
             let (lo, hi) = (s * d, e * d);
             let c = self.c.get((first + s) * d..(first + e) * d);
             if let (Some(zr), Some(cr), Some(or)) = (z.get(lo..hi), c, out.get_mut(lo..hi)) {
-                self.layer.apply(zr, cr, or);
+                if self.columns {
+                    self.layer.apply_split(zr, cr, or, rayon::current_num_threads());
+                } else {
+                    self.layer.apply(zr, cr, or);
+                }
             }
             s = e;
         }
+    }
+
+    fn split(&self) -> bool {
+        !self.columns
     }
 
     fn piece_len(&self) -> Option<usize> {

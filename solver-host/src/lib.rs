@@ -63,7 +63,7 @@ pub mod offload;
 pub use batch::{BatchBackend, BatchError, Progress, solve_batch};
 pub use dynamic::{AnySolver, DynAnderson, DynBroyden, DynPicard, Heap};
 #[cfg(feature = "layer")]
-pub use layer_backend::{LayerBackend, PIECE_MIN_TOKENS};
+pub use layer_backend::{COLUMN_MAX_ROWS, COLUMN_MIN_HIDDEN, LayerBackend, PIECE_MIN_TOKENS};
 pub use lockstep::{Lockstep, LockstepError, Rounds};
 pub use offload::{HostVectors, OffloadBackend, OffloadError, OffloadRun};
 pub use solver_core;

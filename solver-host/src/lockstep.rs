@@ -328,11 +328,11 @@ impl<T: Real, S: Solver<T> + Send> Lockstep<S, T> {
         // Groups of consecutive samples, one per task; each runs its rounds in lockstep
         // (one evaluation of the group, then its samples' steps) until all its samples
         // have stopped, with no synchronisation between groups.
-        let group = if backend.split() {
-            b.div_ceil(GROUPS_PER_THREAD * rayon::current_num_threads()).max(1)
-        } else {
-            b
-        };
+        // A backend that takes the whole batch in one call (and may use every thread
+        // inside it) is one group, whose samples' steps then run in parallel.
+        let whole = !backend.split();
+        let group =
+            if whole { b } else { b.div_ceil(GROUPS_PER_THREAD * rayon::current_num_threads()).max(1) };
         let reporter = Reporter::new(b, r.active.iter().filter(|&&a| !a).count(), progress);
         r.solvers
             .par_chunks_mut(group)
@@ -347,12 +347,21 @@ impl<T: Real, S: Solver<T> + Send> Lockstep<S, T> {
                 while active.iter().any(|&a| a) {
                     rounds += 1;
                     backend.eval(g * group, active, points, outputs);
-                    let samples = solvers.iter_mut().zip(zg.chunks_mut(d)).zip(points.chunks_mut(d));
-                    let rest = outputs.chunks(d).zip(active.iter_mut()).zip(reports.iter_mut());
-                    for (((solver, zb), point), ((out, active), report)) in samples.zip(rest) {
+                    let step = |(((solver, zb), point), ((out, active), report)): Step<'_, S, T>| {
                         if *active && !resume_sample(solver, out, zb, point, active, report) {
                             reporter.stopped();
                         }
+                    };
+                    if whole {
+                        let samples =
+                            solvers.par_iter_mut().zip(zg.par_chunks_mut(d)).zip(points.par_chunks_mut(d));
+                        let rest =
+                            outputs.par_chunks(d).zip(active.par_iter_mut()).zip(reports.par_iter_mut());
+                        samples.zip(rest).for_each(step);
+                    } else {
+                        let samples = solvers.iter_mut().zip(zg.chunks_mut(d)).zip(points.chunks_mut(d));
+                        let rest = outputs.chunks(d).zip(active.iter_mut()).zip(reports.iter_mut());
+                        samples.zip(rest).for_each(step);
                     }
                     reporter.round_done(rounds);
                 }
@@ -360,6 +369,11 @@ impl<T: Real, S: Solver<T> + Send> Lockstep<S, T> {
         Ok(r.reports())
     }
 }
+
+/// One sample's part of a round's steps: its solver, answer and point, then the
+/// backend's output for it, whether it is running, and its report.
+type Step<'a, S, T> =
+    (((&'a mut S, &'a mut [T]), &'a mut [T]), ((&'a [T], &'a mut bool), &'a mut Option<Report<T>>));
 
 /// What the parallel tasks of a solve share to report its progress: how many samples
 /// have stopped, the most rounds any task has made, and the caller's callback.

@@ -354,6 +354,31 @@ impl<T: Float> DeqLayer<T> {
             out.len()
         );
         product::matmul_add(z, &self.wt, c, out, h, h);
+        self.activate(out);
+    }
+
+    /// [`apply`](Self::apply) with the product's columns split into `parts` rayon
+    /// tasks (each reads only its part of `W`); the same bits as `apply`. For a batch
+    /// of a few rows, where one thread's product would stream all of `W` alone.
+    ///
+    /// # Panics
+    ///
+    /// As [`apply`](Self::apply).
+    pub fn apply_split(&self, z: &[T], c: &[T], out: &mut [T], parts: usize) {
+        let h = self.hidden;
+        assert!(
+            z.len() == out.len() && c.len() == out.len() && out.len().is_multiple_of(h),
+            "apply_split: z, c and out must all be rows × {h} (got {}, {}, {})",
+            z.len(),
+            c.len(),
+            out.len()
+        );
+        product::matmul_add_par(z, &self.wt, c, out, h, h, parts);
+        self.activate(out);
+    }
+
+    /// The activation, in place.
+    fn activate(&self, out: &mut [T]) {
         match self.act {
             Activation::Tanh => kernel::tanh_in_place(out),
             Activation::Relu => out.iter_mut().for_each(|v| *v = relu(*v)),

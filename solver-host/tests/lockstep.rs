@@ -272,3 +272,70 @@ fn pieces_of_a_many_token_layer_solve_like_each_sample_alone() {
         }
     }
 }
+
+/// A small batch of a wide layer is one group whose product splits `W`'s columns
+/// between the threads: chosen by size, and (forced on a narrower layer) every sample's
+/// answer and report are bit-identical to solving it alone, on 1 to 3 threads, for
+/// each solver, as they are with groups of samples.
+#[test]
+#[cfg(feature = "layer")]
+fn a_column_split_batch_solves_like_each_sample_alone() {
+    use solver_host::model::Activation;
+    use solver_host::model::DeqLayer;
+    use solver_host::{AnySolver, COLUMN_MAX_ROWS, COLUMN_MIN_HIDDEN, LayerBackend};
+    let (h, p, b) = (600, 6, 5);
+    let x: Vec<f32> = (0..b * p).map(|i| ((i * 17 % 37) as f32 / 37.0 - 0.5) * 3.0).collect();
+    // Chosen by size: a zero layer at the threshold width (cheap to build).
+    let wide = COLUMN_MIN_HIDDEN;
+    let zero = DeqLayer::new(
+        wide,
+        p,
+        vec![0.0; wide * wide],
+        vec![0.0; wide * p],
+        vec![0.0; wide],
+        Activation::Tanh,
+    );
+    let zero = zero.unwrap();
+    assert!(LayerBackend::new(&zero, &x, b, 1).unwrap().column_split() && b <= COLUMN_MAX_ROWS);
+    let more: Vec<f32> = x.iter().cycle().take((COLUMN_MAX_ROWS + 1) * p).copied().collect();
+    assert!(!LayerBackend::new(&zero, &more, COLUMN_MAX_ROWS + 1, 1).unwrap().column_split());
+    drop(zero);
+    // Forced on a narrower layer (two or three column parts on 2 or 3 threads).
+    let layer = DeqLayer::demo(h, p);
+    assert!(!LayerBackend::new(&layer, &x, b, 1).unwrap().column_split());
+    let split = LayerBackend::new(&layer, &x, b, 1).unwrap().with_column_split(true);
+    assert!(split.column_split() && !split.split());
+    let groups = LayerBackend::new(&layer, &x, b, 1).unwrap();
+    assert!(!groups.column_split() && groups.split());
+    let opts = Options { max_iters: 60, tol_rel: 1e-6, ..Options::DEFAULT };
+    let makers: [(&str, &(dyn Fn() -> AnySolver + Sync)); 3] = [
+        ("broyden", &|| AnySolver::Broyden(DynBroyden::with_sizes(h, 4).unwrap())),
+        ("anderson", &|| AnySolver::Anderson(DynAnderson::with_sizes(h, 3).unwrap())),
+        ("picard", &|| AnySolver::Picard(DynPicard::with_sizes(h).unwrap())),
+    ];
+    for (name, make) in makers {
+        let mut alone = vec![0.0f32; b * h];
+        let mut alone_reports = Vec::new();
+        for s in 0..b {
+            let mut cs = vec![0.0f32; h];
+            layer.injection(&x[s * p..(s + 1) * p], &mut cs);
+            let mut solver = make();
+            let zs = &mut alone[s * h..(s + 1) * h];
+            alone_reports.push(solver.solve(&mut |z, out| layer.apply(z, &cs, out), zs, &opts).unwrap());
+        }
+        for threads in [1, 2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            for backend in [&split, &groups] {
+                pool.install(|| {
+                    let mut lock = Lockstep::new(b, || Ok(make())).unwrap();
+                    let mut z = vec![0.0f32; b * h];
+                    let reports = lock.solve(backend, &mut z, &opts, &mut |_| {}).unwrap();
+                    let mode = if backend.column_split() { "columns" } else { "groups" };
+                    assert_eq!(reports, alone_reports, "{name}, {mode}, {threads} threads");
+                    assert_eq!(z, alone, "{name}, {mode}, {threads} threads");
+                    assert!(reports.iter().all(|r| r.status.is_converged()), "{name}: {reports:?}");
+                });
+            }
+        }
+    }
+}

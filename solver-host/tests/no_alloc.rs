@@ -82,18 +82,39 @@ fn solves_allocate_nothing() {
             }
         }
     }
+    // The same map as one call for the whole batch (the column split's shape: the
+    // lockstep then runs the samples' steps in parallel).
+    struct RingWhole(Ring);
+    impl BatchBackend for RingWhole {
+        fn samples(&self) -> usize {
+            self.0.samples()
+        }
+        fn dim(&self) -> usize {
+            self.0.dim()
+        }
+        fn eval(&self, first: usize, active: &[bool], z: &[f32], out: &mut [f32]) {
+            self.0.eval(first, active, z, out);
+        }
+        fn split(&self) -> bool {
+            false
+        }
+    }
     let mut lock = Lockstep::new(6, || DynBroyden::with_sizes(n, 8)).unwrap();
     let mut zb = vec![0.0f32; 6 * n];
     // (allocations on the pool's threads, peak live bytes above the start, live bytes
     // left over) of one solve. Allocations are counted per thread because the test
     // harness's own thread allocates now and then while a test runs.
-    let mut measure = |pool: &rayon::ThreadPool, iters: u32, pieces: bool| {
+    let mut measure = |pool: &rayon::ThreadPool, iters: u32, mode: &str| {
         zb.fill(0.0);
         let opts = Options { max_iters: iters, ..opts };
         let live = live_bytes();
         reset_peak();
-        let (ring, ring_pieces) = (Ring(n), RingPieces(n));
-        let backend: &dyn BatchBackend = if pieces { &ring_pieces } else { &ring };
+        let (ring, ring_pieces, ring_whole) = (Ring(n), RingPieces(n), RingWhole(Ring(n)));
+        let backend: &dyn BatchBackend = match mode {
+            "pieces" => &ring_pieces,
+            "whole" => &ring_whole,
+            _ => &ring,
+        };
         let (r, allocated) = pool.install(|| {
             let before = thread_allocations();
             let r = lock.solve(backend, &mut zb, &opts, &mut |_| {}).unwrap();
@@ -108,20 +129,16 @@ fn solves_allocate_nothing() {
     // allocation, the reports, for 30 and for 3000 rounds.
     let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
     let two = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
-    for pieces in [false, true] {
-        measure(&one, 5, pieces);
-        let (short, long) = (measure(&one, 30, pieces), measure(&one, 3000, pieces));
-        assert_eq!(
-            (short.0, long.0),
-            (1, 1),
-            "allocations per solve at 30 and 3000 rounds (pieces {pieces})"
-        );
+    for mode in ["groups", "pieces", "whole"] {
+        measure(&one, 5, mode);
+        let (short, long) = (measure(&one, 30, mode), measure(&one, 3000, mode));
+        assert_eq!((short.0, long.0), (1, 1), "allocations per solve at 30 and 3000 rounds ({mode})");
         // On two threads, rayon's work stealing may allocate inside the pool, but
         // nothing accumulates over 3000 rounds: the peak stays within a few KiB of the
         // start and what is left over is no more than the harness's own noise.
-        measure(&two, 5, pieces);
-        let long = measure(&two, 3000, pieces);
-        assert!(long.1 < 16 << 10, "peak {} bytes above the start (pieces {pieces})", long.1);
-        assert!(long.2.abs() < 4 << 10, "{} bytes left over (pieces {pieces})", long.2);
+        measure(&two, 5, mode);
+        let long = measure(&two, 3000, mode);
+        assert!(long.1 < 16 << 10, "peak {} bytes above the start ({mode})", long.1);
+        assert!(long.2.abs() < 4 << 10, "{} bytes left over ({mode})", long.2);
     }
 }

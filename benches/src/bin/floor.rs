@@ -16,8 +16,11 @@
 //!
 //! and prints the wall time of the solve, the rounds (the most evaluations any sample
 //! made), the **floor**: the thread-seconds spent inside the backend's evaluations,
-//! measured by timing each call inside this same solve, divided by the threads; and the
-//! ratio solve / floor. Each figure is the median of 3 solves.
+//! measured by timing each call inside this same solve, divided by the threads (not
+//! divided for a backend that takes the whole batch in one call); and the
+//! ratio solve / floor. Each figure is the median of 3 solves. `COLUMN_SPLIT=1` or `0`
+//! forces the backend's column split on or off
+//! ([`LayerBackend::with_column_split`]; by default it is chosen by size).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -87,7 +90,10 @@ fn solve(backend: &dyn BatchBackend, make: Make<'_>, opts: &Options, threads: us
     let t0 = Instant::now();
     let reports = lock.solve(&timed, &mut z, opts, &mut |_| {}).expect("shapes");
     let wall = t0.elapsed().as_secs_f64();
-    let floor = timed.nanos.load(Ordering::Relaxed) as f64 * 1e-9 / threads as f64;
+    // Concurrent calls (groups, pieces) share the threads; a backend that takes the
+    // whole batch in one call (split() false: the column split) uses them all inside it.
+    let sharing = if backend.split() { threads } else { 1 };
+    let floor = timed.nanos.load(Ordering::Relaxed) as f64 * 1e-9 / sharing as f64;
     Solve {
         wall,
         floor,
@@ -116,11 +122,15 @@ fn main() {
     let threads = rayon::current_num_threads();
     let layer = DeqLayer::demo(h, p);
     let input = InputBatch::demo(b, l, p);
-    let backend = LayerBackend::new(&layer, &input.x, b, l).expect("layer and inputs");
+    let mut backend = LayerBackend::new(&layer, &input.x, b, l).expect("layer and inputs");
+    if let Ok(v) = std::env::var("COLUMN_SPLIT") {
+        backend = backend.with_column_split(v == "1");
+    }
     let d = l * h;
     println!(
-        "floor: state [{b} × {l} × {h}], {threads} threads, median of 3 solves; the layer's product: {}\n",
-        solver_host::model::product_path()
+        "floor: state [{b} × {l} × {h}], {threads} threads, median of 3 solves; the layer's product: {}{}\n",
+        solver_host::model::product_path(),
+        if backend.column_split() { ", columns split between the threads" } else { "" }
     );
     println!("| solver | run | rounds | converged | solve | floor (evaluations) | solve / floor |");
     println!("|---|---|--:|--:|--:|--:|--:|");

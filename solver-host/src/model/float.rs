@@ -33,10 +33,27 @@ pub trait Float: Real + private::Sealed {
     #[doc(hidden)]
     fn fma(self, b: Self, c: Self) -> Self;
 
-    /// `c = init + a·b` (`c += a·b` without `init`) on the fastest path of this CPU (see
-    /// `product.rs`).
+    /// Columns `lo..hi` of `dst = src + a·b` (`rows × n`, row-major; `src` may be
+    /// `dst`) on the fastest path of this CPU (see `product.rs`).
+    ///
+    /// # Safety
+    ///
+    /// `src` and `dst` valid for `rows × n` values, `a` `rows × k`, `b` packed
+    /// `k × n`, `lo..hi` within `0..n` and starting on a panel; nothing else may touch
+    /// those columns of `dst` during the call.
     #[doc(hidden)]
-    fn product(a: &[Self], b: &[Self], init: Option<&[Self]>, c: &mut [Self], k: usize, n: usize);
+    #[allow(clippy::too_many_arguments)] // raw parts of the output
+    unsafe fn product(
+        a: &[Self],
+        b: &[Self],
+        src: *const Self,
+        dst: *mut Self,
+        rows: usize,
+        k: usize,
+        n: usize,
+        lo: usize,
+        hi: usize,
+    );
 
     /// The value from its little-endian bytes (`Self::BYTES` of them).
     #[doc(hidden)]
@@ -62,8 +79,20 @@ impl Float for f32 {
     }
 
     #[inline]
-    fn product(a: &[Self], b: &[Self], init: Option<&[Self]>, c: &mut [Self], k: usize, n: usize) {
-        super::product::product_f32(a, b, init, c, k, n);
+    unsafe fn product(
+        a: &[Self],
+        b: &[Self],
+        src: *const Self,
+        dst: *mut Self,
+        rows: usize,
+        k: usize,
+        n: usize,
+        lo: usize,
+        hi: usize,
+    ) {
+        let t = super::product::target(src, dst, rows, lo, hi);
+        // SAFETY: the caller's contract.
+        unsafe { super::product::product_f32(a, b, t, k, n) };
     }
 
     #[inline]
@@ -91,8 +120,20 @@ impl Float for f64 {
     }
 
     #[inline]
-    fn product(a: &[Self], b: &[Self], init: Option<&[Self]>, c: &mut [Self], k: usize, n: usize) {
-        super::product::product_f64(a, b, init, c, k, n);
+    unsafe fn product(
+        a: &[Self],
+        b: &[Self],
+        src: *const Self,
+        dst: *mut Self,
+        rows: usize,
+        k: usize,
+        n: usize,
+        lo: usize,
+        hi: usize,
+    ) {
+        let t = super::product::target(src, dst, rows, lo, hi);
+        // SAFETY: the caller's contract.
+        unsafe { super::product::product_f64(a, b, t, k, n) };
     }
 
     #[inline]

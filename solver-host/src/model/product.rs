@@ -107,18 +107,94 @@ pub(crate) fn matmul_add<T: Float>(a: &[T], b: &[T], c: &[T], out: &mut [T], k: 
     product(a, b, Some(c), out, k, n);
 }
 
+/// [`matmul_add`] with the columns cut into `parts` runs of whole panels, one rayon
+/// task each (by `rayon::join`: nothing is allocated) (every task reads only its columns' panels of `b`: a batch of a few rows
+/// shares one pass over the weights between the threads, instead of each thread's
+/// group streaming all of them). Each output is the same chain as in [`matmul_add`],
+/// bit for bit.
+///
+/// # Panics
+///
+/// If the lengths do not match `rows`, `k` and `n`.
+pub(crate) fn matmul_add_par<T: Float>(
+    a: &[T],
+    b: &[T],
+    c: &[T],
+    out: &mut [T],
+    k: usize,
+    n: usize,
+    parts: usize,
+) {
+    assert_eq!(c.len(), out.len(), "matmul_add_par: c and out differ in length");
+    if k == 0 || parts <= 1 || n <= panel::<T>() {
+        matmul_add(a, b, c, out, k, n);
+        return;
+    }
+    let rows = check(a, b, out.len(), k, n);
+    let (init, dst) = (Shared(c.as_ptr().cast_mut()), Shared(out.as_mut_ptr()));
+    halves(a, b, init, dst, [rows, k, n, 0, n], parts);
+}
+
+/// Columns `lo..hi` of [`matmul_add_par`]'s product in `parts` runs of whole panels,
+/// halved by `rayon::join` (no heap job, unlike a scope's spawns); `shape` is
+/// `[rows, k, n, lo, hi]`.
+fn halves<T: Float>(a: &[T], b: &[T], init: Shared<T>, dst: Shared<T>, shape: [usize; 5], parts: usize) {
+    let [rows, k, n, lo, hi] = shape;
+    let pw = panel::<T>();
+    let panels = (hi - lo).div_ceil(pw);
+    if parts <= 1 || panels <= 1 {
+        // SAFETY: `matmul_add_par` checked the lengths; this call writes only columns
+        // lo..hi (lo on a panel) of `out`, which no other call touches, and nothing
+        // else touches `out` until the outermost join returns; `c` is only read.
+        unsafe { T::product(a, b, init.get(), dst.get(), rows, k, n, lo, hi) };
+        return;
+    }
+    let left = parts / 2;
+    let mid = (lo + (panels * left / parts).max(1) * pw).min(hi);
+    rayon::join(
+        || halves(a, b, init, dst, [rows, k, n, lo, mid], left),
+        || halves(a, b, init, dst, [rows, k, n, mid, hi], parts - left),
+    );
+}
+
+/// A raw pointer handed to the tasks of [`matmul_add_par`], each of which touches only
+/// its own columns.
+#[derive(Clone, Copy)]
+struct Shared<T>(*mut T);
+
+// SAFETY: the tasks write disjoint parts of the buffer and the scope outlives them.
+unsafe impl<T: Send> Send for Shared<T> {}
+// SAFETY: as above.
+unsafe impl<T: Sync> Sync for Shared<T> {}
+
+impl<T> Shared<T> {
+    /// The pointer (a method, so that a closure captures the whole `Shared`).
+    fn get(self) -> *mut T {
+        self.0
+    }
+}
+
+/// The rows of a product after checking every length against them.
+fn check<T: Float>(a: &[T], b: &[T], out_len: usize, k: usize, n: usize) -> usize {
+    let rows = out_len / n;
+    assert!(
+        a.len() == rows * k && b.len() == n.div_ceil(panel::<T>()) * k * panel::<T>() && out_len == rows * n,
+        "product: a, b and out do not match rows × k, k × n and rows × n"
+    );
+    rows
+}
+
 /// [`matmul_acc`] (`init = None`) and [`matmul_add`] (`init = Some(c)`, as long as `out`).
 fn product<T: Float>(a: &[T], b: &[T], init: Option<&[T]>, out: &mut [T], k: usize, n: usize) {
     if n == 0 || k == 0 {
         return;
     }
-    let rows = out.len() / n;
-    assert!(
-        a.len() == rows * k
-            && b.len() == n.div_ceil(panel::<T>()) * k * panel::<T>()
-            && out.len() == rows * n
-    );
-    T::product(a, b, init, out, k, n);
+    let rows = check(a, b, out.len(), k, n);
+    let dst = out.as_mut_ptr();
+    let src = init.map_or(dst.cast_const(), <[T]>::as_ptr);
+    // SAFETY: the lengths were checked, `out` is borrowed mutably and `init` (as long
+    // as `out`) shared for the call.
+    unsafe { T::product(a, b, src, dst, rows, k, n, 0, n) };
 }
 
 /// The path the layer's products take on this CPU, for the benches to print.
@@ -135,17 +211,36 @@ pub fn product_path() -> &'static str {
     "portable (mul_add)"
 }
 
+/// Where a product writes: columns `lo..hi` of the `rows × n` row-major output at
+/// `dst`, whose chains start from the same entries of `src` (`dst` itself, or a
+/// separate start `c`).
+#[derive(Clone, Copy)]
+pub(crate) struct Target<T> {
+    src: *const T,
+    dst: *mut T,
+    rows: usize,
+    lo: usize,
+    hi: usize,
+}
+
 /// The chain of every output, one output at a time: the definition the fast paths
 /// are tested against, and the path of CPUs without AVX2 and FMA.
-pub(crate) fn portable<T: Float>(a: &[T], b: &[T], init: Option<&[T]>, c: &mut [T], k: usize, n: usize) {
+///
+/// # Safety
+///
+/// `t` must describe a valid output of `t.rows × n` (and `src` as long), `a` must be
+/// `rows × k` and `b` packed `k × n`; nothing else may access the columns written.
+pub(crate) unsafe fn portable<T: Float>(a: &[T], b: &[T], t: Target<T>, k: usize, n: usize) {
     let pw = panel::<T>();
-    for (r, (ar, cr)) in a.chunks_exact(k).zip(c.chunks_exact_mut(n)).enumerate() {
-        for (j, cj) in cr.iter_mut().enumerate() {
-            let mut s = init.map_or(*cj, |i| i[r * n + j]);
-            for (t, &av) in ar.iter().enumerate() {
-                s = av.fma(at(b, pw, k, t, j), s);
+    for (r, ar) in a.chunks_exact(k).take(t.rows).enumerate() {
+        for j in t.lo..t.hi {
+            // SAFETY: r < rows and j < n (the caller's contract).
+            let mut s = unsafe { *t.src.add(r * n + j) };
+            for (tt, &av) in ar.iter().enumerate() {
+                s = av.fma(at(b, pw, k, tt, j), s);
             }
-            *cj = s;
+            // SAFETY: as above; the caller owns these columns.
+            unsafe { *t.dst.add(r * n + j) = s };
         }
     }
 }
@@ -174,28 +269,26 @@ type TileKernel<T> = unsafe fn(
 ///
 /// # Safety
 ///
-/// The kernels must be callable on this CPU; the lengths are those [`matmul_acc`]
-/// checked.
+/// The kernels must be callable on this CPU; `t` and the lengths as for [`portable`].
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 #[allow(clippy::too_many_arguments)] // the product's operands and shape, plus the kernel table
 unsafe fn blocked<T: Float, const R: usize>(
     a: &[T],
     b: &[T],
-    init: Option<&[T]>,
-    c: &mut [T],
+    t: Target<T>,
     k: usize,
     n: usize,
     cols: usize,
     kernels: &[TileKernel<T>; R],
 ) {
-    let rows = c.len() / n;
+    let rows = t.rows;
     let (pw, nc) = (panel::<T>(), nc(T::BYTES, panel::<T>()));
     let mut a_t = [T::ZERO; ROW_TILE * KC];
     for k0 in (0..k).step_by(KC) {
         let kc = (k - k0).min(KC);
-        for j1 in (0..n).step_by(nc) {
-            let j_end = (j1 + nc).min(n);
+        for j1 in (t.lo..t.hi).step_by(nc) {
+            let j_end = (j1 + nc).min(t.hi);
             for r0 in (0..rows).step_by(R) {
                 let rr = (rows - r0).min(R);
                 for (t, col) in a_t.chunks_exact_mut(rr).take(kc).enumerate() {
@@ -205,15 +298,12 @@ unsafe fn blocked<T: Float, const R: usize>(
                 }
                 for j0 in (j1..j_end).step_by(cols) {
                     let w = (j_end - j0).min(cols);
-                    let dst = c.as_mut_ptr().wrapping_add(r0 * n + j0);
-                    let src = match init {
-                        Some(i) if k0 == 0 => i.as_ptr().wrapping_add(r0 * n + j0),
-                        _ => dst.cast_const(),
-                    };
-                    // SAFETY: rows r0..r0 + rr, columns j0..j0 + w of c and init (as
-                    // long as c) and inner indices k0..k0 + kc of the panel holding j0
+                    let dst = t.dst.wrapping_add(r0 * n + j0);
+                    let src = if k0 == 0 { t.src.wrapping_add(r0 * n + j0) } else { dst.cast_const() };
+                    // SAFETY: rows r0..r0 + rr, columns j0..j0 + w of the output and of
+                    // its start, and inner indices k0..k0 + kc of the panel holding j0
                     // are in bounds (the kernel touches no column past w; panels are
-                    // whole).
+                    // whole); the caller owns columns lo..hi.
                     unsafe {
                         kernels[rr - 1](
                             a_t.as_ptr(),
@@ -235,24 +325,36 @@ unsafe fn blocked<T: Float, const R: usize>(
 /// Implements `Float::product` for `f32` and `f64`: the run-time choice of path.
 macro_rules! dispatch {
     ($t:ty, $k512:ident, $k2:ident) => {
+        /// The product on this CPU's fastest path.
+        ///
+        /// # Safety
+        ///
+        /// As [`portable`].
         #[inline]
-        pub(crate) fn $k512(a: &[$t], b: &[$t], init: Option<&[$t]>, c: &mut [$t], k: usize, n: usize) {
+        pub(crate) unsafe fn $k512(a: &[$t], b: &[$t], t: Target<$t>, k: usize, n: usize) {
             #[cfg(target_arch = "x86_64")]
             {
                 if x86::has_avx512() {
-                    // SAFETY: the CPU has AVX-512F and FMA, checked just above.
-                    unsafe { x86::$k512(a, b, init, c, k, n) };
+                    // SAFETY: the CPU has AVX-512F and FMA, checked just above; the
+                    // rest is the caller's contract.
+                    unsafe { x86::$k512(a, b, t, k, n) };
                     return;
                 }
                 if x86::has_avx2() {
                     // SAFETY: the CPU has AVX2 and FMA, checked just above.
-                    unsafe { x86::$k2(a, b, init, c, k, n) };
+                    unsafe { x86::$k2(a, b, t, k, n) };
                     return;
                 }
             }
-            portable(a, b, init, c, k, n);
+            // SAFETY: the caller's contract.
+            unsafe { portable(a, b, t, k, n) };
         }
     };
+}
+
+/// The raw parts of `Float::product` as a [`Target`].
+pub(crate) fn target<T>(src: *const T, dst: *mut T, rows: usize, lo: usize, hi: usize) -> Target<T> {
+    Target { src, dst, rows, lo, hi }
 }
 dispatch!(f32, product_f32, product_f32_avx2);
 dispatch!(f64, product_f64, product_f64_avx2);
@@ -261,7 +363,7 @@ dispatch!(f64, product_f64, product_f64_avx2);
 pub(crate) mod x86 {
     use core::arch::x86_64::*;
 
-    use super::{TileKernel, blocked};
+    use super::{Target, TileKernel, blocked};
 
     /// AVX-512F and FMA.
     pub(crate) fn has_avx512() -> bool {
@@ -325,12 +427,14 @@ pub(crate) mod x86 {
             ///
             /// # Safety
             ///
-            /// The CPU must have the features named by the function's attribute.
+            /// The CPU must have the features named by the function's attribute; `t`
+            /// as for [`portable`](super::portable).
             #[target_feature(enable = $feat)]
-            pub(crate) unsafe fn $name(a: &[$t], b: &[$t], init: Option<&[$t]>, c: &mut [$t], k: usize, n: usize) {
+            pub(crate) unsafe fn $name(a: &[$t], b: &[$t], t: Target<$t>, k: usize, n: usize) {
                 let kernels = [$($kernel::<$r> as TileKernel<$t>),+];
-                // SAFETY: the features are present (this function's contract).
-                unsafe { blocked(a, b, init, c, k, n, $cols, &kernels) };
+                // SAFETY: the features are present and `t` valid (this function's
+                // contract).
+                unsafe { blocked(a, b, t, k, n, $cols, &kernels) };
             }
         };
     }
@@ -494,8 +598,18 @@ mod tests {
         }
     }
 
-    /// A path of the product: `(a, b, init, c, k, n)`.
-    type Path<T> = unsafe fn(&[T], &[T], Option<&[T]>, &mut [T], usize, usize);
+    /// A path of the product: `(a, b, target, k, n)`.
+    type Path<T> = unsafe fn(&[T], &[T], Target<T>, usize, usize);
+
+    /// `path` on the whole of `out`, from `init` or in place.
+    fn run<T: Float>(path: Path<T>, a: &[T], b: &[T], init: Option<&[T]>, out: &mut [T], k: usize, n: usize) {
+        let rows = out.len() / n;
+        let dst = out.as_mut_ptr();
+        let src = init.map_or(dst.cast_const(), <[T]>::as_ptr);
+        // SAFETY: the shapes match (the callers' test data); the CPU has the path's
+        // features (the caller lists only those).
+        unsafe { path(a, b, target(src, dst, rows, 0, n), k, n) };
+    }
 
     /// Every path (whole and leftover tiles of rows and columns, several blocks of
     /// inner indices and of columns, AVX2 and AVX-512 where the CPU has them), in place
@@ -522,14 +636,18 @@ mod tests {
             let mut got = vec![T::from_f64(f64::NAN); rows * n];
             matmul_add(&a, &bp, &c0, &mut got, k, n);
             assert_eq!(bits(&got), bits(&want), "{} matmul_add, {rows}×{k}×{n}", T::NAME);
-            for (name, path) in paths {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+            for parts in [1, 2, 3, 7] {
+                let mut got = vec![T::from_f64(f64::NAN); rows * n];
+                pool.install(|| matmul_add_par(&a, &bp, &c0, &mut got, k, n, parts));
+                assert_eq!(bits(&got), bits(&want), "{} matmul_add_par ×{parts}, {rows}×{k}×{n}", T::NAME);
+            }
+            for &(name, path) in paths {
                 let mut got = c0.clone();
-                // SAFETY: the caller lists only paths this CPU can run.
-                unsafe { path(&a, &bp, None, &mut got, k, n) };
+                run(path, &a, &bp, None, &mut got, k, n);
                 assert_eq!(bits(&got), bits(&want), "{} {name} path in place, {rows}×{k}×{n}", T::NAME);
                 let mut got = vec![T::from_f64(f64::NAN); rows * n];
-                // SAFETY: as above.
-                unsafe { path(&a, &bp, Some(&c0), &mut got, k, n) };
+                run(path, &a, &bp, Some(&c0), &mut got, k, n);
                 assert_eq!(bits(&got), bits(&want), "{} {name} path from c, {rows}×{k}×{n}", T::NAME);
             }
         }
@@ -538,8 +656,7 @@ mod tests {
     /// The portable path and those of this CPU's ISAs.
     macro_rules! paths {
         ($t:ty, $k512:ident, $k2:ident) => {{
-            let portable: Path<$t> = |a, b, i, c, k, n| portable(a, b, i, c, k, n);
-            let mut paths: Vec<(&str, Path<$t>)> = vec![("portable", portable)];
+            let mut paths: Vec<(&str, Path<$t>)> = vec![("portable", portable::<$t> as Path<$t>)];
             #[cfg(target_arch = "x86_64")]
             {
                 if x86::has_avx2() {
