@@ -345,15 +345,8 @@ impl<T: Float> DeqLayer<T> {
     ///
     /// If the lengths differ or are not a multiple of `h`.
     pub fn apply(&self, z: &[T], c: &[T], out: &mut [T]) {
-        let h = self.hidden;
-        assert!(
-            z.len() == out.len() && c.len() == out.len() && out.len().is_multiple_of(h),
-            "apply: z, c and out must all be rows × {h} (got {}, {}, {})",
-            z.len(),
-            c.len(),
-            out.len()
-        );
-        product::matmul_add(z, &self.wt, c, out, h, h);
+        self.check_rows("apply", z, c, out);
+        product::matmul_add(z, &self.wt, c, out, self.hidden, self.hidden);
         self.activate(out);
     }
 
@@ -365,16 +358,21 @@ impl<T: Float> DeqLayer<T> {
     ///
     /// As [`apply`](Self::apply).
     pub fn apply_split(&self, z: &[T], c: &[T], out: &mut [T], parts: usize) {
+        self.check_rows("apply_split", z, c, out);
+        product::matmul_add_par(z, &self.wt, c, out, self.hidden, self.hidden, parts);
+        self.activate(out);
+    }
+
+    /// Panics, naming `what`, unless `z`, `c` and `out` are all `rows × h`.
+    fn check_rows(&self, what: &str, z: &[T], c: &[T], out: &[T]) {
         let h = self.hidden;
         assert!(
             z.len() == out.len() && c.len() == out.len() && out.len().is_multiple_of(h),
-            "apply_split: z, c and out must all be rows × {h} (got {}, {}, {})",
+            "{what}: z, c and out must all be rows × {h} (got {}, {}, {})",
             z.len(),
             c.len(),
             out.len()
         );
-        product::matmul_add_par(z, &self.wt, c, out, h, h, parts);
-        self.activate(out);
     }
 
     /// The activation, in place.

@@ -34,7 +34,8 @@ pub trait Float: Real + private::Sealed {
     fn fma(self, b: Self, c: Self) -> Self;
 
     /// Columns `lo..hi` of `dst = src + a·b` (`rows × n`, row-major; `src` may be
-    /// `dst`) on the fastest path of this CPU (see `product.rs`).
+    /// `dst`) on the fastest path of this CPU (see `product.rs`); `shape` is
+    /// `[rows, k, n, lo, hi]`.
     ///
     /// # Safety
     ///
@@ -42,18 +43,7 @@ pub trait Float: Real + private::Sealed {
     /// `k × n`, `lo..hi` within `0..n` and starting on a panel; nothing else may touch
     /// those columns of `dst` during the call.
     #[doc(hidden)]
-    #[allow(clippy::too_many_arguments)] // raw parts of the output
-    unsafe fn product(
-        a: &[Self],
-        b: &[Self],
-        src: *const Self,
-        dst: *mut Self,
-        rows: usize,
-        k: usize,
-        n: usize,
-        lo: usize,
-        hi: usize,
-    );
+    unsafe fn product(a: &[Self], b: &[Self], src: *const Self, dst: *mut Self, shape: [usize; 5]);
 
     /// The value from its little-endian bytes (`Self::BYTES` of them).
     #[doc(hidden)]
@@ -79,20 +69,9 @@ impl Float for f32 {
     }
 
     #[inline]
-    unsafe fn product(
-        a: &[Self],
-        b: &[Self],
-        src: *const Self,
-        dst: *mut Self,
-        rows: usize,
-        k: usize,
-        n: usize,
-        lo: usize,
-        hi: usize,
-    ) {
-        let t = super::product::target(src, dst, rows, lo, hi);
+    unsafe fn product(a: &[Self], b: &[Self], src: *const Self, dst: *mut Self, shape: [usize; 5]) {
         // SAFETY: the caller's contract.
-        unsafe { super::product::product_f32(a, b, t, k, n) };
+        unsafe { super::product::product_f32(a, b, super::product::target(src, dst, shape)) };
     }
 
     #[inline]
@@ -120,20 +99,9 @@ impl Float for f64 {
     }
 
     #[inline]
-    unsafe fn product(
-        a: &[Self],
-        b: &[Self],
-        src: *const Self,
-        dst: *mut Self,
-        rows: usize,
-        k: usize,
-        n: usize,
-        lo: usize,
-        hi: usize,
-    ) {
-        let t = super::product::target(src, dst, rows, lo, hi);
+    unsafe fn product(a: &[Self], b: &[Self], src: *const Self, dst: *mut Self, shape: [usize; 5]) {
         // SAFETY: the caller's contract.
-        unsafe { super::product::product_f64(a, b, t, k, n) };
+        unsafe { super::product::product_f64(a, b, super::product::target(src, dst, shape)) };
     }
 
     #[inline]

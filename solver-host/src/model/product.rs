@@ -146,7 +146,7 @@ fn halves<T: Float>(a: &[T], b: &[T], init: Shared<T>, dst: Shared<T>, shape: [u
         // SAFETY: `matmul_add_par` checked the lengths; this call writes only columns
         // lo..hi (lo on a panel) of `out`, which no other call touches, and nothing
         // else touches `out` until the outermost join returns; `c` is only read.
-        unsafe { T::product(a, b, init.get(), dst.get(), rows, k, n, lo, hi) };
+        unsafe { T::product(a, b, init.get(), dst.get(), shape) };
         return;
     }
     let left = parts / 2;
@@ -194,7 +194,7 @@ fn product<T: Float>(a: &[T], b: &[T], init: Option<&[T]>, out: &mut [T], k: usi
     let src = init.map_or(dst.cast_const(), <[T]>::as_ptr);
     // SAFETY: the lengths were checked, `out` is borrowed mutably and `init` (as long
     // as `out`) shared for the call.
-    unsafe { T::product(a, b, src, dst, rows, k, n, 0, n) };
+    unsafe { T::product(a, b, src, dst, [rows, k, n, 0, n]) };
 }
 
 /// The path the layer's products take on this CPU, for the benches to print.
@@ -331,7 +331,7 @@ macro_rules! dispatch {
         ///
         /// As [`portable`].
         #[inline]
-        pub(crate) unsafe fn $k512(a: &[$t], b: &[$t], t: Target<$t>, k: usize, n: usize) {
+        pub(crate) unsafe fn $k512(a: &[$t], b: &[$t], (t, k, n): (Target<$t>, usize, usize)) {
             #[cfg(target_arch = "x86_64")]
             {
                 if x86::has_avx512() {
@@ -352,9 +352,10 @@ macro_rules! dispatch {
     };
 }
 
-/// The raw parts of `Float::product` as a [`Target`].
-pub(crate) fn target<T>(src: *const T, dst: *mut T, rows: usize, lo: usize, hi: usize) -> Target<T> {
-    Target { src, dst, rows, lo, hi }
+/// The raw parts of `Float::product` as a [`Target`] and `(k, n)`.
+pub(crate) fn target<T>(src: *const T, dst: *mut T, shape: [usize; 5]) -> (Target<T>, usize, usize) {
+    let [rows, k, n, lo, hi] = shape;
+    (Target { src, dst, rows, lo, hi }, k, n)
 }
 dispatch!(f32, product_f32, product_f32_avx2);
 dispatch!(f64, product_f64, product_f64_avx2);
@@ -606,9 +607,10 @@ mod tests {
         let rows = out.len() / n;
         let dst = out.as_mut_ptr();
         let src = init.map_or(dst.cast_const(), <[T]>::as_ptr);
+        let (t, k, n) = target(src, dst, [rows, k, n, 0, n]);
         // SAFETY: the shapes match (the callers' test data); the CPU has the path's
         // features (the caller lists only those).
-        unsafe { path(a, b, target(src, dst, rows, 0, n), k, n) };
+        unsafe { path(a, b, t, k, n) };
     }
 
     /// Every path (whole and leftover tiles of rows and columns, several blocks of
