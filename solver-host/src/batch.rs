@@ -24,7 +24,8 @@ pub trait BatchBackend<T = f32>: Sync {
     fn eval(&self, first: usize, active: &[bool], z: &[T], out: &mut [T]);
     /// Whether the batch may be cut into groups (evaluated concurrently, each followed
     /// by its samples' solver steps, so a round is one parallel pass). `false` asks for
-    /// the whole batch in one call, as a device backend would.
+    /// the whole batch in one call, as a device backend would, or a CPU backend that
+    /// parallelises the call itself; the samples' steps then run in parallel after it.
     fn split(&self) -> bool {
         true
     }

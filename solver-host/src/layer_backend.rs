@@ -52,7 +52,8 @@ pub const COLUMN_MIN_HIDDEN: usize = 4096;
 /// and into each solver's vectors ([`BatchBackend::piece_len`]); smaller ones in
 /// batched products over groups of samples, whose rows share each pass over `W`.
 /// Measured with `cargo run --release -p deq-benches --bin floor -- B L h` (Broyden
-/// M = 8 to `tol_rel` 1e-6, 2 threads, wall time of the solve, groups → pieces):
+/// M = 8 to `tol_rel` 1e-6, 2 threads, wall time of the solve, groups → pieces, with
+/// the multiply-then-add product that preceded the fused one):
 /// `[15 × 150 × 700]` 953 → 815 ms, `[32 × 8 × 512]` 47.0 → 46.6 ms, `[16 × 16 × 256]`
 /// 12.5 → 12.2 ms, `[64 × 1 × 256]` 3.2 → 5.5 ms (one row per sample: a product per
 /// sample cannot share `W` across samples).
@@ -91,7 +92,7 @@ impl<'l, T: Float> LayerBackend<'l, T> {
         c.resize(len, T::ZERO);
         let block = rows.div_ceil(2 * rayon::current_num_threads()).max(1);
         c.par_chunks_mut(block * h).zip(x.par_chunks(block * p)).for_each(|(cb, xb)| layer.injection(xb, cb));
-        // A multiple of 4 tokens per piece (the product's row tile), about tokens / PIECES.
+        // About tokens / PIECES tokens per piece, a multiple of 4.
         let piece_tokens = (tokens >= PIECE_MIN_TOKENS).then(|| tokens.div_ceil(PIECES).next_multiple_of(4));
         let columns = piece_tokens.is_none() && rows <= COLUMN_MAX_ROWS && h >= COLUMN_MIN_HIDDEN;
         Ok(LayerBackend { layer, c, samples, tokens, piece_tokens, columns })

@@ -8,13 +8,15 @@
 //!     for each group of consecutive samples, in parallel (one group: the whole batch,
 //!     for a backend that does not split), until all the group's samples have stopped:
 //!         outputs ← backend.eval(group, active, points)          (one batched call)
-//!         for each running sample of the group:
+//!         for each running sample of the group (in parallel for the whole batch):
 //!             its solver resumes with its output;  Done ⇒ active[b] = false
 //! ```
 //!
 //! On the CPU there is one group per thread and the groups never wait for each other:
 //! a barrier per round (waking the other threads) cost more than the steps themselves
-//! on small layers.
+//! on small layers. A backend that takes the whole batch in one call may use every
+//! thread inside it (the column split of a small batch of a wide layer), and then the
+//! samples' steps run in parallel too.
 //!
 //! A backend that evaluates one sample in pieces ([`BatchBackend::piece_len`], a DEQ
 //! layer of many tokens) is driven without the batch buffers:

@@ -14,9 +14,10 @@
 //! - [`portable`]: the chain written out, output by output (`mul_add` is the hardware
 //!   instruction where the target has one, a correctly rounded library call otherwise).
 //! - AVX-512F + FMA and AVX2 + FMA, chosen at run time: register tiles of [`ROW_TILE`]
-//!   rows (6 with AVX2, whose 16 registers hold 12 accumulators) × two vectors of columns, one vector lane per output (no
-//!   horizontal sums), over blocks of [`KC`] inner indices and [`nc`] columns so that
-//!   the block of `b` stays in L2 while every row tile passes over it. A partial sum
+//!   rows (6 with AVX2, whose 16 registers hold 12 accumulators) × two vectors of
+//!   columns, one vector lane per output (no horizontal sums), over blocks of [`KC`]
+//!   inner indices and [`nc`] columns so that the block of `b` stays in L2 while every
+//!   row tile passes over it. A partial sum
 //!   kept in `c` between two blocks is the same `f32`/`f64` as in a register, so the
 //!   blocking changes no output's chain; leftover columns use masked loads and stores,
 //!   leftover rows a kernel of that many rows.
@@ -108,10 +109,10 @@ pub(crate) fn matmul_add<T: Float>(a: &[T], b: &[T], c: &[T], out: &mut [T], k: 
 }
 
 /// [`matmul_add`] with the columns cut into `parts` runs of whole panels, one rayon
-/// task each (by `rayon::join`: nothing is allocated) (every task reads only its columns' panels of `b`: a batch of a few rows
-/// shares one pass over the weights between the threads, instead of each thread's
-/// group streaming all of them). Each output is the same chain as in [`matmul_add`],
-/// bit for bit.
+/// task each, forked by `rayon::join` (nothing is allocated). Every task reads only its
+/// columns' panels of `b`, so a batch of a few rows shares one pass over the weights
+/// between the threads instead of each thread's group streaming all of them. Each
+/// output is the same chain as in [`matmul_add`], bit for bit.
 ///
 /// # Panics
 ///
@@ -162,7 +163,8 @@ fn halves<T: Float>(a: &[T], b: &[T], init: Shared<T>, dst: Shared<T>, shape: [u
 #[derive(Clone, Copy)]
 struct Shared<T>(*mut T);
 
-// SAFETY: the tasks write disjoint parts of the buffer and the scope outlives them.
+// SAFETY: the tasks write disjoint columns of the buffer, and the outermost join
+// returns (so the borrow that made the pointer ends) only after all of them.
 unsafe impl<T: Send> Send for Shared<T> {}
 // SAFETY: as above.
 unsafe impl<T: Sync> Sync for Shared<T> {}
@@ -213,14 +215,22 @@ pub fn product_path() -> &'static str {
 
 /// Where a product writes: columns `lo..hi` of the `rows × n` row-major output at
 /// `dst`, whose chains start from the same entries of `src` (`dst` itself, or a
-/// separate start `c`).
+/// separate start `c`), with `k` inner indices.
 #[derive(Clone, Copy)]
 pub(crate) struct Target<T> {
     src: *const T,
     dst: *mut T,
     rows: usize,
+    k: usize,
+    n: usize,
     lo: usize,
     hi: usize,
+}
+
+/// `Float::product`'s raw parts, `shape = [rows, k, n, lo, hi]`, as a [`Target`].
+pub(crate) fn target<T>(src: *const T, dst: *mut T, shape: [usize; 5]) -> Target<T> {
+    let [rows, k, n, lo, hi] = shape;
+    Target { src, dst, rows, k, n, lo, hi }
 }
 
 /// The chain of every output, one output at a time: the definition the fast paths
@@ -228,10 +238,10 @@ pub(crate) struct Target<T> {
 ///
 /// # Safety
 ///
-/// `t` must describe a valid output of `t.rows × n` (and `src` as long), `a` must be
+/// `t` must describe a valid output of `rows × n` (and `src` as long), `a` must be
 /// `rows × k` and `b` packed `k × n`; nothing else may access the columns written.
-pub(crate) unsafe fn portable<T: Float>(a: &[T], b: &[T], t: Target<T>, k: usize, n: usize) {
-    let pw = panel::<T>();
+pub(crate) unsafe fn portable<T: Float>(a: &[T], b: &[T], t: Target<T>) {
+    let (pw, k, n) = (panel::<T>(), t.k, t.n);
     for (r, ar) in a.chunks_exact(k).take(t.rows).enumerate() {
         for j in t.lo..t.hi {
             // SAFETY: r < rows and j < n (the caller's contract).
@@ -272,17 +282,14 @@ type TileKernel<T> = unsafe fn(
 /// The kernels must be callable on this CPU; `t` and the lengths as for [`portable`].
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-#[allow(clippy::too_many_arguments)] // the product's operands and shape, plus the kernel table
 unsafe fn blocked<T: Float, const R: usize>(
     a: &[T],
     b: &[T],
     t: Target<T>,
-    k: usize,
-    n: usize,
     cols: usize,
     kernels: &[TileKernel<T>; R],
 ) {
-    let rows = t.rows;
+    let (rows, k, n) = (t.rows, t.k, t.n);
     let (pw, nc) = (panel::<T>(), nc(T::BYTES, panel::<T>()));
     let mut a_t = [T::ZERO; ROW_TILE * KC];
     for k0 in (0..k).step_by(KC) {
@@ -291,9 +298,9 @@ unsafe fn blocked<T: Float, const R: usize>(
             let j_end = (j1 + nc).min(t.hi);
             for r0 in (0..rows).step_by(R) {
                 let rr = (rows - r0).min(R);
-                for (t, col) in a_t.chunks_exact_mut(rr).take(kc).enumerate() {
+                for (i, col) in a_t.chunks_exact_mut(rr).take(kc).enumerate() {
                     for (r, x) in col.iter_mut().enumerate() {
-                        *x = a[(r0 + r) * k + k0 + t];
+                        *x = a[(r0 + r) * k + k0 + i];
                     }
                 }
                 for j0 in (j1..j_end).step_by(cols) {
@@ -331,32 +338,27 @@ macro_rules! dispatch {
         ///
         /// As [`portable`].
         #[inline]
-        pub(crate) unsafe fn $k512(a: &[$t], b: &[$t], (t, k, n): (Target<$t>, usize, usize)) {
+        pub(crate) unsafe fn $k512(a: &[$t], b: &[$t], t: Target<$t>) {
             #[cfg(target_arch = "x86_64")]
             {
                 if x86::has_avx512() {
                     // SAFETY: the CPU has AVX-512F and FMA, checked just above; the
                     // rest is the caller's contract.
-                    unsafe { x86::$k512(a, b, t, k, n) };
+                    unsafe { x86::$k512(a, b, t) };
                     return;
                 }
                 if x86::has_avx2() {
                     // SAFETY: the CPU has AVX2 and FMA, checked just above.
-                    unsafe { x86::$k2(a, b, t, k, n) };
+                    unsafe { x86::$k2(a, b, t) };
                     return;
                 }
             }
             // SAFETY: the caller's contract.
-            unsafe { portable(a, b, t, k, n) };
+            unsafe { portable(a, b, t) };
         }
     };
 }
 
-/// The raw parts of `Float::product` as a [`Target`] and `(k, n)`.
-pub(crate) fn target<T>(src: *const T, dst: *mut T, shape: [usize; 5]) -> (Target<T>, usize, usize) {
-    let [rows, k, n, lo, hi] = shape;
-    (Target { src, dst, rows, lo, hi }, k, n)
-}
 dispatch!(f32, product_f32, product_f32_avx2);
 dispatch!(f64, product_f64, product_f64_avx2);
 
@@ -431,11 +433,11 @@ pub(crate) mod x86 {
             /// The CPU must have the features named by the function's attribute; `t`
             /// as for [`portable`](super::portable).
             #[target_feature(enable = $feat)]
-            pub(crate) unsafe fn $name(a: &[$t], b: &[$t], t: Target<$t>, k: usize, n: usize) {
+            pub(crate) unsafe fn $name(a: &[$t], b: &[$t], t: Target<$t>) {
                 let kernels = [$($kernel::<$r> as TileKernel<$t>),+];
                 // SAFETY: the features are present and `t` valid (this function's
                 // contract).
-                unsafe { blocked(a, b, t, k, n, $cols, &kernels) };
+                unsafe { blocked(a, b, t, $cols, &kernels) };
             }
         };
     }
@@ -599,18 +601,17 @@ mod tests {
         }
     }
 
-    /// A path of the product: `(a, b, target, k, n)`.
-    type Path<T> = unsafe fn(&[T], &[T], Target<T>, usize, usize);
+    /// A path of the product: `(a, b, target)`.
+    type Path<T> = unsafe fn(&[T], &[T], Target<T>);
 
     /// `path` on the whole of `out`, from `init` or in place.
     fn run<T: Float>(path: Path<T>, a: &[T], b: &[T], init: Option<&[T]>, out: &mut [T], k: usize, n: usize) {
         let rows = out.len() / n;
         let dst = out.as_mut_ptr();
         let src = init.map_or(dst.cast_const(), <[T]>::as_ptr);
-        let (t, k, n) = target(src, dst, [rows, k, n, 0, n]);
         // SAFETY: the shapes match (the callers' test data); the CPU has the path's
         // features (the caller lists only those).
-        unsafe { path(a, b, t, k, n) };
+        unsafe { path(a, b, target(src, dst, [rows, k, n, 0, n])) };
     }
 
     /// Every path (whole and leftover tiles of rows and columns, several blocks of
@@ -621,6 +622,7 @@ mod tests {
         let bits = |v: &[T]| v.iter().map(|x| x.to_f64().to_bits()).collect::<Vec<_>>();
         let shapes =
             [(1, 1, 1), (3, 5, 17), (12, 64, 32), (13, 300, 70), (25, 257, 33), (7, 20, 1100), (30, 513, 48)];
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
         for (rows, k, n) in shapes {
             let (a, w) = (values::<T>(rows * k, 1), values::<T>(n * k, 2));
             let bp = pack(&w, n, k).unwrap();
@@ -638,7 +640,6 @@ mod tests {
             let mut got = vec![T::from_f64(f64::NAN); rows * n];
             matmul_add(&a, &bp, &c0, &mut got, k, n);
             assert_eq!(bits(&got), bits(&want), "{} matmul_add, {rows}×{k}×{n}", T::NAME);
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
             for parts in [1, 2, 3, 7] {
                 let mut got = vec![T::from_f64(f64::NAN); rows * n];
                 pool.install(|| matmul_add_par(&a, &bp, &c0, &mut got, k, n, parts));
