@@ -1,7 +1,9 @@
-//! Single-precision `C = A·Wᵀ` (the DEQ layer's `z Wᵀ`) with three GEMM crates, to choose
-//! the one `solver-host`'s model uses: `matrixmultiply` (sgemm with strides), `gemm` and
-//! `faer`, plus a baseline of one SIMD dot product per output (`solver_core::kernels::dot`,
-//! W's rows are contiguous).
+//! Single-precision `C = A·Wᵀ` (the DEQ layer's `z Wᵀ`) with three GEMM crates:
+//! `matrixmultiply` (sgemm with strides), `gemm` and `faer`, plus a baseline of one SIMD
+//! dot product per output (`solver_core::kernels::dot`, W's rows are contiguous). The
+//! model itself uses its own fused multiply-add kernel (`solver-host/src/model/product.rs`,
+//! the same bits for a row alone or in any batch); this bench is the comparison with the
+//! crates it was chosen over.
 //!
 //! `A` is row-major `[rows × k]`, `W` row-major `[n × k]` (PyTorch `nn.Linear` layout),
 //! `C` row-major `[rows × n]`. Shapes: 2250×700×700 (a `[15 × 150 × 700]` DEQ-Transformer

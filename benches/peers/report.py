@@ -396,10 +396,10 @@ def criterion_section(est, work):
     return out
 
 
-def threads_section(work, threads):
+def threads_section(work, threads, rows):
     """Ours against torchdeq's counterpart of each solver at 1 and `threads` threads:
     the small problems (time per solve, worst and geometric mean of per-problem ratios)
-    and the [15, 150, 700] state."""
+    and the [15, 150, 700] state (`rows` from big_state for `threads`)."""
     pairs = (("broyden", "broyden"), ("anderson", "anderson"), ("picard", "fixed_point_iter"))
     out = ["## Against torchdeq at 1 and 2 threads", "",
            "Time ratio ours / torchdeq (below 1: ours faster) for each solver of ours against its torchdeq "
@@ -432,19 +432,21 @@ def threads_section(work, threads):
             cells += [f"{w[0]:.2f} ({w[1]})", f"{geomean([x for x, _ in ratios]):.2f}"]
         out.append(f"| ours {mine} / torchdeq {theirs} | " + " | ".join(cells) + " |")
     big = []
+    conv = {(r["tool"], r["solver"]): r for r in rows if r["tol"] > 0}
+    one = {}
+    if os.path.exists(f"{work}/peers_big_1t.jsonl"):
+        for line in open(f"{work}/peers_big_1t.jsonl"):
+            r = json.loads(line)
+            one[r["solver"]] = r
     for s, theirs in (("anderson", "anderson"), ("picard", "fixed_point_iter")):
         f1 = f"{work}/ours_big_{s}_1t.json"
-        if not os.path.exists(f1) or not os.path.exists(f"{work}/peers_big_1t.jsonl"):
+        o2, t2 = conv.get(("ours", s)), conv.get(("torchdeq", theirs))
+        if not (os.path.exists(f1) and theirs in one and o2 and t2):
             continue
-        t1 = [json.loads(x) for x in open(f"{work}/peers_big_1t.jsonl") if json.loads(x)["solver"] == theirs]
-        t2 = [json.loads(x) for x in open(f"{work}/peers_big.jsonl")
-              if json.loads(x)["solver"] == theirs and json.loads(x)["tol_rel"] > 0]
-        o1 = json.load(open(f1))["wall_time_s"]
-        o2 = json.load(open(f"{work}/ours_big_{s}.json"))["wall_time_s"]
-        if t1 and t2:
-            big.append(f"- [15, 150, 700] state to tol_rel 1e-6, ours {s} against torchdeq {theirs}: 1 thread "
-                       f"{fmt_t(o1)} vs {fmt_t(t1[0]['time_s'])} ({o1 / t1[0]['time_s']:.2f}×), {threads} threads "
-                       f"{fmt_t(o2)} vs {fmt_t(t2[0]['time_s'])} ({o2 / t2[0]['time_s']:.2f}×)")
+        o1, t1 = json.load(open(f1))["wall_time_s"], one[theirs]["time_s"]
+        big.append(f"- [15, 150, 700] state to tol_rel 1e-6, ours {s} against torchdeq {theirs}: 1 thread "
+                   f"{fmt_t(o1)} vs {fmt_t(t1)} ({o1 / t1:.2f}×), {threads} threads "
+                   f"{fmt_t(o2['time'])} vs {fmt_t(t2['time'])} ({o2['time'] / t2['time']:.2f}×)")
     return out + [""] + big + [""]
 
 
@@ -516,7 +518,7 @@ def main():
         L.append(f"- [15, 150, 700] state to tol_rel 1e-6: f-evaluations per sample {o['evals']} vs {t['evals']}; "
                  f"time {fmt_t(o['time'])} vs {fmt_t(t['time'])} ({o['time'] / t['time']:.2f}×); peak RSS "
                  f"{fmt_b(o['rss'])} vs {fmt_b(t['rss'])}")
-    L += [""] + threads_section(a.work, a.threads)
+    L += [""] + threads_section(a.work, a.threads, rows)
     L += ["### Every problem where ours Broyden loses to torchdeq's broyden", ""]
     L += vs or ["- none"]
     L += ["", "### The [15, 150, 700] state: where each solver of ours loses to torchdeq's counterpart", ""]

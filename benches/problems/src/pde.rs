@@ -1,6 +1,8 @@
 //! Kelley's convection–diffusion problem: a nonlinear elliptic PDE on the unit square,
 //! in the preconditioned fixed-point form on which plain iteration diverges.
 
+use solver_core::Real;
+
 use crate::FixedPointProblem;
 
 /// The discretised convection–diffusion equation
@@ -44,39 +46,13 @@ pub struct ConvectionDiffusion {
     reference: Vec<f64>,
 }
 
-/// The operations of the map, written once for `f32` and `f64`.
-trait Scalar:
-    Copy
-    + core::ops::Add<Output = Self>
-    + core::ops::Sub<Output = Self>
-    + core::ops::Mul<Output = Self>
-    + core::ops::Div<Output = Self>
-{
-    const ZERO: Self;
-    fn of(x: f64) -> Self;
-}
-
-impl Scalar for f32 {
-    const ZERO: Self = 0.0;
-    fn of(x: f64) -> Self {
-        x as f32
-    }
-}
-
-impl Scalar for f64 {
-    const ZERO: Self = 0.0;
-    fn of(x: f64) -> Self {
-        x
-    }
-}
-
 /// `out = a b` for row-major `n × n` matrices.
-fn matmul<T: Scalar>(a: &[T], b: &[T], out: &mut [T], n: usize) {
+fn matmul<T: Real>(a: &[T], b: &[T], out: &mut [T], n: usize) {
     for (orow, arow) in out.chunks_exact_mut(n).zip(a.chunks_exact(n)) {
         orow.iter_mut().for_each(|o| *o = T::ZERO);
         for (&aik, brow) in arow.iter().zip(b.chunks_exact(n)) {
             for (o, &bkj) in orow.iter_mut().zip(brow) {
-                *o = *o + aik * bkj;
+                *o += aik * bkj;
             }
         }
     }
@@ -84,7 +60,7 @@ fn matmul<T: Scalar>(a: &[T], b: &[T], out: &mut [T], n: usize) {
 
 /// `F ← L⁻¹F` through the sine transform (`lam[i·n + j] = (λᵢ + λⱼ)`, with `1/h²` in
 /// it). `tmp` is scratch of the same size.
-fn solve_laplacian<T: Scalar>(s: &[T], lam: &[T], f: &mut [T], tmp: &mut [T], n: usize) {
+fn solve_laplacian<T: Real>(s: &[T], lam: &[T], f: &mut [T], tmp: &mut [T], n: usize) {
     matmul(s, f, tmp, n);
     matmul(tmp, s, f, n);
     for (x, &l) in f.iter_mut().zip(lam) {
@@ -95,7 +71,7 @@ fn solve_laplacian<T: Scalar>(s: &[T], lam: &[T], f: &mut [T], tmp: &mut [T], n:
 }
 
 /// `D u`: the sum of the central differences in x (first index) and y (second index).
-fn central_sum<T: Scalar>(u: &[T], out: &mut [T], n: usize, inv_2h: T) {
+fn central_sum<T: Real>(u: &[T], out: &mut [T], n: usize, inv_2h: T) {
     let at = |i: usize, j: usize| u[i * n + j];
     for i in 0..n {
         for j in 0..n {
@@ -167,11 +143,11 @@ impl ConvectionDiffusion {
     }
 
     /// `f(u)` in either type.
-    fn map<T: Scalar>(&self, s: &[T], lam: &[T], rhs: &[T], u: &[T], out: &mut [T]) {
+    fn map<T: Real>(&self, s: &[T], lam: &[T], rhs: &[T], u: &[T], out: &mut [T]) {
         let n = self.n;
         let mut du = vec![T::ZERO; n * n];
-        central_sum(u, &mut du, n, T::of(0.5 * (n + 1) as f64));
-        let c = T::of(self.c);
+        central_sum(u, &mut du, n, T::from_f64(0.5 * (n + 1) as f64));
+        let c = T::from_f64(self.c);
         for (((o, &r), &ui), &di) in out.iter_mut().zip(rhs).zip(u).zip(&du) {
             *o = r - c * ui * di;
         }

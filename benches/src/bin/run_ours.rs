@@ -82,7 +82,8 @@ fn main() {
                 "solver_bytes": t.solver_bytes,
                 "threads": threads,
             }));
-            if TRACED.contains(&p.name.as_str()) {
+            // The traces (the same at any THREADS) are recorded by the one-thread run.
+            if threads == 1 && TRACED.contains(&p.name.as_str()) {
                 traces.push(json!({ "problem": p.name, "tool": "ours", "solver": name, "residuals": trace(s.as_mut(), &p, &opts) }));
             }
         }

@@ -822,6 +822,26 @@ mod tests {
     use super::*;
     use crate::kernels;
 
+    /// Carries out `op` of a solve of `N` unknowns driven by a test: an evaluation by
+    /// `f` between the work vectors it names, any other operation by the slice
+    /// executor.
+    fn carry_out<const N: usize>(
+        op: Op<f32>,
+        f: &dyn Fn(&[f32], &mut [f32]),
+        u: &mut [f32],
+        v: &mut [f32],
+        work: &mut [f32],
+        z: &mut [f32],
+    ) -> Reply<f32> {
+        if let Op::Evaluate { point, out } = op {
+            let (p, o) = (point.work_index().unwrap(), out.work_index().unwrap());
+            let x: [f32; N] = work[p * N..p * N + N].try_into().unwrap();
+            f(&x, &mut work[o * N..o * N + N]);
+            return Reply::None;
+        }
+        SliceVectors::new(N, u, v, work, z).execute(&op)
+    }
+
     /// Drives a solve of `f(z) = 0.6·tanh(A z) + c` (a mildly coupled map) with `m`
     /// pairs through the slice executor and, at the end of every stored update (P = Δz,
     /// G = Δg still), checks the newest secant condition `H Δg = Δz` with
@@ -895,13 +915,7 @@ mod tests {
             }
             reply = match op {
                 Op::Done(_) => return checked,
-                Op::Evaluate { point, out } => {
-                    let (p, o) = (point.work_index().unwrap(), out.work_index().unwrap());
-                    let x: [f32; N] = work[p * N..p * N + N].try_into().unwrap();
-                    f(&x, &mut work[o * N..o * N + N]);
-                    Reply::None
-                }
-                op => SliceVectors::new(N, &mut u, &mut v, &mut work, &mut z).execute(&op),
+                op => carry_out::<N>(op, &f, &mut u, &mut v, &mut work, &mut z),
             };
         }
     }
@@ -957,13 +971,7 @@ mod tests {
                     forced = true;
                     Reply::Flag(false)
                 }
-                Op::Evaluate { point, out } => {
-                    let (p, o) = (point.work_index().unwrap(), out.work_index().unwrap());
-                    let x: [f32; N] = work[p * N..p * N + N].try_into().unwrap();
-                    f(&x, &mut work[o * N..o * N + N]);
-                    Reply::None
-                }
-                op => SliceVectors::new(N, &mut u, &mut v, &mut work, &mut z).execute(&op),
+                op => carry_out::<N>(op, &f, &mut u, &mut v, &mut work, &mut z),
             };
         }
     }

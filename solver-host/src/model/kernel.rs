@@ -1,5 +1,6 @@
-//! The layer's numerical kernels besides the product (`product.rs`): `tanh`, and the deterministic
-//! generator and spectral-norm estimate behind [`DeqLayer::demo`](super::DeqLayer::demo).
+//! The layer's numerical kernels besides the product (`product.rs`): `tanh`, and the
+//! deterministic generator and spectral-norm estimate behind
+//! [`DeqLayer::demo`](super::DeqLayer::demo).
 
 use deq_problems::rng::SplitMix64;
 
