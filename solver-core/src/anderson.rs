@@ -32,11 +32,20 @@
 //! only one row and column change — `m` dot products, `O(m·n)` work, instead of
 //! `O(m²·n)` for the full product.
 //!
-//! **Passes over the history per iteration.** Three reads of `m` rows: `ΔG` once for
-//! the new Gram row and the right-hand side `ΔGᵀg` together
-//! ([`kernels::multi_dot2`]: both vectors are known once the new difference is
-//! stored), then `ΔX` and `ΔG` once each for the step. (Computing `ΔGᵀg` in a pass of
-//! its own made it four; the results are the same bits.)
+//! **What is stored.** The step only ever needs the combinations `ΔXⱼ + βΔGⱼ`, so the
+//! ring keeps `Wⱼ = ΔXⱼ + βΔGⱼ` beside `ΔGⱼ` (`β` is fixed for the length of a solve)
+//! and the step is `z₊ = z + βg − W γ`: one pass over `W` instead of one over `ΔX` and
+//! one over `ΔG`.
+//!
+//! **Passes per iteration.** Two reads of the `m` stored rows: `ΔG` once for the new
+//! Gram row and the right-hand side `ΔGᵀg` together ([`kernels::multi_dot2`]: both
+//! vectors are known once the new difference is stored), and `W` once for the step.
+//! Around them, four passes over work vectors: the residual `g = f(x) − x` with both
+//! of its norms ([`kernels::sub_norms`]); one pass that stores the new `Wⱼ`, `ΔGⱼ` and
+//! starts the step at `βg`; the step's own pass (part of the pass over `W`); and
+//! `x ← x + t`. The previous residual is not copied: the two residual buffers swap
+//! roles each iteration. (Keeping `ΔX` and `ΔG` took three reads of the history and six
+//! work-vector passes.)
 //!
 //! **Regularisation.** `λ = reg · max_j Gⱼⱼ` is scaled to the Gram matrix. An absolute
 //! `λ` (such as `1e-4`) is a different method on every problem: when the differences
@@ -57,7 +66,7 @@
 //!     FOOTPRINT = size_of::<T>()·(N·(2·M + 4) + 2·M² + M) + (a few dozen scalars)
 //! ```
 //!
-//! (`ΔX`, `ΔG`, four work vectors, the Gram matrix, its factor and the coefficients;
+//! (`W`, `ΔG`, four work vectors, the Gram matrix, its factor and the coefficients;
 //! then the settings and the solve in progress.)
 //!
 //! # Example
@@ -109,7 +118,7 @@ impl<T: Real> Default for AndersonSettings<T> {
     }
 }
 
-/// The Anderson solver over the storage `S` (its six buffers: `ΔX`, `ΔG`, the four work
+/// The Anderson solver over the storage `S` (its six buffers: `W`, `ΔG`, the four work
 /// vectors, the Gram matrix, its factor, the coefficients), in the float type `T`. Use it
 /// through its storage kinds: [`Anderson`] (owned arrays), [`AndersonSlices`] (caller
 /// buffers), and `solver-host`'s `DynAnderson` (heap). See the
@@ -127,7 +136,7 @@ pub struct AndersonInner<S, T: Real = f32> {
 /// The owned, const-sized storage of [`Anderson<N, M, T>`].
 #[derive(Clone, Debug)]
 pub struct AndersonArrays<const N: usize, const M: usize, T> {
-    dx: [[T; N]; M],
+    w: [[T; N]; M],
     dg: [[T; N]; M],
     work: [[T; N]; 4],
     gram: [[T; M]; M],
@@ -138,7 +147,7 @@ pub struct AndersonArrays<const N: usize, const M: usize, T> {
 impl<const N: usize, const M: usize, T> Storage<T, 6> for AndersonArrays<N, M, T> {
     fn buffers(&self) -> [&[T]; 6] {
         [
-            self.dx.as_flattened(),
+            self.w.as_flattened(),
             self.dg.as_flattened(),
             self.work.as_flattened(),
             self.gram.as_flattened(),
@@ -149,7 +158,7 @@ impl<const N: usize, const M: usize, T> Storage<T, 6> for AndersonArrays<N, M, T
 
     fn buffers_mut(&mut self) -> [&mut [T]; 6] {
         [
-            self.dx.as_flattened_mut(),
+            self.w.as_flattened_mut(),
             self.dg.as_flattened_mut(),
             self.work.as_flattened_mut(),
             self.gram.as_flattened_mut(),
@@ -166,7 +175,7 @@ pub type Anderson<const N: usize, const M: usize, T = f32> = AndersonInner<Ander
 /// The Anderson solver over caller buffers of run-time size ([`buffer_lens`] gives them).
 pub type AndersonSlices<'a, T = f32> = AndersonInner<[&'a mut [T]; 6], T>;
 
-/// Lengths of the six buffers (`ΔX`, `ΔG`, work, Gram, factor, coefficients) for `n`
+/// Lengths of the six buffers (`W = ΔX + βΔG`, `ΔG`, work, Gram, factor, coefficients) for `n`
 /// unknowns and `m` differences: `[m·n, m·n, 4·n, m², m², m]`.
 pub fn buffer_lens(n: usize, m: usize) -> Result<[usize; 6], SizeError> {
     check_sizes(n, m)?;
@@ -195,7 +204,7 @@ impl<const N: usize, const M: usize, T: Real> Anderson<N, M, T> {
         const { assert!(N > 0, "Anderson needs N ≥ 1 unknowns") };
         const { assert!(M > 0, "Anderson needs a history of M ≥ 1 differences") };
         let storage = AndersonArrays {
-            dx: [[T::ZERO; N]; M],
+            w: [[T::ZERO; N]; M],
             dg: [[T::ZERO; N]; M],
             work: [[T::ZERO; N]; 4],
             gram: [[T::ZERO; M]; M],
@@ -223,9 +232,9 @@ impl<const N: usize, const M: usize, T: Real> Default for Anderson<N, M, T> {
 
 impl<'a, T: Real> AndersonSlices<'a, T> {
     /// The solver over caller buffers for `n` unknowns and `m` differences, at least as
-    /// long as [`buffer_lens`]`(n, m)`: `[ΔX, ΔG, work, gram, fac, coef]`.
+    /// long as [`buffer_lens`]`(n, m)`: `[W, ΔG, work, gram, fac, coef]`.
     pub fn from_slices(n: usize, m: usize, bufs: [&'a mut [T]; 6]) -> Result<Self, FromSlicesError> {
-        check_buffers(&bufs, buffer_lens(n, m)?, ["dx", "dg", "work", "gram", "fac", "coef"])?;
+        check_buffers(&bufs, buffer_lens(n, m)?, ["w", "dg", "work", "gram", "fac", "coef"])?;
         Ok(AndersonInner { settings: AndersonSettings::DEFAULT, n, m, state: None, storage: bufs })
     }
 }
@@ -268,6 +277,7 @@ impl<S: Storage<T, 6>, T: Real> Solver<T> for AndersonInner<S, T> {
             phase: Phase::Start,
             count: 0,
             head: 0,
+            flip: false,
         });
         Ok(())
     }
@@ -276,16 +286,17 @@ impl<S: Storage<T, 6>, T: Real> Solver<T> for AndersonInner<S, T> {
         if self.state.is_none() {
             return (&[], &mut []);
         }
+        let flip = self.state.as_ref().is_some_and(|s| s.flip);
         let [_, _, work, ..] = self.storage.buffers_mut();
-        let [x, g] = split_work::<T, 2>(work, self.n);
-        (x, g)
+        let [x, g, _, gp] = split_work::<T, 4>(work, self.n);
+        (x, if flip { gp } else { g })
     }
 
     fn resume(&mut self, z: &mut [T]) -> Next<T> {
         let Some(state) = self.state.as_mut() else { return Next::Done(not_started()) };
         let (n, m) = (self.n, self.m);
-        let [dx, dg, work, gram, fac, coef] = self.storage.buffers_mut();
-        let next = state.iterate(n, m, Buffers { dx, dg, work, gram, fac, coef }, z);
+        let [w, dg, work, gram, fac, coef] = self.storage.buffers_mut();
+        let next = state.iterate(n, m, Buffers { w, dg, work, gram, fac, coef }, z);
         if let Next::Done(report) = next {
             state.phase = Phase::Done(report.status);
         }
@@ -303,7 +314,7 @@ impl<S: Storage<T, 6>, T: Real> Solver<T> for AndersonInner<S, T> {
 
 /// The six buffers of one solve.
 struct Buffers<'b, T> {
-    dx: &'b mut [T],
+    w: &'b mut [T],
     dg: &'b mut [T],
     work: &'b mut [T],
     gram: &'b mut [T],
@@ -320,6 +331,9 @@ struct AndersonState<T: Real> {
     /// Differences stored, and the slot the next one goes to.
     count: usize,
     head: usize,
+    /// Which of work vectors 1 and 3 holds the residual `g` (the other holds the
+    /// previous one): `false` for 1. They swap roles every iteration instead of copying.
+    flip: bool,
 }
 
 /// Which evaluation an Anderson solve waits for.
@@ -337,13 +351,18 @@ enum Phase {
 impl<T: Real> AndersonState<T> {
     /// The iteration, from the evaluation of `x` (into `g`) just made to the next one.
     fn iterate(&mut self, n: usize, m: usize, b: Buffers<'_, T>, z: &mut [T]) -> Next<T> {
-        let [x, g, t, gp] = split_work::<T, 4>(b.work, n);
+        let [x, g1, t, g3] = split_work::<T, 4>(b.work, n);
+        let (g, gp) = if self.flip { (g3, g1) } else { (g1, g3) };
+        let beta = self.settings.damping;
         match self.phase {
             Phase::Done(status) => return Next::Done(self.mon.finish(status)),
             Phase::Start => {
                 let e = fixed_point_residual(x, g);
                 if let Some(st) = self.mon.observe(x, g, e, z) {
                     return Next::Done(self.mon.finish(st));
+                }
+                for (ti, gi) in t.iter_mut().zip(&*g) {
+                    *ti = beta * *gi;
                 }
             }
             Phase::Iterate => {
@@ -354,18 +373,22 @@ impl<T: Real> AndersonState<T> {
                 if self.mon.diverged(e.abs) {
                     return Next::Done(self.mon.stop_in_iteration(Status::Diverged));
                 }
-                // Store (ΔX, ΔG) = (t, g − g_prev) in slot `head`, then its Gram
-                // row/column and the right-hand side ΔGᵀg in one pass over ΔG.
+                // One pass: store ΔG = g − g_prev and W = ΔX + βΔG (ΔX = t, the step
+                // just taken) in slot `head`, and start the next step at t ← βg.
                 let slot = self.head;
                 let lo = slot * n;
-                if let (Some(dx), Some(dg)) = (b.dx.get_mut(lo..lo + n), b.dg.get_mut(lo..lo + n)) {
-                    copy(t, dx);
-                    for ((d, gi), gpi) in dg.iter_mut().zip(&*g).zip(&*gp) {
-                        *d = *gi - *gpi;
+                if let (Some(w), Some(dg)) = (b.w.get_mut(lo..lo + n), b.dg.get_mut(lo..lo + n)) {
+                    let stored = w.iter_mut().zip(dg.iter_mut());
+                    for (((wi, di), (ti, gi)), gpi) in stored.zip(t.iter_mut().zip(&*g)).zip(&*gp) {
+                        let d = *gi - *gpi;
+                        *wi = *ti + beta * d;
+                        *di = d;
+                        *ti = beta * *gi;
                     }
                 }
                 self.count = (self.count + 1).min(m);
                 self.head = next_slot(self.head, m);
+                // The new Gram row/column and the right-hand side ΔGᵀg, in one pass over ΔG.
                 let coef = b.coef.get_mut(..self.count).unwrap_or(&mut []);
                 let row = b.gram.get_mut(slot * m..slot * m + self.count).unwrap_or(&mut []);
                 if let Some(new) = b.dg.get(lo..lo + n) {
@@ -386,33 +409,24 @@ impl<T: Real> AndersonState<T> {
         if !self.mon.may_iterate() {
             return Next::Done(self.mon.finish(Status::MaxIterations));
         }
-        let s = self.settings;
-        let beta = s.damping;
         // Least-squares coefficients γ for the `count` stored differences; `coef`
         // holds ΔGᵀg, formed with the Gram row (`count > 0` only after a store).
-        let mut use_hist = self.count > 0;
-        if use_hist {
+        if self.count > 0 {
             let coef = b.coef.get_mut(..self.count).unwrap_or(&mut []);
-            if !regularised_solve(b.gram, b.fac, m, self.count, s.reg, coef) {
+            if regularised_solve(b.gram, b.fac, m, self.count, self.settings.reg, coef) {
+                // The step t = βg − W γ (t holds βg).
+                coef.iter_mut().for_each(|c| *c = -*c);
+                kernels::multi_axpy(b.w, n, coef, t);
+            } else {
+                // Breakdown: forget the history and take the plain damped step βg.
                 self.count = 0;
                 self.head = 0;
                 self.mon.restarts += 1;
-                use_hist = false;
             }
         }
-        // Step t = β g − Σ γⱼ (ΔXⱼ + β ΔGⱼ).
-        for (ti, gi) in t.iter_mut().zip(&*g) {
-            *ti = beta * *gi;
-        }
-        if use_hist {
-            let coef = b.coef.get_mut(..self.count).unwrap_or(&mut []);
-            coef.iter_mut().for_each(|c| *c = -*c);
-            kernels::multi_axpy(b.dx, n, coef, t);
-            coef.iter_mut().for_each(|c| *c *= beta);
-            kernels::multi_axpy(b.dg, n, coef, t);
-        }
         kernels::axpy(T::ONE, t, x);
-        copy(g, gp);
+        // This residual is the previous one of the next iteration.
+        self.flip = !self.flip;
         self.phase = Phase::Iterate;
         Next::Evaluate
     }
@@ -506,6 +520,43 @@ mod tests {
                     (direct - kept).abs() <= 1e-5 * direct.abs().max(1e-12),
                     "G[{i}][{j}] {kept} vs {direct}"
                 );
+            }
+        }
+    }
+
+    /// The ring holds `W = ΔX + βΔG` and `ΔG` of the last `M` steps, as recomputed from
+    /// the points evaluated and their images (with damping, so `W ≠ ΔX + ΔG`).
+    #[test]
+    fn stored_rows_are_the_differences_of_the_iterates() {
+        let mut s =
+            Anderson::<6, 3>::with_settings(AndersonSettings { damping: 0.5, ..AndersonSettings::DEFAULT });
+        let mut z = [0.0f32; 6];
+        let opts = Options { max_iters: 11, tol_rel: 0.0, stall_iters: 0, ..Options::DEFAULT };
+        let mut seen: [([f32; 6], [f32; 6]); 12] = [([0.0; 6], [0.0; 6]); 12];
+        let mut calls = 0;
+        let r = s.solve(
+            |z, out| {
+                for (i, o) in out.iter_mut().enumerate() {
+                    *o = 0.9 * libm::sinf(z[(i + 1) % 6] + i as f32) + 0.05 * z[i];
+                }
+                if let Some(e) = seen.get_mut(calls) {
+                    *e = (*z, *out);
+                }
+                calls += 1;
+            },
+            &mut z,
+            &opts,
+        );
+        assert_eq!((r.iterations, r.restarts, calls), (11, 0, 12), "{r:?}");
+        // Differences 8, 9, 10 (between evaluations j and j + 1) are in slots 2, 0, 1.
+        for j in 8..11 {
+            let ((x0, f0), (x1, f1)) = (seen[j], seen[j + 1]);
+            for i in 0..6 {
+                let dx = x1[i] - x0[i];
+                let dg = (f1[i] - x1[i]) - (f0[i] - x0[i]);
+                let (w, d) = (s.storage.w[j % 3][i], s.storage.dg[j % 3][i]);
+                assert!((d - dg).abs() <= 1e-6, "ΔG[{j}][{i}] {d} vs {dg}");
+                assert!((w - (dx + 0.5 * dg)).abs() <= 1e-6, "W[{j}][{i}] {w} vs {}", dx + 0.5 * dg);
             }
         }
     }

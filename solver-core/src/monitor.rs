@@ -142,11 +142,10 @@ impl<T: Real> Monitor<T> {
 }
 
 /// Turns `f(x)`, already in `g`, into the residual `g = f(x) − x` and returns its norm
-/// and the convergence scale `‖f(x)‖`.
+/// and the convergence scale `‖f(x)‖`, in one pass ([`kernels::sub_norms`]).
 pub(crate) fn fixed_point_residual<T: Real>(x: &[T], g: &mut [T]) -> Eval<T> {
-    let scale = kernels::norm(g);
-    kernels::axpy(-T::ONE, x, g);
-    Eval { abs: kernels::norm(g), scale }
+    let (scale, abs) = kernels::sub_norms(x, g);
+    Eval { abs, scale }
 }
 
 /// Splits a solver's work buffer into its `K` vectors of exactly `n` values (shorter

@@ -88,6 +88,9 @@ pub trait Real:
     /// SIMD `y ← y + alpha·x`.
     #[doc(hidden)]
     fn simd_axpy(alpha: Self, x: &[Self], y: &mut [Self]);
+    /// SIMD `g ← g − x` with the sums of squares before and after.
+    #[doc(hidden)]
+    fn simd_sub_norms(x: &[Self], g: &mut [Self]) -> (Self, Self);
     /// SIMD [`kernels::multi_dot`](crate::kernels::multi_dot).
     #[doc(hidden)]
     fn simd_multi_dot(rows: &[Self], n: usize, x: &[Self], out: &mut [Self]);
@@ -104,9 +107,9 @@ pub trait Real:
         out_x: &mut [Self],
         out_y: &mut [Self],
     );
-    /// SIMD [`kernels::low_rank_acc`](crate::kernels::low_rank_acc).
+    /// SIMD [`kernels::low_rank_acc_parts`](crate::kernels::low_rank_acc_parts).
     #[doc(hidden)]
-    fn simd_low_rank_acc(alpha: Self, a: &[Self], b: &[Self], n: usize, x: &[Self], y: &mut [Self]);
+    fn simd_low_rank_acc(alpha: Self, a: [&[Self]; 2], b: [&[Self]; 2], n: usize, x: &[Self], y: &mut [Self]);
 }
 
 mod private {
@@ -184,6 +187,10 @@ macro_rules! real {
                 vector::axpy::<$t, $simd, $lanes>(alpha, x, y)
             }
             #[inline]
+            fn simd_sub_norms(x: &[Self], g: &mut [Self]) -> (Self, Self) {
+                vector::sub_norms::<$t, $simd, $lanes>(x, g)
+            }
+            #[inline]
             fn simd_multi_dot(rows: &[Self], n: usize, x: &[Self], out: &mut [Self]) {
                 block::multi_dot::<$t, $simd, $lanes>(rows, n, x, out)
             }
@@ -203,7 +210,14 @@ macro_rules! real {
                 block::multi_dot2::<$t, $simd, $lanes>(rows, n, x, y, out_x, out_y)
             }
             #[inline]
-            fn simd_low_rank_acc(alpha: Self, a: &[Self], b: &[Self], n: usize, x: &[Self], y: &mut [Self]) {
+            fn simd_low_rank_acc(
+                alpha: Self,
+                a: [&[Self]; 2],
+                b: [&[Self]; 2],
+                n: usize,
+                x: &[Self],
+                y: &mut [Self],
+            ) {
                 block::low_rank_acc::<$t, $simd, $lanes>(alpha, a, b, n, x, y)
             }
         }

@@ -167,7 +167,26 @@ proptest! {
     }
 
     #[test]
+    fn sub_norms_matches_scalar_and_parts((x, g) in pair(real())) {
+        let (mut simd, mut reference) = (g.clone(), g.clone());
+        let (before, after) = kernels::sub_norms(&x, &mut simd);
+        let (rb, ra) = scalar::sub_norms(&x, &mut reference);
+        // The residual is the same bits as g − x; the norms are those of g and g − x.
+        assert_bits(&simd, &reference, "sub_norms residual");
+        let m = x.len().min(g.len());
+        let diff: Vec<f32> = g[..m].iter().zip(&x).map(|(g, x)| g - x).collect();
+        assert_bits(&simd[..m], &diff, "sub_norms g − x");
+        assert_eq!(simd[m..], g[m..], "entries past x untouched");
+        assert_close(before, rb, rb, "sub_norms before");
+        assert_close(after, ra, ra, "sub_norms after");
+        assert_close(before, scalar::norm(&g[..m]), rb, "before = ‖g‖");
+        assert_close(after, scalar::norm(&diff), ra, "after = ‖g − x‖");
+    }
+
+    #[test]
     fn reductions_exact_on_integers((a, b) in pair(int())) {
+        let (mut g, mut h) = (a.clone(), a.clone());
+        assert_eq!(kernels::sub_norms(&b, &mut g), scalar::sub_norms(&b, &mut h));
         assert_eq!(kernels::dot(&a, &b), scalar::dot(&a, &b));
         assert_eq!(kernels::norm(&a), scalar::norm(&a));
         assert_eq!(kernels::dist(&a, &b), scalar::dist(&a, &b));
@@ -242,6 +261,32 @@ proptest! {
             }
             assert_close(*s, *v, scale, "low_rank_acc");
         }
+    }
+
+    #[test]
+    fn low_rank_acc_parts_is_the_product_over_both_parts(r in rows(int()), alpha in -2i32..=2, gap in 0usize..=21) {
+        // The rows split at `gap` (a skipped row dropped there): exact integer data, so the
+        // result over both parts must be the bits of the product over the rows joined.
+        let alpha = alpha as f32;
+        let n = r.n.max(1);
+        let k = r.a.len().min(r.b.len()) / n;
+        let g = gap.min(k);
+        let joined_a: Vec<f32> = r.a[..k * n].to_vec();
+        let joined_b: Vec<f32> = r.b[..k * n].to_vec();
+        let (mut a2, mut b2) = (joined_a[..g * n].to_vec(), joined_b[..g * n].to_vec());
+        a2.extend(std::iter::repeat_n(f32::NAN, n));
+        b2.extend(std::iter::repeat_n(f32::NAN, n));
+        a2.extend_from_slice(&joined_a[g * n..]);
+        b2.extend_from_slice(&joined_b[g * n..]);
+        let (lo, hi) = (g * n, (g + 1) * n);
+        let mut parts = r.y.clone();
+        kernels::low_rank_acc_parts(alpha, [&a2[..lo], &a2[hi..]], [&b2[..lo], &b2[hi..]], r.n, &r.x, &mut parts);
+        let mut whole = r.y.clone();
+        kernels::low_rank_acc(alpha, &joined_a, &joined_b, r.n, &r.x, &mut whole);
+        let mut reference = r.y.clone();
+        scalar::low_rank_acc_parts(alpha, [&a2[..lo], &a2[hi..]], [&b2[..lo], &b2[hi..]], r.n, &r.x, &mut reference);
+        assert_bits(&parts, &whole, "low_rank_acc_parts vs joined rows");
+        assert_bits(&parts, &reference, "low_rank_acc_parts vs scalar");
     }
 
     #[test]
@@ -386,6 +431,20 @@ fn norms_are_exact_at_extreme_scales() {
             assert!((got - expected).abs() <= 1e-6 * expected, "{v}: {got} vs {expected}");
         }
     }
+    // The residual's two norms at the same extremes: x = 0 leaves g, and x = 2g flips it.
+    for v in [1e-30f32, 3e19, 1e-42] {
+        let expected = v * 20f32.sqrt();
+        for x in [vec![0.0f32; 20], vec![2.0 * v; 20]] {
+            for sub in [kernels::sub_norms::<f32>, scalar::sub_norms::<f32>] {
+                let mut g = vec![v; 20];
+                let (before, after) = sub(&x, &mut g);
+                assert!((before - expected).abs() <= 1e-6 * expected, "{v}: before {before}");
+                assert!((after - expected).abs() <= 1e-6 * expected, "{v}: after {after}");
+            }
+        }
+    }
+    let mut g = [f32::INFINITY, 1.0];
+    assert_eq!(kernels::sub_norms(&[0.0, 0.0], &mut g).1, f32::INFINITY);
     assert_eq!(norm(&[0.0; 9]), 0.0);
     assert_eq!(norm(&[f32::INFINITY, 1.0]), f32::INFINITY);
     assert!(norm(&[f32::NAN, 1e30]).is_nan());

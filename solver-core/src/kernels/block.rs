@@ -33,47 +33,55 @@ macro_rules! with_rows {
 /// The 8-lane chunks and the scalar tails of the `R` rows of a block.
 type RowParts<'a, T, const R: usize, const L: usize> = ([&'a [[T; L]]; R], [&'a [T]; R]);
 
-/// Splits the first `R` rows of `blk` (row stride `n ≥ 1`) into their first `l` `L`-lane
-/// chunks and the `t` entries after those.
+/// The `R` rows of a block: slices of at least the length the kernel works on, taken
+/// from one contiguous run of rows ([`contiguous`]) or gathered from two
+/// ([`low_rank_acc`]'s rows on either side of a skipped one).
+type Rows<'a, T, const R: usize> = [&'a [T]; R];
+
+/// The first `R` rows of `blk` (row stride `n ≥ 1`); rows past its end are empty (and
+/// then refused by [`split_rows`]).
+#[inline(always)]
+fn contiguous<T, const R: usize>(blk: &[T], n: usize) -> Rows<'_, T, R> {
+    let mut rows = blk.chunks_exact(n.max(1));
+    core::array::from_fn(|_| rows.next().unwrap_or_default())
+}
+
+/// Splits the `R` rows into their first `l` `L`-lane chunks and the `t` entries after
+/// those.
 ///
 /// Every returned slice has exactly length `l` resp. `t`, which lets the compiler drop
-/// the bounds checks in the loops over `0..l`. `None` if `blk` holds fewer than `R`
-/// rows or a row is shorter than `8·l + t`, which the callers rule out.
+/// the bounds checks in the loops over `0..l`. `None` if a row is shorter than
+/// `8·l + t`, which the callers rule out.
 #[inline(always)]
-fn split_rows<T, const R: usize, const L: usize>(
-    blk: &[T],
-    n: usize,
+fn split_rows<'a, T, const R: usize, const L: usize>(
+    rows: Rows<'a, T, R>,
     l: usize,
     t: usize,
-) -> Option<RowParts<'_, T, R, L>> {
-    let mut rows = blk.chunks_exact(n);
+) -> Option<RowParts<'a, T, R, L>> {
     let mut chunks: [&[[T; L]]; R] = [&[]; R];
     let mut tails: [&[T]; R] = [&[]; R];
-    for (c, tl) in chunks.iter_mut().zip(&mut tails) {
-        let row = rows.next()?;
+    for ((c, tl), row) in chunks.iter_mut().zip(&mut tails).zip(rows) {
         *c = row.as_chunks::<L>().0.get(..l)?;
         *tl = row.get(L * l..)?.get(..t)?;
     }
     Some((chunks, tails))
 }
 
-/// `[rᵣ · x]` for the `R` rows `rᵣ = blk[r·n .. r·n + m]` of a block (`m = x.len() ≤ n`),
-/// in one pass over `x`: each `L`-lane chunk of `x` is loaded once and feeds one accumulator per
-/// row.
+/// `[rᵣ · x]` for the `R` rows `rᵣ[..m]` of a block (`m = x.len()`), in one pass over
+/// `x`: each `L`-lane chunk of `x` is loaded once and feeds one accumulator per row.
 #[inline(always)]
 fn dot_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
-    blk: &[T],
-    n: usize,
+    rows: Rows<'_, T, R>,
     x: &[T],
 ) -> [T; R] {
     let mut res = [T::ZERO; R];
-    if let [r0] = res.as_mut_slice() {
+    if let ([r0], [row]) = (res.as_mut_slice(), rows.as_slice()) {
         // A single row has no cross-row parallelism; use the 4-accumulator kernel.
-        *r0 = super::dot(blk, x);
+        *r0 = super::dot(row, x);
         return res;
     }
     let (xc, xt) = x.as_chunks::<L>();
-    let Some((rc, rt)) = split_rows::<T, R, L>(blk, n, xc.len(), xt.len()) else {
+    let Some((rc, rt)) = split_rows::<T, R, L>(rows, xc.len(), xt.len()) else {
         return res;
     };
     let mut acc = [V::ZERO; R];
@@ -100,22 +108,21 @@ fn dot_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
 /// order and tail), so the results are its bits, twice.
 #[inline(always)]
 fn dot2_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
-    blk: &[T],
-    n: usize,
+    rows: Rows<'_, T, R>,
     x: &[T],
     y: &[T],
 ) -> ([T; R], [T; R]) {
     let (mut rx, mut ry) = ([T::ZERO; R], [T::ZERO; R]);
-    if let ([r0], [s0]) = (rx.as_mut_slice(), ry.as_mut_slice()) {
+    if let ([r0], [s0], [row]) = (rx.as_mut_slice(), ry.as_mut_slice(), rows.as_slice()) {
         // As dot_block: a single row takes the 4-accumulator kernel (twice).
-        *r0 = super::dot(blk, x);
-        *s0 = super::dot(blk, y);
+        *r0 = super::dot(row, x);
+        *s0 = super::dot(row, y);
         return (rx, ry);
     }
     let m = x.len().min(y.len());
     let (xc, xt) = x[..m].as_chunks::<L>();
     let (yc, yt) = y[..m].as_chunks::<L>();
-    let Some((rc, rt)) = split_rows::<T, R, L>(blk, n, xc.len(), xt.len()) else {
+    let Some((rc, rt)) = split_rows::<T, R, L>(rows, xc.len(), xt.len()) else {
         return (rx, ry);
     };
     let (mut ax, mut ay) = ([V::ZERO; R], [V::ZERO; R]);
@@ -140,23 +147,21 @@ fn dot2_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
     (rx, ry)
 }
 
-/// `y ← y + Σᵣ c[r]·rᵣ` for the `R` rows `rᵣ = blk[r·n .. r·n + m]` of a block
-/// (`m = y.len() ≤ n`), in one pass over `y`: each chunk of `y` is loaded once, gets
-/// the rows added in order (product then sum, exactly as the scalar reference rounds),
-/// and is stored once.
+/// `y ← y + Σᵣ c[r]·rᵣ` for the `R` rows `rᵣ[..m]` of a block (`m = y.len()`), in one
+/// pass over `y`: each chunk of `y` is loaded once, gets the rows added in order
+/// (product then sum, exactly as the scalar reference rounds), and is stored once.
 #[inline(always)]
 fn axpy_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
-    blk: &[T],
-    n: usize,
+    rows: Rows<'_, T, R>,
     c: &[T; R],
     y: &mut [T],
 ) {
-    if let [c0] = c.as_slice() {
-        vector::axpy::<T, V, L>(*c0, blk, y);
+    if let ([c0], [row]) = (c.as_slice(), rows.as_slice()) {
+        vector::axpy::<T, V, L>(*c0, row, y);
         return;
     }
     let (yc, yt) = y.as_chunks_mut::<L>();
-    let Some((rc, rt)) = split_rows::<T, R, L>(blk, n, yc.len(), yt.len()) else {
+    let Some((rc, rt)) = split_rows::<T, R, L>(rows, yc.len(), yt.len()) else {
         return;
     };
     let mut cv = [V::ZERO; R];
@@ -190,7 +195,7 @@ fn multi_dot_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
     x: &[T],
     out: &mut [T],
 ) {
-    for (o, v) in out.iter_mut().zip(dot_block::<T, V, L, R>(blk, n, x)) {
+    for (o, v) in out.iter_mut().zip(dot_block::<T, V, L, R>(contiguous(blk, n), x)) {
         *o = v;
     }
 }
@@ -225,7 +230,7 @@ fn multi_dot2_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
     out_x: &mut [T],
     out_y: &mut [T],
 ) {
-    let (dx, dy) = dot2_block::<T, V, L, R>(blk, n, x, y);
+    let (dx, dy) = dot2_block::<T, V, L, R>(contiguous(blk, n), x, y);
     for (o, v) in out_x.iter_mut().zip(dx) {
         *o = v;
     }
@@ -272,7 +277,7 @@ fn multi_axpy_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
     for (d, s) in c.iter_mut().zip(cb) {
         *d = *s;
     }
-    axpy_block::<T, V, L, R>(blk, n, &c, y);
+    axpy_block::<T, V, L, R>(contiguous(blk, n), &c, y);
 }
 
 /// See [`super::multi_axpy`].
@@ -297,27 +302,32 @@ pub(crate) fn multi_axpy<T: Real, V: Lanes<T, L>, const L: usize>(
 }
 
 /// One block of `low_rank_acc`: the `R` coefficients `alpha·(bᵣ · x)` in one pass over
-/// `x` into a stack array, then one pass over `y` adding `Σ cᵣ aᵣ`.
-fn low_rank_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
+/// `x` into a stack array, then one pass over `y` adding `Σ cᵣ aᵣ`. The rows come from
+/// `pairs`, `R` of them.
+fn low_rank_block<'a, T: Real + 'a, V: Lanes<T, L>, const L: usize, const R: usize>(
     alpha: T,
-    ablk: &[T],
-    bblk: &[T],
-    n: usize,
+    pairs: &mut impl Iterator<Item = (&'a [T], &'a [T])>,
     x: &[T],
     y: &mut [T],
 ) {
-    let mut c = dot_block::<T, V, L, R>(bblk, n, x);
+    let (mut a, mut b): (Rows<'a, T, R>, Rows<'a, T, R>) = ([&[]; R], [&[]; R]);
+    for ((ar, br), (ai, bi)) in a.iter_mut().zip(&mut b).zip(pairs) {
+        (*ar, *br) = (ai, bi);
+    }
+    let mut c = dot_block::<T, V, L, R>(b, x);
     for ci in &mut c {
         *ci *= alpha;
     }
-    axpy_block::<T, V, L, R>(ablk, n, &c, y);
+    axpy_block::<T, V, L, R>(a, &c, y);
 }
 
-/// See [`super::low_rank_acc`].
+/// See [`super::low_rank_acc_parts`]: the row pairs of `a[0]`, `b[0]` and then of
+/// `a[1]`, `b[1]`, taken in blocks of up to [`BLOCK`] across the two parts, so a skipped
+/// row in the middle costs no extra pass over `x` and `y`.
 pub(crate) fn low_rank_acc<T: Real, V: Lanes<T, L>, const L: usize>(
     alpha: T,
-    a: &[T],
-    b: &[T],
+    a: [&[T]; 2],
+    b: [&[T]; 2],
     n: usize,
     x: &[T],
     y: &mut [T],
@@ -325,14 +335,20 @@ pub(crate) fn low_rank_acc<T: Real, V: Lanes<T, L>, const L: usize>(
     if n == 0 {
         return;
     }
-    let len = a.len().min(b.len()) / n * n;
-    let a = a.get(..len).unwrap_or_default();
-    let mut b = b.get(..len).unwrap_or_default();
     let x = x.get(..n.min(x.len())).unwrap_or_default();
     let y = y.get_mut(..n.min(y.len())).unwrap_or_default();
-    for ablk in a.chunks(n.saturating_mul(BLOCK)) {
-        let (bblk, rest) = b.split_at_checked(ablk.len()).unwrap_or_default();
-        b = rest;
-        with_rows!(ablk.len() / n, low_rank_block[T, V, L](alpha, ablk, bblk, n, x, y));
+    let part = |k: usize| {
+        let (a, b) = (a[k], b[k]);
+        let len = a.len().min(b.len()) / n * n;
+        let (a, b) = (a.get(..len).unwrap_or_default(), b.get(..len).unwrap_or_default());
+        a.chunks_exact(n).zip(b.chunks_exact(n))
+    };
+    let (first, second) = (part(0), part(1));
+    let mut left = first.len() + second.len();
+    let mut pairs = first.chain(second);
+    while left > 0 {
+        let r = left.min(BLOCK);
+        left -= r;
+        with_rows!(r, low_rank_block[T, V, L](alpha, &mut pairs, x, y));
     }
 }

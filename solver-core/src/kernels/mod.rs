@@ -1,5 +1,5 @@
-//! Vector kernels used by every solver: dot products, norms, axpy and the fused
-//! low-rank products `U(Vᵀx)` / `V(Uᵀx)`.
+//! Vector kernels used by every solver: dot products, norms, axpy, the fixed-point
+//! residual with its norms, and the fused low-rank products `U(Vᵀx)` / `V(Uᵀx)`.
 //!
 //! These are the only places where the solvers touch `O(n)` data, so they are written
 //! for speed with `wide::f32x8` (`f32`) or `wide::f64x4` (`f64`), generic over the lane
@@ -14,8 +14,8 @@
 //!
 //! # Rounding
 //!
-//! The reductions ([`dot`], [`norm`], [`dist`], [`multi_dot`] and the coefficients of
-//! [`low_rank_acc`]) sum in a different order than [`scalar`] (eight lanes, several
+//! The reductions ([`dot`], [`norm`], [`dist`], the norms of [`sub_norms`],
+//! [`multi_dot`] and the coefficients of [`low_rank_acc`]) sum in a different order than [`scalar`] (eight lanes, several
 //! accumulators, fused multiply-add where the target has it), so their results differ
 //! from the reference by normal reassociation error, about `n·ε·Σ|terms|` in the
 //! worst case and far less in practice. [`axpy`] and [`multi_axpy`] add in exactly the
@@ -73,6 +73,23 @@ pub fn dist<T: Real>(a: &[T], b: &[T]) -> T {
     }
     let s = T::simd_dist2(a, b);
     scalar::finish_norm(s, || scalar::scaled_norm(a.iter().zip(b).map(|(x, y)| *x - *y)))
+}
+
+/// `g ← g − x` over the common prefix, returning `(‖g‖₂, ‖g − x‖₂)`: the norms of `g`
+/// before and after. A fixed-point solver's residual `f(x) − x` with its norm and the
+/// convergence scale `‖f(x)‖`, in one pass instead of three.
+///
+/// Cost: one read pass over `x` and one read-write pass over `g`. The differences are
+/// bit-identical to [`scalar::sub_norms`]'s; the norms differ by reassociation. Correct
+/// at every scale, like [`norm`] (the scaled fallback recomputes the norm before from
+/// `(g − x) + x`, the old `g` up to one rounding).
+#[inline]
+pub fn sub_norms<T: Real>(x: &[T], g: &mut [T]) -> (T, T) {
+    if !SIMD {
+        return scalar::sub_norms(x, g);
+    }
+    let (before, after) = T::simd_sub_norms(x, g);
+    scalar::finish_sub_norms(x, g, before, after)
 }
 
 /// `dst ← src` over the common prefix (never panics, unlike `copy_from_slice`).
@@ -154,5 +171,22 @@ pub fn multi_axpy<T: Real>(rows: &[T], n: usize, coeffs: &[T], y: &mut [T]) {
 /// `O(n)` temporary.
 #[inline]
 pub fn low_rank_acc<T: Real>(alpha: T, a: &[T], b: &[T], n: usize, x: &[T], y: &mut [T]) {
-    if SIMD { T::simd_low_rank_acc(alpha, a, b, n, x, y) } else { scalar::low_rank_acc(alpha, a, b, n, x, y) }
+    low_rank_acc_parts(alpha, [a, &[]], [b, &[]], n, x, y)
+}
+
+/// [`low_rank_acc`] over rows held in two parts: the row pairs of `a[0]` and `b[0]`,
+/// then those of `a[1]` and `b[1]` (each part's count is the smaller of its two, as in
+/// `low_rank_acc`): a set of stored pairs with one left out in the middle.
+///
+/// Cost: as [`low_rank_acc`] over all the rows, with the blocks of up to eight taken
+/// across the two parts, so a gap costs no extra pass over `x` or `y`. The updates of
+/// `y` are bit-identical to [`scalar::low_rank_acc_parts`]'s when the coefficients
+/// agree (the rows are added in the same order).
+#[inline]
+pub fn low_rank_acc_parts<T: Real>(alpha: T, a: [&[T]; 2], b: [&[T]; 2], n: usize, x: &[T], y: &mut [T]) {
+    if SIMD {
+        T::simd_low_rank_acc(alpha, a, b, n, x, y)
+    } else {
+        scalar::low_rank_acc_parts(alpha, a, b, n, x, y)
+    }
 }

@@ -67,6 +67,29 @@ pub(crate) fn scaled_norm<T: Real, I: Iterator<Item = T> + Clone>(v: I) -> T {
     big * s.sqrt()
 }
 
+/// `g ← g − x` over the common prefix; returns `(‖g‖₂, ‖g − x‖₂)`, the norms of `g`
+/// before and after, each correct at every scale like [`norm`].
+pub fn sub_norms<T: Real>(x: &[T], g: &mut [T]) -> (T, T) {
+    let (mut before, mut after) = (T::ZERO, T::ZERO);
+    for (gi, xi) in g.iter_mut().zip(x) {
+        let r = *gi - *xi;
+        before += *gi * *gi;
+        after += r * r;
+        *gi = r;
+    }
+    finish_sub_norms(x, g, before, after)
+}
+
+/// The two norms of [`sub_norms`] from its sums of squares; when a sum overflowed or
+/// underflowed, that norm is recomputed scaled. `g` already holds `g − x`, so the norm
+/// before is recomputed from `(g − x) + x`, which equals the old `g` up to one rounding.
+pub(crate) fn finish_sub_norms<T: Real>(x: &[T], g: &[T], before: T, after: T) -> (T, T) {
+    let m = x.len().min(g.len());
+    let (x, g) = (x.get(..m).unwrap_or_default(), g.get(..m).unwrap_or_default());
+    let before = finish_norm(before, || scaled_norm(g.iter().zip(x).map(|(r, x)| *r + *x)));
+    (before, finish_norm(after, || scaled_norm(g.iter().copied())))
+}
+
 /// `y ← y + alpha·x` over the common prefix.
 pub fn axpy<T: Real>(alpha: T, x: &[T], y: &mut [T]) {
     for (yi, xi) in y.iter_mut().zip(x) {
@@ -125,4 +148,10 @@ pub fn low_rank_acc<T: Real>(alpha: T, a: &[T], b: &[T], n: usize, x: &[T], y: &
         let c = dot(br, x);
         axpy(alpha * c, ar, y);
     }
+}
+
+/// [`low_rank_acc`] over the row pairs of `a[0]`, `b[0]`, then those of `a[1]`, `b[1]`.
+pub fn low_rank_acc_parts<T: Real>(alpha: T, a: [&[T]; 2], b: [&[T]; 2], n: usize, x: &[T], y: &mut [T]) {
+    low_rank_acc(alpha, a[0], b[0], n, x, y);
+    low_rank_acc(alpha, a[1], b[1], n, x, y);
 }

@@ -1,12 +1,15 @@
-//! Single-vector SIMD loops: the paired reduction behind `dot`/`dist` and `axpy`, written
-//! once over [`Lanes`] (`wide::f32x8` for `f32`, `wide::f64x4` for `f64`).
+//! Single-vector SIMD loops: the paired reduction behind `dot`/`dist`, `axpy`, and the
+//! fixed-point residual `sub_norms`, written once over [`Lanes`] (`wide::f32x8` for
+//! `f32`, `wide::f64x4` for `f64`).
 
-use core::ops::{Add, Mul};
+use core::ops::{Add, Mul, Sub};
 
 use wide::{f32x8, f64x4};
 
 /// A SIMD vector of `L` lanes of `T`: what the kernels need of `wide`'s types.
-pub(crate) trait Lanes<T, const L: usize>: Copy + Add<Output = Self> + Mul<Output = Self> {
+pub(crate) trait Lanes<T, const L: usize>:
+    Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self>
+{
     /// All lanes zero.
     const ZERO: Self;
     /// Loads one chunk.
@@ -110,4 +113,48 @@ where
     for (yi, xi) in yt.iter_mut().zip(xt) {
         *yi = *yi + alpha * *xi;
     }
+}
+
+/// `g ← g − x` over the common prefix, returning the sums of squares of `g` before and
+/// after: `(Σ gᵢ², Σ (gᵢ − xᵢ)²)`, in one pass (two accumulators for each sum). The
+/// differences are rounded exactly as in the scalar reference.
+#[inline]
+pub(crate) fn sub_norms<T, V: Lanes<T, L>, const L: usize>(x: &[T], g: &mut [T]) -> (T, T)
+where
+    T: Copy + Add<Output = T> + Sub<Output = T> + Mul<Output = T>,
+{
+    let m = x.len().min(g.len());
+    let x = x.get(..m).unwrap_or_default();
+    let g = g.get_mut(..m).unwrap_or_default();
+    let (xc, xt) = x.as_chunks::<L>();
+    let (gc, gt) = g.as_chunks_mut::<L>();
+    let (x2, xr) = xc.as_chunks::<2>();
+    let (g2, gr) = gc.as_chunks_mut::<2>();
+    let (mut before, mut after) = ([V::ZERO; 2], [V::ZERO; 2]);
+    for (cg, cx) in g2.iter_mut().zip(x2) {
+        for (((cg, cx), b), a) in cg.iter_mut().zip(cx).zip(&mut before).zip(&mut after) {
+            let vg = V::load(cg);
+            let r = vg - V::load(cx);
+            *b = vg.mul_add(vg, *b);
+            *a = r.mul_add(r, *a);
+            *cg = r.to_array();
+        }
+    }
+    for (((cg, cx), b), a) in gr.iter_mut().zip(xr).zip(&mut before).zip(&mut after) {
+        let vg = V::load(cg);
+        let r = vg - V::load(cx);
+        *b = vg.mul_add(vg, *b);
+        *a = r.mul_add(r, *a);
+        *cg = r.to_array();
+    }
+    let [b0, b1] = before;
+    let [a0, a1] = after;
+    let (mut sb, mut sa) = ((b0 + b1).reduce_add(), (a0 + a1).reduce_add());
+    for (gi, xi) in gt.iter_mut().zip(xt) {
+        let r = *gi - *xi;
+        sb = sb + *gi * *gi;
+        sa = sa + r * r;
+        *gi = r;
+    }
+    (sb, sa)
 }
