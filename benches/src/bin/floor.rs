@@ -141,7 +141,11 @@ fn main() {
         ("Anderson M=5", &|| DynAnderson::with_sizes(d, 5).map(AnySolver::Anderson)),
         ("Picard", &|| DynPicard::with_sizes(d).map(AnySolver::Picard)),
     ];
+    let only = std::env::var("SOLVER").ok();
     for (name, make) in solvers {
+        if only.as_deref().is_some_and(|o| !name.to_lowercase().starts_with(&o.to_lowercase())) {
+            continue;
+        }
         for (run, opts) in [("tol 1e-6", &to_tol), (&*format!("{iters} iterations"), &forced)] {
             let s = median(|| solve(&backend, make, opts, threads));
             println!(

@@ -4,9 +4,11 @@
 //! [`BroydenState::advance`] is the whole method. It takes the reply to the operation it
 //! asked for last and runs until it needs the next one; each arm of its `match` is one
 //! line of the iteration below, in this order, and each formula is written there once.
-//! The vectors keep their names (see [`Vector`]); during the update, the residual's `G`
-//! holds `Δg`, the trial point's `Xn` (copied to `X` first) holds `v`, the step's `P`
-//! keeps the step `p` until `−H_o g₊` replaces it, and `u` is formed in its slot.
+//! The vectors keep their names (see [`Vector`]) as roles: during the update, the
+//! residual's `G` holds `Δg`, the accepted point stays in `Xn` and the old iterate's `X`
+//! holds `v`, the step's `P` keeps the step `p` until `−H_o g₊` replaces it, and `u` is
+//! formed in its slot. When the update ends, `X` and `Xn` (and `G` and `Gn`) trade
+//! buffers instead of copying: `x ← xn`, `g ← g₊` cost nothing (`BroydenState::role`).
 //!
 //! `H_o` is `H` without the pair the new one replaces (the oldest, once the history is
 //! full; all of them for [`History::Restart`]), so `H₊ = H_o + u vᵀ`. The step was
@@ -15,7 +17,16 @@
 //! from the one product `H_o g₊` it needs anyway. Each iteration makes **two low-rank
 //! products**, `H_oᵀp` and `H_o g₊`, so it reads `U` and `V` twice each (a dot pass
 //! over one factor, an axpy pass over the other, per product), where forming the step
-//! afresh took a third.
+//! afresh took a third; the pair left out (the slot being replaced) costs no extra
+//! pass over the vectors ([`kernels::low_rank_acc_parts`](crate::kernels::low_rank_acc_parts)).
+//!
+//! **Passes over `n`-vectors per iteration** (full history, `α = 1`, M = 8), in units of
+//! one vector read or written: the two products 2 × (7 + 7 rows, `x` once, `out` read
+//! and written) = 34; the trial point's residual and norms 5; its copy to `z` when it
+//! is the best so far 2; `v_oldᵀg` 2; `Δg` 3; `v`'s start, its dot with `Δg` and the
+//! two norms 6; `−H_o g₊`'s start 2; `u` and its finiteness 6; storing `v` 2; the next
+//! step and its finiteness 6; the trial point 3: 71, of which 28 are the products'
+//! reads of stored rows.
 //!
 //! ```text
 //!   start:    g ← f(x), its residual and norms             converged? best?
@@ -23,13 +34,14 @@
 //!                                                          p finite? else H = −I, p ← g
 //!             xn ← x + α·p
 //!             gn ← f(xn), its residual and norms           converged? best? rejected?
-//!   accept:   c = v_oldᵀg (when a pair is dropped),  Δg = gn − g (in G),  x ← xn
-//!             v = −p + V(Uᵀp)       (= H_oᵀp, in Xn)       vᵀΔg tiny? skip the update
+//!   accept:   c = v_oldᵀg (when a pair is dropped),  Δg = gn − g (in G)
+//!             v = −p + V(Uᵀp)       (= H_oᵀp, in X)        vᵀΔg tiny? skip the update
 //!             no other pairs:  u·vᵀΔg = αp + Δg
 //!             else:            u·vᵀΔg = (α − 1)p − c·u_old − H_o g₊,
 //!                              with −H_o g₊ = g₊ − U(Vᵀg₊) formed in P
 //!             u ← u / vᵀΔg  (its slot)                     u finite? else an inert pair
-//!             v into its slot;  p ← −H_o g₊ − u (vᵀg₊) (= −H₊g₊);  g ← gn
+//!             v into its slot;  p ← −H_o g₊ − u (vᵀg₊) (= −H₊g₊)
+//!             x ← xn, g ← gn: X, Xn and G, Gn trade buffers
 //!
 //! (A root solve keeps H₀ = −γI: read γp and γg₊ for p and g₊ in the H₀ terms.)
 //!
@@ -91,6 +103,9 @@ pub struct BroydenState<T: Real = f32> {
     n: usize,
     probe: usize,
     fresh: bool,
+    /// Whether the buffers of `X`, `G` and of `Xn`, `Gn` have swapped roles: an accepted
+    /// trial point becomes the iterate by this swap, not by a copy (see [`Self::role`]).
+    flip: bool,
     at: Line,
 }
 
@@ -123,7 +138,6 @@ enum Line {
     // The update.
     OldestDotted,
     DgFormed,
-    Moved,
     VStarted,
     VFormed,
     VgDotted,
@@ -143,7 +157,6 @@ enum Line {
     PairStored,
     NextDotted,
     NextFormed,
-    Finished,
     // The solve has ended with this status; the monitor holds the rest of its report.
     Done(Status),
 }
@@ -196,6 +209,7 @@ impl<T: Real> BroydenState<T> {
             n,
             probe: n,
             fresh: false,
+            flip: false,
             at: Line::Start,
         }
     }
@@ -236,7 +250,24 @@ impl<T: Real> BroydenState<T> {
     /// The point whose evaluation the solve waits for and where `f` of it goes: `(Xn,
     /// Gn)` while a trial point is evaluated, `(X, G)` otherwise.
     pub fn evaluation(&self) -> (Vector, Vector) {
-        point(matches!(self.at, Line::Evaluated { trial: true }))
+        let (x, g) = point(matches!(self.at, Line::Evaluated { trial: true }));
+        (self.role(x), self.role(g))
+    }
+
+    /// The buffer that holds the role `v` now: `X` and `Xn` (and `G` and `Gn`) trade
+    /// buffers each time a trial point is accepted, so that the new iterate and its
+    /// residual are where the trial point and its residual were, with no copy. The
+    /// iteration is written in roles; [`Self::to`] names the buffers. The pairs stay
+    /// neighbours (work vectors 0, 1 and 3, 4), as [`Self::evaluation`]'s callers expect.
+    fn role(&self, v: Vector) -> Vector {
+        use Vector::{G, Gn, X, Xn};
+        match (self.flip, v) {
+            (true, X) => Xn,
+            (true, Xn) => X,
+            (true, G) => Gn,
+            (true, Gn) => G,
+            _ => v,
+        }
     }
 
     /// Takes the reply to the last operation asked for (carried out by the caller) and
@@ -359,19 +390,19 @@ impl<T: Real> BroydenState<T> {
                 self.oldest_g = reply.scalar();
                 self.form_dg()
             }
-            Line::DgFormed => self.to(Line::Moved, Op::Copy { from: Xn, to: X }),
-            // v = H_oᵀp = −γp + V(Uᵀp), in Xn.
-            Line::Moved => self.to(Line::VStarted, Op::Scale { out: Xn, alpha: -self.gamma, x: P }),
+            // v = H_oᵀp = −γp + V(Uᵀp), in X: the new iterate is in Xn until the update
+            // ends, so X's buffer (the old iterate) is free.
+            Line::DgFormed => self.to(Line::VStarted, Op::Scale { out: X, alpha: -self.gamma, x: P }),
             Line::VStarted => {
                 let others = self.others();
                 let v =
-                    Op::LowRank { out: Xn, alpha: T::ONE, a: Factor::V, b: Factor::U, pairs: others, x: P };
+                    Op::LowRank { out: X, alpha: T::ONE, a: Factor::V, b: Factor::U, pairs: others, x: P };
                 if nonempty(others) { self.to(Line::VFormed, v) } else { self.dot_v() }
             }
             Line::VFormed => self.dot_v(),
             Line::VgDotted => {
                 self.vg = reply.scalar();
-                self.to(Line::VNormed, Op::Norm { a: Xn })
+                self.to(Line::VNormed, Op::Norm { a: X })
             }
             Line::VNormed => {
                 self.v_norm = reply.scalar();
@@ -391,15 +422,16 @@ impl<T: Real> BroydenState<T> {
                     // No other pairs: u·vᵀΔg = αp + γΔg directly.
                     return self.to(Line::UFromDg, Op::Scale { out: u, alpha: self.gamma, x: G });
                 }
-                // u·vᵀΔg = (α − 1)p − u_old (v_oldᵀg) − H_o g₊: the first two terms first,
-                // while P still holds p.
-                if self.dropping() {
+                // u·vᵀΔg = (α − 1)p − u_old (v_oldᵀg) − H_o g₊. With α ≠ 1 the first two
+                // terms come first, while P still holds p; with α = 1 (every step but a
+                // backtracked one) the old u is folded in with −H_o g₊ (see form_u).
+                if self.alpha == T::ONE {
+                    self.start_hg()
+                } else if self.dropping() {
                     let oldest = Op::Scale { out: u, alpha: -self.oldest_g, x: u };
                     self.to(Line::OldestScaled, oldest)
-                } else if self.alpha != T::ONE {
-                    self.to(Line::StepFolded, Op::Scale { out: u, alpha: self.alpha - T::ONE, x: P })
                 } else {
-                    self.start_hg()
+                    self.to(Line::StepFolded, Op::Scale { out: u, alpha: self.alpha - T::ONE, x: P })
                 }
             }
             Line::UFromDg => {
@@ -408,9 +440,6 @@ impl<T: Real> BroydenState<T> {
             }
             Line::UFromStep => self.start_hg(),
             Line::OldestScaled => {
-                if self.alpha == T::ONE {
-                    return self.start_hg();
-                }
                 let u = self.u_vector();
                 self.to(Line::StepFolded, Op::Combine { out: u, x: u, alpha: self.alpha - T::ONE, y: P })
             }
@@ -429,7 +458,7 @@ impl<T: Real> BroydenState<T> {
                 if self.dense() {
                     // H ← H + u vᵀ: row j of U (column j of H + γI) gains vⱼ·u. A u that
                     // overflowed is not added.
-                    let add = Op::AddOuter { a: Factor::U, rows: self.n, coef: Xn, x: G };
+                    let add = Op::AddOuter { a: Factor::U, rows: self.n, coef: X, x: G };
                     return if reply.flag() { self.to(Line::PairStored, add) } else { self.finish() };
                 }
                 if !reply.flag() {
@@ -446,14 +475,14 @@ impl<T: Real> BroydenState<T> {
                     self.count = (self.count + 1).min(self.m);
                     self.head = next_slot(self.head, self.m);
                 }
-                self.to(Line::PairStored, Op::Copy { from: Xn, to: Vector::V(self.slot) })
+                self.to(Line::PairStored, Op::Copy { from: X, to: Vector::V(self.slot) })
             }
             Line::UZeroed => self.to(Line::VZeroed, Op::Fill { out: Vector::V(self.slot), value: T::ZERO }),
             // The pair is inert; the next step is formed afresh (from the history as it
             // now is) once g ← gn.
             Line::VZeroed => self.finish(),
             // The next step p₊ = −H_o g₊ − u (vᵀg₊), in P.
-            Line::PairStored => self.to(Line::NextDotted, Op::Dot { a: Xn, b: Gn }),
+            Line::PairStored => self.to(Line::NextDotted, Op::Dot { a: X, b: Gn }),
             Line::NextDotted => {
                 let next = Op::Combine { out: P, x: P, alpha: -reply.scalar(), y: self.u_vector() };
                 self.to(Line::NextFormed, next)
@@ -462,11 +491,6 @@ impl<T: Real> BroydenState<T> {
                 self.step_ready = true;
                 self.finish()
             }
-            Line::Finished => {
-                self.cur = self.next;
-                self.fresh = false;
-                self.end_iteration(Self::iterate)
-            }
         }
     }
 
@@ -474,7 +498,7 @@ impl<T: Real> BroydenState<T> {
     #[inline(always)]
     fn to(&mut self, line: Line, op: Op<T>) -> Op<T> {
         self.at = line;
-        op
+        op.renamed(|v| self.role(v))
     }
 
     /// Whether the step is finite.
@@ -484,7 +508,7 @@ impl<T: Real> BroydenState<T> {
 
     /// `vᵀΔg`.
     fn dot_v(&mut self) -> Op<T> {
-        self.to(Line::VgDotted, Op::Dot { a: Vector::Xn, b: Vector::G })
+        self.to(Line::VgDotted, Op::Dot { a: Vector::X, b: Vector::G })
     }
 
     /// Where the update's `u` is formed: its slot, or `G` (free once `vᵀΔg` and `‖Δg‖`
@@ -517,16 +541,19 @@ impl<T: Real> BroydenState<T> {
         self.to(Line::HgStarted, Op::Scale { out: Vector::P, alpha: self.gamma, x: Vector::Gn })
     }
 
-    /// With `−H_o g₊` in P: `u·vᵀΔg`, by adding it to the terms already formed (or, when
-    /// there are none, copying it); with no other pairs u was complete already.
+    /// With `−H_o g₊` in P: `u·vᵀΔg`, by adding it to the terms already formed (α ≠ 1),
+    /// or to `−u_old (v_oldᵀg)` when the oldest pair is dropped; else it is `u·vᵀΔg`
+    /// itself, scaled straight into u's slot. With no other pairs u was complete already.
     fn form_u(&mut self) -> Op<T> {
-        let u = self.u_vector();
+        let (u, p) = (self.u_vector(), Vector::P);
         if self.kept == 0 {
             self.scale_u()
-        } else if self.dropping() || self.alpha != T::ONE {
-            self.to(Line::UFormed, Op::Combine { out: u, x: u, alpha: T::ONE, y: Vector::P })
+        } else if self.alpha != T::ONE {
+            self.to(Line::UFormed, Op::Combine { out: u, x: u, alpha: T::ONE, y: p })
+        } else if self.dropping() {
+            self.to(Line::UFormed, Op::Combine { out: u, x: p, alpha: -self.oldest_g, y: u })
         } else {
-            self.to(Line::UFormed, Op::Copy { from: Vector::P, to: u })
+            self.to(Line::UScaled, Op::Scale { out: u, alpha: T::ONE / self.vg, x: p })
         }
     }
 
@@ -790,9 +817,14 @@ impl<T: Real> BroydenState<T> {
         Pairs { end: self.kept, skip: Some(self.slot) }
     }
 
-    /// Ends the update: `g ← gn`.
+    /// Ends the update: the trial point and its residual become the iterate and its
+    /// residual (`x ← xn`, `g ← gn`, by [`Self::role`]'s swap), and the next iteration
+    /// starts.
     fn finish(&mut self) -> Op<T> {
-        self.to(Line::Finished, Op::Copy { from: Vector::Gn, to: Vector::G })
+        self.flip = !self.flip;
+        self.cur = self.next;
+        self.fresh = false;
+        self.end_iteration(Self::iterate)
     }
 
     /// The end of the solve: its report, from the monitor (which no longer changes, so
@@ -869,13 +901,18 @@ mod tests {
             core::array::from_fn(|i| out[i] - x[i])
         };
         let mut last = [0.0f32; N];
+        let mut flip = state.flip;
         loop {
             let op = state.advance(reply);
-            if matches!(state.at, Line::Finished) {
-                // A step was taken: X holds the new iterate. When a pair was stored (the
-                // next step is then formed), check it against this step's Δz and Δg.
-                let x: [f32; N] = work[..N].try_into().unwrap();
-                if state.step_ready {
+            if state.flip != flip {
+                // A step was taken: X (whichever buffer has that role now) holds the new
+                // iterate. When a pair was stored (the next step is then formed, and not
+                // yet checked), check it against this step's Δz and Δg.
+                flip = state.flip;
+                let at = state.role(Vector::X).work_index().unwrap() * N;
+                let x: [f32; N] = work[at..at + N].try_into().unwrap();
+                // The update formed the step when the next iteration checks it at once.
+                if state.at == Line::StepChecked {
                     let dz: [f32; N] = core::array::from_fn(|i| x[i] - last[i]);
                     let (gx, gl) = (residual(&x), residual(&last));
                     let dg: [f32; N] = core::array::from_fn(|i| gx[i] - gl[i]);

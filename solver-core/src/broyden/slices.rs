@@ -315,8 +315,7 @@ impl<T: Real> SliceVectors<'_, T> {
     fn low_rank(&mut self, out: Vector, alpha: T, a: Factor, b: Factor, pairs: Pairs, x: Vector) {
         let n = self.n;
         let run = |o: &mut [T], x: &[T], (a_lo, a_hi): (&[T], &[T]), (b_lo, b_hi): (&[T], &[T])| {
-            kernels::low_rank_acc(alpha, a_lo, b_lo, n, x, o);
-            kernels::low_rank_acc(alpha, a_hi, b_hi, n, x, o);
+            kernels::low_rank_acc_parts(alpha, [a_lo, a_hi], [b_lo, b_hi], n, x, o);
         };
         if let Some(xi) = x.work_index() {
             let SliceVectors { u, v, work, .. } = self;
@@ -428,8 +427,7 @@ impl<T: Real> SliceVectors<'_, T> {
         if let (Some(Some(x)), Some((a_lo, a_hi)), Some((b_lo, b_hi))) =
             (w.input(x), w.rows(a, pairs), w.rows(b, pairs))
         {
-            kernels::low_rank_acc(alpha, a_lo, b_lo, n, x, w.out);
-            kernels::low_rank_acc(alpha, a_hi, b_hi, n, x, w.out);
+            kernels::low_rank_acc_parts(alpha, [a_lo, a_hi], [b_lo, b_hi], n, x, w.out);
         }
     }
 }
