@@ -184,6 +184,16 @@ proptest! {
     }
 
     #[test]
+    fn all_finite_finds_any_non_finite_entry((a, _) in pair(real()), at in 0usize..300, bad in 0usize..4) {
+        let mut a = a;
+        assert!(kernels::all_finite(&a));
+        if let Some(e) = a.get_mut(at) {
+            *e = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, f32::MAX][bad];
+        }
+        prop_assert_eq!(kernels::all_finite(&a), a.iter().all(|x| x.is_finite()));
+    }
+
+    #[test]
     fn reductions_exact_on_integers((a, b) in pair(int())) {
         let (mut g, mut h) = (a.clone(), a.clone());
         assert_eq!(kernels::sub_norms(&b, &mut g), scalar::sub_norms(&b, &mut h));

@@ -106,6 +106,10 @@ pub struct BroydenState<T: Real = f32> {
     /// Whether the buffers of `X`, `G` and of `Xn`, `Gn` have swapped roles: an accepted
     /// trial point becomes the iterate by this swap, not by a copy (see [`Self::role`]).
     flip: bool,
+    /// Where the best point so far is while `z` does not hold it yet: `Some(true)` for
+    /// the buffer of work vector 3, `Some(false)` for work vector 0 (see
+    /// [`Self::save_best`]).
+    best_in: Option<bool>,
     at: Line,
 }
 
@@ -121,6 +125,8 @@ enum Line {
     PointFinite { trial: bool },
     ResidualFinite { trial: bool },
     KeptBest { trial: bool, stop: Option<Status> },
+    // The best point copied to z before the solve ends with this status.
+    BestSaved(Status),
     // A dense model: the Jacobian's column `probe` formed in V's row, then scaled; the
     // inverse formed; or the model being reset to H = −γI (row j of V set to eⱼ, then
     // row j of U to 0).
@@ -210,6 +216,7 @@ impl<T: Real> BroydenState<T> {
             probe: n,
             fresh: false,
             flip: false,
+            best_in: None,
             at: Line::Start,
         }
     }
@@ -242,7 +249,8 @@ impl<T: Real> BroydenState<T> {
     }
 
     /// `(residual_abs, residual_rel)` of the best iterate so far, the one the caller's `z`
-    /// holds (as its report will give them): `(∞, ∞)` before any finite evaluation.
+    /// holds when the solve ends (as its report will give them): `(∞, ∞)` before any
+    /// finite evaluation.
     pub fn best_residual(&self) -> (T, T) {
         self.mon.best()
     }
@@ -327,6 +335,7 @@ impl<T: Real> BroydenState<T> {
             },
             Line::ResidualFinite { trial } => self.judge(trial, reply.flag()),
             Line::KeptBest { trial, stop } => self.observed(trial, stop),
+            Line::BestSaved(status) => self.done(status),
             Line::IdentityRow { j } => {
                 self.to(Line::ZeroRow { j }, Op::Fill { out: Vector::U(j), value: T::ZERO })
             }
@@ -376,7 +385,7 @@ impl<T: Real> BroydenState<T> {
                 self.trial(!finite)
             }
             // The trial point xn = x + α·p.
-            Line::TrialReset => self.to(Line::TrialFormed, self.trial_point()),
+            Line::TrialReset => self.form_trial(),
             Line::TrialFormed => {
                 self.to(Line::Evaluated { trial: true }, Op::Evaluate { point: Xn, out: Gn })
             }
@@ -390,19 +399,19 @@ impl<T: Real> BroydenState<T> {
                 self.oldest_g = reply.scalar();
                 self.form_dg()
             }
-            // v = H_oᵀp = −γp + V(Uᵀp), in X: the new iterate is in Xn until the update
-            // ends, so X's buffer (the old iterate) is free.
-            Line::DgFormed => self.to(Line::VStarted, Op::Scale { out: X, alpha: -self.gamma, x: P }),
+            // v = H_oᵀp = −γp + V(Uᵀp), in its slot (the products leave that row out).
+            Line::DgFormed => {
+                self.to(Line::VStarted, Op::Scale { out: self.v_vector(), alpha: -self.gamma, x: P })
+            }
             Line::VStarted => {
-                let others = self.others();
-                let v =
-                    Op::LowRank { out: X, alpha: T::ONE, a: Factor::V, b: Factor::U, pairs: others, x: P };
+                let (others, out) = (self.others(), self.v_vector());
+                let v = Op::LowRank { out, alpha: T::ONE, a: Factor::V, b: Factor::U, pairs: others, x: P };
                 if nonempty(others) { self.to(Line::VFormed, v) } else { self.dot_v() }
             }
             Line::VFormed => self.dot_v(),
             Line::VgDotted => {
                 self.vg = reply.scalar();
-                self.to(Line::VNormed, Op::Norm { a: X })
+                self.to(Line::VNormed, Op::Norm { a: self.v_vector() })
             }
             Line::VNormed => {
                 self.v_norm = reply.scalar();
@@ -413,7 +422,13 @@ impl<T: Real> BroydenState<T> {
                 // step by step so that tiny vectors cannot underflow the test into passing.
                 let cosine = self.vg / self.v_norm / reply.scalar();
                 if !(cosine.abs() > s.skip_tol && (T::ONE / self.vg).is_finite()) {
-                    // Skipped: the history is left exactly as it was.
+                    // Skipped. The other pairs are left as they were; a pair stored in the
+                    // slot (the oldest, or the first for a restart), whose v was just
+                    // overwritten, is made inert (u = v = 0) and is the next to be replaced.
+                    if !self.dense() && self.slot < self.count {
+                        return self
+                            .to(Line::UZeroed, Op::Fill { out: Vector::U(self.slot), value: T::ZERO });
+                    }
                     return self.finish();
                 }
                 self.gamma = self.rescaled(reply.scalar());
@@ -458,7 +473,7 @@ impl<T: Real> BroydenState<T> {
                 if self.dense() {
                     // H ← H + u vᵀ: row j of U (column j of H + γI) gains vⱼ·u. A u that
                     // overflowed is not added.
-                    let add = Op::AddOuter { a: Factor::U, rows: self.n, coef: X, x: G };
+                    let add = Op::AddOuter { a: Factor::U, rows: self.n, coef: self.v_vector(), x: G };
                     return if reply.flag() { self.to(Line::PairStored, add) } else { self.finish() };
                 }
                 if !reply.flag() {
@@ -475,14 +490,14 @@ impl<T: Real> BroydenState<T> {
                     self.count = (self.count + 1).min(self.m);
                     self.head = next_slot(self.head, self.m);
                 }
-                self.to(Line::PairStored, Op::Copy { from: X, to: Vector::V(self.slot) })
+                self.pair_stored()
             }
             Line::UZeroed => self.to(Line::VZeroed, Op::Fill { out: Vector::V(self.slot), value: T::ZERO }),
             // The pair is inert; the next step is formed afresh (from the history as it
             // now is) once g ← gn.
             Line::VZeroed => self.finish(),
             // The next step p₊ = −H_o g₊ − u (vᵀg₊), in P.
-            Line::PairStored => self.to(Line::NextDotted, Op::Dot { a: X, b: Gn }),
+            Line::PairStored => self.pair_stored(),
             Line::NextDotted => {
                 let next = Op::Combine { out: P, x: P, alpha: -reply.scalar(), y: self.u_vector() };
                 self.to(Line::NextFormed, next)
@@ -508,7 +523,20 @@ impl<T: Real> BroydenState<T> {
 
     /// `vᵀΔg`.
     fn dot_v(&mut self) -> Op<T> {
-        self.to(Line::VgDotted, Op::Dot { a: Vector::X, b: Vector::G })
+        self.to(Line::VgDotted, Op::Dot { a: self.v_vector(), b: Vector::G })
+    }
+
+    /// Where the update's `v` is formed: its slot in `V`, or `X` (the old iterate's
+    /// buffer, free once the step is accepted) for a dense model, whose `v` is the
+    /// coefficient vector of a rank-one change of `U`'s rows.
+    fn v_vector(&self) -> Vector {
+        if self.dense() { Vector::X } else { Vector::V(self.slot) }
+    }
+
+    /// The pair is stored (`v` was formed in its slot): the next step
+    /// `p₊ = −H_o g₊ − u (vᵀg₊)` starts from `vᵀg₊`.
+    fn pair_stored(&mut self) -> Op<T> {
+        self.to(Line::NextDotted, Op::Dot { a: self.v_vector(), b: Vector::Gn })
     }
 
     /// Where the update's `u` is formed: its slot, or `G` (free once `vᵀΔg` and `‖Δg‖`
@@ -563,13 +591,17 @@ impl<T: Real> BroydenState<T> {
         self.to(Line::UScaled, Op::Scale { out: u, alpha: T::ONE / self.vg, x: u })
     }
 
-    /// After the residual of a point: judged by the monitor, copied to `z` when it is
-    /// the best so far.
+    /// After the residual of a point: judged by the monitor and, when it is the best so
+    /// far, noted to be copied to `z` later ([`Self::save_best`]).
     fn judge(&mut self, trial: bool, finite: bool) -> Op<T> {
         let (best, stop) = self.mon.judge(self.next, || finite);
-        if best {
+        if best && self.dense() {
+            // A dense model forms v in X: its best point goes to z at once.
             self.to(Line::KeptBest { trial, stop }, Op::Copy { from: point(trial).0, to: Vector::Best })
         } else {
+            if best {
+                self.best_in = Some(self.role(point(trial).0) == Vector::Xn);
+            }
             self.observed(trial, stop)
         }
     }
@@ -652,11 +684,7 @@ impl<T: Real> BroydenState<T> {
 
     /// The trial point `xn = x + α·p`, after `p ← γg` when `reset`.
     fn trial(&mut self, reset: bool) -> Op<T> {
-        if reset {
-            self.to(Line::TrialReset, self.plain_step())
-        } else {
-            self.to(Line::TrialFormed, self.trial_point())
-        }
+        if reset { self.to(Line::TrialReset, self.plain_step()) } else { self.form_trial() }
     }
 
     /// `p ← −H₀g = γg` (a copy when `γ = 1`).
@@ -683,8 +711,30 @@ impl<T: Real> BroydenState<T> {
         if gamma.is_finite() && gamma != T::ZERO { gamma } else { self.gamma }
     }
 
-    fn trial_point(&self) -> Op<T> {
-        Op::Combine { out: Vector::Xn, x: Vector::X, alpha: self.alpha, y: Vector::P }
+    /// The trial point `xn = x + α·p`, once `z` has the best point if it is in `Xn`'s
+    /// buffer (which the trial point overwrites).
+    fn form_trial(&mut self) -> Op<T> {
+        if let Some(save) = self.save_best(Line::TrialReset, Some(Vector::Xn)) {
+            return save;
+        }
+        let trial = Op::Combine { out: Vector::Xn, x: Vector::X, alpha: self.alpha, y: Vector::P };
+        self.to(Line::TrialFormed, trial)
+    }
+
+    /// Copies the best point to `z` (then goes to `then`) when it is not there yet and,
+    /// if `role` is given, lies in that role's buffer. The best point is kept where it was
+    /// evaluated until its buffer is about to be overwritten or the solve ends: in a
+    /// converging solve each point is superseded by a better one first, so `z` is written
+    /// once, at the end, instead of at every iteration.
+    fn save_best(&mut self, then: Line, role: Option<Vector>) -> Option<Op<T>> {
+        let b = self.best_in?;
+        if role.is_some_and(|r| (self.role(r) == Vector::Xn) != b) {
+            return None;
+        }
+        self.best_in = None;
+        // The role whose buffer holds it (`role` is its own inverse).
+        let from = self.role(if b { Vector::Xn } else { Vector::X });
+        Some(self.to(then, Op::Copy { from, to: Vector::Best }))
     }
 
     /// The same step at half the length, from the same point (one more backtrack).
@@ -830,6 +880,9 @@ impl<T: Real> BroydenState<T> {
     /// The end of the solve: its report, from the monitor (which no longer changes, so
     /// that every later `advance` returns the same report).
     fn done(&mut self, status: Status) -> Op<T> {
+        if let Some(save) = self.save_best(Line::BestSaved(status), None) {
+            return save;
+        }
         let report = self.mon.finish(status);
         self.to(Line::Done(status), Op::Done(report))
     }
@@ -1015,6 +1068,49 @@ mod tests {
 
     /// Replies of the wrong kind end or skip, never panic, and a finished solve keeps
     /// answering with its report.
+    /// A converging solve copies its best point to `z` once, at the end (each point is
+    /// superseded by a better one before its buffer is reused), and `z` is the point
+    /// the report describes; with forced iterations past the point where `f32` stops
+    /// improving, `z` still gets the best one.
+    #[test]
+    fn the_best_point_is_copied_to_z_only_when_needed() {
+        const N: usize = 5;
+        let f = |x: &[f32], out: &mut [f32]| {
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = 0.5 * libm::tanhf(x[(i + 1) % N] - 0.3 * x[i]) + 0.1 * i as f32;
+            }
+        };
+        let residual = |x: &[f32]| -> f32 {
+            let mut out = [0.0f32; N];
+            f(x, &mut out);
+            kernels::scalar::dist(&out, x)
+        };
+        for (max_iters, tol_rel) in [(100, 1e-6f32), (60, 0.0)] {
+            let opts = Options { max_iters, tol_rel, tol_abs: 0.0, stall_iters: 0, ..Options::DEFAULT };
+            let (mut u, mut v, mut work, mut z) =
+                (vec![0.0f32; 3 * N], vec![0.0f32; 3 * N], [0.0f32; 5 * N], [0.0f32; N]);
+            let mut state = BroydenState::new(&BroydenSettings::DEFAULT, false, N, 3, &opts);
+            let (mut reply, mut copies) = (Reply::None, 0);
+            let report = loop {
+                let op = state.advance(reply);
+                if matches!(op, Op::Copy { to: Vector::Best, .. }) {
+                    copies += 1;
+                }
+                reply = match op {
+                    Op::Done(r) => break r,
+                    op => carry_out::<N>(op, &f, &mut u, &mut v, &mut work, &mut z),
+                };
+            };
+            let res = residual(&z);
+            assert!((res - report.residual_abs).abs() <= 1e-6 * (1.0 + res), "{res} vs {report:?}");
+            if tol_rel > 0.0 {
+                assert_eq!((report.status, copies), (Status::Converged, 1), "{report:?}");
+            } else {
+                assert!(copies >= 1 && copies < 60, "{copies} copies, {report:?}");
+            }
+        }
+    }
+
     #[test]
     fn wrong_replies_are_harmless() {
         let s = BroydenSettings::DEFAULT;

@@ -414,7 +414,7 @@ impl<T: Real> SliceVectors<'_, T> {
         }
         set_identity(a, n);
         add_diagonal(b, n, shift);
-        all_finite(b)
+        kernels::all_finite(b)
     }
 
     /// [`low_rank`](Self::low_rank) in general (out of line, like
@@ -474,14 +474,6 @@ fn add_diagonal<T: Real>(buf: &mut [T], n: usize, add: T) {
     }
 }
 
-/// Whether every entry of `a` is finite; four entries per step of the loop, which
-/// halves its overhead on a microcontroller.
-fn all_finite<T: Real>(a: &[T]) -> bool {
-    let (fours, rest) = a.as_chunks::<4>();
-    fours.iter().all(|[a, b, c, d]| a.is_finite() && b.is_finite() && c.is_finite() && d.is_finite())
-        && rest.iter().all(|x| x.is_finite())
-}
-
 /// See [`SliceVectors::execute`].
 ///
 /// `x + alpha·y` with `alpha = ±1` is computed as `x ± y`, and `alpha·x` as `±x`: the
@@ -497,7 +489,7 @@ fn execute<T: Real>(s: &mut SliceVectors<'_, T>, op: Op<T>) -> Reply<T> {
             });
         }
         Op::Norm { a } => return Reply::Scalar(s.read(a).map_or(T::NAN, kernels::norm)),
-        Op::AllFinite { a } => return Reply::Flag(s.read(a).is_some_and(all_finite)),
+        Op::AllFinite { a } => return Reply::Flag(s.read(a).is_some_and(kernels::all_finite)),
         Op::Copy { from, to } => s.with(to, from, to, |o, src, _| {
             if let Some(src) = src {
                 copy(src, o);

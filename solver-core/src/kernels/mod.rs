@@ -92,6 +92,31 @@ pub fn sub_norms<T: Real>(x: &[T], g: &mut [T]) -> (T, T) {
     scalar::finish_sub_norms(x, g, before, after)
 }
 
+/// Whether every entry of `a` is finite (no NaN, no ±∞).
+///
+/// Cost: one pass over `a`, without early exit. With vector registers it sums
+/// `aᵢ − aᵢ` (`+0` for every finite value, NaN for the others) in sixteen independent
+/// lanes, which the compiler vectorises, instead of testing entry by entry; elsewhere it
+/// tests four entries per step of the loop.
+#[inline]
+pub fn all_finite<T: Real>(a: &[T]) -> bool {
+    if !SIMD {
+        let (fours, rest) = a.as_chunks::<4>();
+        return fours
+            .iter()
+            .all(|[a, b, c, d]| a.is_finite() && b.is_finite() && c.is_finite() && d.is_finite())
+            && rest.iter().all(|x| x.is_finite());
+    }
+    let (chunks, rest) = a.as_chunks::<16>();
+    let mut acc = [T::ZERO; 16];
+    for c in chunks {
+        for (s, x) in acc.iter_mut().zip(c) {
+            *s += *x - *x;
+        }
+    }
+    acc.iter().all(|s| *s == T::ZERO) && rest.iter().all(|x| x.is_finite())
+}
+
 /// `dst ← src` over the common prefix (never panics, unlike `copy_from_slice`).
 #[inline]
 pub fn copy<T: Copy>(src: &[T], dst: &mut [T]) {
