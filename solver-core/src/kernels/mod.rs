@@ -95,7 +95,7 @@ pub fn sub_norms<T: Real>(x: &[T], g: &mut [T]) -> (T, T) {
 /// Whether every entry of `a` is finite (no NaN, no ±∞).
 ///
 /// Cost: one pass over `a`, without early exit. With vector registers it sums
-/// `aᵢ − aᵢ` (`+0` for every finite value, NaN for the others) in sixteen independent
+/// `aᵢ·0` (`±0` for every finite value, NaN for the others) in sixteen independent
 /// lanes, which the compiler vectorises, instead of testing entry by entry; elsewhere it
 /// tests four entries per step of the loop.
 #[inline]
@@ -111,7 +111,7 @@ pub fn all_finite<T: Real>(a: &[T]) -> bool {
     let mut acc = [T::ZERO; 16];
     for c in chunks {
         for (s, x) in acc.iter_mut().zip(c) {
-            *s += *x - *x;
+            *s += *x * T::ZERO;
         }
     }
     acc.iter().all(|s| *s == T::ZERO) && rest.iter().all(|x| x.is_finite())
