@@ -265,7 +265,7 @@ impl<T: Real> BroydenState<T> {
     /// The buffer that holds the role `v` now: `X` and `Xn` (and `G` and `Gn`) trade
     /// buffers each time a trial point is accepted, so that the new iterate and its
     /// residual are where the trial point and its residual were, with no copy. The
-    /// iteration is written in roles; [`Self::to`] names the buffers. The pairs stay
+    /// iteration is written in roles; [`Self::advance`] names the buffers. The pairs stay
     /// neighbours (work vectors 0, 1 and 3, 4), as [`Self::evaluation`]'s callers expect.
     fn role(&self, v: Vector) -> Vector {
         use Vector::{G, Gn, X, Xn};
@@ -288,7 +288,12 @@ impl<T: Real> BroydenState<T> {
     /// straight to its execution instead of through memory.
     #[inline(always)]
     pub fn advance(&mut self, reply: Reply<T>) -> Op<T> {
-        self.line(reply)
+        // The iteration names roles; the buffers that play them are named here, once.
+        let mut op = self.line(reply);
+        if self.flip {
+            op.rename(|v| self.role(v));
+        }
+        op
     }
 
     /// One line of the iteration: given the reply to its operation, moves to the next
@@ -513,7 +518,7 @@ impl<T: Real> BroydenState<T> {
     #[inline(always)]
     fn to(&mut self, line: Line, op: Op<T>) -> Op<T> {
         self.at = line;
-        op.renamed(|v| self.role(v))
+        op
     }
 
     /// Whether the step is finite.
@@ -714,27 +719,27 @@ impl<T: Real> BroydenState<T> {
     /// The trial point `xn = x + α·p`, once `z` has the best point if it is in `Xn`'s
     /// buffer (which the trial point overwrites).
     fn form_trial(&mut self) -> Op<T> {
-        if let Some(save) = self.save_best(Line::TrialReset, Some(Vector::Xn)) {
-            return save;
+        if let Some(from) = self.save_best(Some(Vector::Xn)) {
+            return self.to(Line::TrialReset, Op::Copy { from, to: Vector::Best });
         }
         let trial = Op::Combine { out: Vector::Xn, x: Vector::X, alpha: self.alpha, y: Vector::P };
         self.to(Line::TrialFormed, trial)
     }
 
-    /// Copies the best point to `z` (then goes to `then`) when it is not there yet and,
-    /// if `role` is given, lies in that role's buffer. The best point is kept where it was
-    /// evaluated until its buffer is about to be overwritten or the solve ends: in a
-    /// converging solve each point is superseded by a better one first, so `z` is written
-    /// once, at the end, instead of at every iteration.
-    fn save_best(&mut self, then: Line, role: Option<Vector>) -> Option<Op<T>> {
+    /// The role whose buffer holds the best point, to be copied to `z` now, when `z`
+    /// does not hold it yet and (if `role` is given) it lies in that role's buffer. The
+    /// best point is kept where it was evaluated until its buffer is about to be
+    /// overwritten or the solve ends: in a converging solve each point is superseded by
+    /// a better one first, so `z` is written once, at the end, instead of at every
+    /// iteration.
+    fn save_best(&mut self, role: Option<Vector>) -> Option<Vector> {
         let b = self.best_in?;
         if role.is_some_and(|r| (self.role(r) == Vector::Xn) != b) {
             return None;
         }
         self.best_in = None;
-        // The role whose buffer holds it (`role` is its own inverse).
-        let from = self.role(if b { Vector::Xn } else { Vector::X });
-        Some(self.to(then, Op::Copy { from, to: Vector::Best }))
+        // `role` is its own inverse: the role of the buffer is role(buffer).
+        Some(self.role(if b { Vector::Xn } else { Vector::X }))
     }
 
     /// The same step at half the length, from the same point (one more backtrack).
@@ -880,8 +885,8 @@ impl<T: Real> BroydenState<T> {
     /// The end of the solve: its report, from the monitor (which no longer changes, so
     /// that every later `advance` returns the same report).
     fn done(&mut self, status: Status) -> Op<T> {
-        if let Some(save) = self.save_best(Line::BestSaved(status), None) {
-            return save;
+        if let Some(from) = self.save_best(None) {
+            return self.to(Line::BestSaved(status), Op::Copy { from, to: Vector::Best });
         }
         let report = self.mon.finish(status);
         self.to(Line::Done(status), Op::Done(report))

@@ -213,25 +213,27 @@ pub enum Op<T: Real = f32> {
 }
 
 impl<T: Real> Op<T> {
-    /// The same operation on the vectors `to` maps the named ones to (rows, factors and
-    /// scalars unchanged): how the iteration swaps the roles of two buffers instead of
+    /// Renames the vectors of this operation by `to` (rows, factors and scalars
+    /// unchanged), in place: how the iteration swaps the roles of two buffers instead of
     /// copying one into the other.
-    pub(crate) fn renamed(self, to: impl Fn(Vector) -> Vector) -> Self {
+    #[inline(always)]
+    pub(crate) fn rename(&mut self, to: impl Fn(Vector) -> Vector) {
         match self {
-            Op::Evaluate { point, out } => Op::Evaluate { point: to(point), out: to(out) },
-            Op::Copy { from, to: dst } => Op::Copy { from: to(from), to: to(dst) },
-            Op::Scale { out, alpha, x } => Op::Scale { out: to(out), alpha, x: to(x) },
-            Op::Combine { out, x, alpha, y } => Op::Combine { out: to(out), x: to(x), alpha, y: to(y) },
-            Op::LowRank { out, alpha, a, b, pairs, x } => {
-                Op::LowRank { out: to(out), alpha, a, b, pairs, x: to(x) }
+            Op::Evaluate { point: a, out: b }
+            | Op::Copy { from: a, to: b }
+            | Op::Scale { out: a, x: b, .. }
+            | Op::LowRank { out: a, x: b, .. }
+            | Op::AddOuter { coef: a, x: b, .. }
+            | Op::Dot { a, b } => {
+                (*a, *b) = (to(*a), to(*b));
             }
-            Op::Fill { out, value } => Op::Fill { out: to(out), value },
-            Op::Unit { out, index, value } => Op::Unit { out: to(out), index, value },
-            Op::AddOuter { a, rows, coef, x } => Op::AddOuter { a, rows, coef: to(coef), x: to(x) },
-            Op::Dot { a, b } => Op::Dot { a: to(a), b: to(b) },
-            Op::Norm { a } => Op::Norm { a: to(a) },
-            Op::AllFinite { a } => Op::AllFinite { a: to(a) },
-            op @ (Op::Invert { .. } | Op::Done(_)) => op,
+            Op::Combine { out, x, y, .. } => {
+                (*out, *x, *y) = (to(*out), to(*x), to(*y));
+            }
+            Op::Fill { out: a, .. } | Op::Unit { out: a, .. } | Op::Norm { a } | Op::AllFinite { a } => {
+                *a = to(*a);
+            }
+            Op::Invert { .. } | Op::Done(_) => {}
         }
     }
 }

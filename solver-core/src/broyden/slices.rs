@@ -327,11 +327,16 @@ impl<T: Real> SliceVectors<'_, T> {
                     let Some(x) = around_work(lo, hi, oi, xi, n) else { return };
                     (o, x, Around::whole(u), Around::whole(v))
                 }
-                // Into a row of U (the new u): U around that row.
+                // Into a row of U or V (the new u or v): that factor around the row.
                 Vector::U(i) => {
                     let (Some(at), Some(x)) = (i.checked_mul(n), row(work, xi, n)) else { return };
                     let Some((u, o)) = cut(u, at, n) else { return };
                     (o, x, u, Around::whole(v))
+                }
+                Vector::V(i) => {
+                    let (Some(at), Some(x)) = (i.checked_mul(n), row(work, xi, n)) else { return };
+                    let Some((v, o)) = cut(v, at, n) else { return };
+                    (o, x, Around::whole(u), v)
                 }
                 _ => return self.low_rank_split(out, alpha, a, b, pairs, x),
             };
