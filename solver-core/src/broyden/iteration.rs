@@ -106,10 +106,6 @@ pub struct BroydenState<T: Real = f32> {
     /// Whether the buffers of `X`, `G` and of `Xn`, `Gn` have swapped roles: an accepted
     /// trial point becomes the iterate by this swap, not by a copy (see [`Self::role`]).
     flip: bool,
-    /// Where the best point so far is while `z` does not hold it yet: `Some(true)` for
-    /// the buffer of work vector 3, `Some(false)` for work vector 0 (see
-    /// [`Self::save_best`]).
-    best_in: Option<bool>,
     at: Line,
 }
 
@@ -125,8 +121,6 @@ enum Line {
     PointFinite { trial: bool },
     ResidualFinite { trial: bool },
     KeptBest { trial: bool, stop: Option<Status> },
-    // The best point copied to z before the solve ends with this status.
-    BestSaved(Status),
     // A dense model: the Jacobian's column `probe` formed in V's row, then scaled; the
     // inverse formed; or the model being reset to H = −γI (row j of V set to eⱼ, then
     // row j of U to 0).
@@ -216,7 +210,6 @@ impl<T: Real> BroydenState<T> {
             probe: n,
             fresh: false,
             flip: false,
-            best_in: None,
             at: Line::Start,
         }
     }
@@ -249,8 +242,7 @@ impl<T: Real> BroydenState<T> {
     }
 
     /// `(residual_abs, residual_rel)` of the best iterate so far, the one the caller's `z`
-    /// holds when the solve ends (as its report will give them): `(∞, ∞)` before any
-    /// finite evaluation.
+    /// holds (as its report will give them): `(∞, ∞)` before any finite evaluation.
     pub fn best_residual(&self) -> (T, T) {
         self.mon.best()
     }
@@ -340,7 +332,6 @@ impl<T: Real> BroydenState<T> {
             },
             Line::ResidualFinite { trial } => self.judge(trial, reply.flag()),
             Line::KeptBest { trial, stop } => self.observed(trial, stop),
-            Line::BestSaved(status) => self.done(status),
             Line::IdentityRow { j } => {
                 self.to(Line::ZeroRow { j }, Op::Fill { out: Vector::U(j), value: T::ZERO })
             }
@@ -390,7 +381,7 @@ impl<T: Real> BroydenState<T> {
                 self.trial(!finite)
             }
             // The trial point xn = x + α·p.
-            Line::TrialReset => self.form_trial(),
+            Line::TrialReset => self.to(Line::TrialFormed, self.trial_point()),
             Line::TrialFormed => {
                 self.to(Line::Evaluated { trial: true }, Op::Evaluate { point: Xn, out: Gn })
             }
@@ -596,17 +587,14 @@ impl<T: Real> BroydenState<T> {
         self.to(Line::UScaled, Op::Scale { out: u, alpha: T::ONE / self.vg, x: u })
     }
 
-    /// After the residual of a point: judged by the monitor and, when it is the best so
-    /// far, noted to be copied to `z` later ([`Self::save_best`]).
+    /// After the residual of a point: judged by the monitor, copied to `z` when it is
+    /// the best so far (a caller may read `z` between evaluations: the Python package's
+    /// torchdeq `indexing` does).
     fn judge(&mut self, trial: bool, finite: bool) -> Op<T> {
         let (best, stop) = self.mon.judge(self.next, || finite);
-        if best && self.dense() {
-            // A dense model forms v in X: its best point goes to z at once.
+        if best {
             self.to(Line::KeptBest { trial, stop }, Op::Copy { from: point(trial).0, to: Vector::Best })
         } else {
-            if best {
-                self.best_in = Some(self.role(point(trial).0) == Vector::Xn);
-            }
             self.observed(trial, stop)
         }
     }
@@ -689,7 +677,11 @@ impl<T: Real> BroydenState<T> {
 
     /// The trial point `xn = x + α·p`, after `p ← γg` when `reset`.
     fn trial(&mut self, reset: bool) -> Op<T> {
-        if reset { self.to(Line::TrialReset, self.plain_step()) } else { self.form_trial() }
+        if reset {
+            self.to(Line::TrialReset, self.plain_step())
+        } else {
+            self.to(Line::TrialFormed, self.trial_point())
+        }
     }
 
     /// `p ← −H₀g = γg` (a copy when `γ = 1`).
@@ -716,30 +708,8 @@ impl<T: Real> BroydenState<T> {
         if gamma.is_finite() && gamma != T::ZERO { gamma } else { self.gamma }
     }
 
-    /// The trial point `xn = x + α·p`, once `z` has the best point if it is in `Xn`'s
-    /// buffer (which the trial point overwrites).
-    fn form_trial(&mut self) -> Op<T> {
-        if let Some(from) = self.save_best(Some(Vector::Xn)) {
-            return self.to(Line::TrialReset, Op::Copy { from, to: Vector::Best });
-        }
-        let trial = Op::Combine { out: Vector::Xn, x: Vector::X, alpha: self.alpha, y: Vector::P };
-        self.to(Line::TrialFormed, trial)
-    }
-
-    /// The role whose buffer holds the best point, to be copied to `z` now, when `z`
-    /// does not hold it yet and (if `role` is given) it lies in that role's buffer. The
-    /// best point is kept where it was evaluated until its buffer is about to be
-    /// overwritten or the solve ends: in a converging solve each point is superseded by
-    /// a better one first, so `z` is written once, at the end, instead of at every
-    /// iteration.
-    fn save_best(&mut self, role: Option<Vector>) -> Option<Vector> {
-        let b = self.best_in?;
-        if role.is_some_and(|r| (self.role(r) == Vector::Xn) != b) {
-            return None;
-        }
-        self.best_in = None;
-        // `role` is its own inverse: the role of the buffer is role(buffer).
-        Some(self.role(if b { Vector::Xn } else { Vector::X }))
+    fn trial_point(&self) -> Op<T> {
+        Op::Combine { out: Vector::Xn, x: Vector::X, alpha: self.alpha, y: Vector::P }
     }
 
     /// The same step at half the length, from the same point (one more backtrack).
@@ -885,9 +855,6 @@ impl<T: Real> BroydenState<T> {
     /// The end of the solve: its report, from the monitor (which no longer changes, so
     /// that every later `advance` returns the same report).
     fn done(&mut self, status: Status) -> Op<T> {
-        if let Some(from) = self.save_best(None) {
-            return self.to(Line::BestSaved(status), Op::Copy { from, to: Vector::Best });
-        }
         let report = self.mon.finish(status);
         self.to(Line::Done(status), Op::Done(report))
     }
@@ -1073,12 +1040,10 @@ mod tests {
 
     /// Replies of the wrong kind end or skip, never panic, and a finished solve keeps
     /// answering with its report.
-    /// A converging solve copies its best point to `z` once, at the end (each point is
-    /// superseded by a better one before its buffer is reused), and `z` is the point
-    /// the report describes; with forced iterations past the point where `f32` stops
-    /// improving, `z` still gets the best one.
+    /// Between evaluations `z` holds the best point so far, the one `best_residual`
+    /// describes (callers read it mid-solve: the torchdeq plug-in's `indexing`).
     #[test]
-    fn the_best_point_is_copied_to_z_only_when_needed() {
+    fn z_holds_the_best_point_at_every_evaluation() {
         const N: usize = 5;
         let f = |x: &[f32], out: &mut [f32]| {
             for (i, o) in out.iter_mut().enumerate() {
@@ -1090,30 +1055,24 @@ mod tests {
             f(x, &mut out);
             kernels::scalar::dist(&out, x)
         };
-        for (max_iters, tol_rel) in [(100, 1e-6f32), (60, 0.0)] {
-            let opts = Options { max_iters, tol_rel, tol_abs: 0.0, stall_iters: 0, ..Options::DEFAULT };
-            let (mut u, mut v, mut work, mut z) =
-                (vec![0.0f32; 3 * N], vec![0.0f32; 3 * N], [0.0f32; 5 * N], [0.0f32; N]);
-            let mut state = BroydenState::new(&BroydenSettings::DEFAULT, false, N, 3, &opts);
-            let (mut reply, mut copies) = (Reply::None, 0);
-            let report = loop {
-                let op = state.advance(reply);
-                if matches!(op, Op::Copy { to: Vector::Best, .. }) {
-                    copies += 1;
-                }
-                reply = match op {
-                    Op::Done(r) => break r,
-                    op => carry_out::<N>(op, &f, &mut u, &mut v, &mut work, &mut z),
-                };
-            };
-            let res = residual(&z);
-            assert!((res - report.residual_abs).abs() <= 1e-6 * (1.0 + res), "{res} vs {report:?}");
-            if tol_rel > 0.0 {
-                assert_eq!((report.status, copies), (Status::Converged, 1), "{report:?}");
-            } else {
-                assert!((1..60).contains(&copies), "{copies} copies, {report:?}");
+        let opts = Options { max_iters: 40, tol_rel: 0.0, tol_abs: 0.0, stall_iters: 0, ..Options::DEFAULT };
+        let (mut u, mut v, mut work, mut z) =
+            (vec![0.0f32; 3 * N], vec![0.0f32; 3 * N], [0.0f32; 5 * N], [0.0f32; N]);
+        let mut state = BroydenState::new(&BroydenSettings::DEFAULT, false, N, 3, &opts);
+        let (mut reply, mut checked) = (Reply::None, 0);
+        loop {
+            let op = state.advance(reply);
+            if matches!(op, Op::Evaluate { .. }) && state.best_residual().0.is_finite() {
+                let (best, res) = (state.best_residual().0, residual(&z));
+                assert!((res - best).abs() <= 1e-5 * (1.0 + best), "{res} vs {best}");
+                checked += 1;
             }
+            reply = match op {
+                Op::Done(_) => break,
+                op => carry_out::<N>(op, &f, &mut u, &mut v, &mut work, &mut z),
+            };
         }
+        assert!(checked >= 10, "{checked}");
     }
 
     #[test]
