@@ -5,9 +5,9 @@
 //! asked for last and runs until it needs the next one; each arm of its `match` is one
 //! line of the iteration below, in this order, and each formula is written there once.
 //! The vectors keep their names (see [`Vector`]) as roles: during the update, the
-//! residual's `G` holds `Δg`, the accepted point stays in `Xn` and the old iterate's `X`
-//! holds `v`, the step's `P` keeps the step `p` until `−H_o g₊` replaces it, and `u` is
-//! formed in its slot. When the update ends, `X` and `Xn` (and `G` and `Gn`) trade
+//! residual's `G` holds `Δg`, the accepted point stays in `Xn`, the step's `P` keeps the
+//! step `p` until `−H_o g₊` replaces it, and `u` and `v` are formed in their slots (a
+//! dense model forms `v` in the old iterate's `X`). When the update ends, `X` and `Xn` (and `G` and `Gn`) trade
 //! buffers instead of copying: `x ← xn`, `g ← g₊` cost nothing (`BroydenState::role`).
 //!
 //! `H_o` is `H` without the pair the new one replaces (the oldest, once the history is
@@ -24,9 +24,10 @@
 //! one vector read or written: the two products 2 × (7 + 7 rows, `x` once, `out` read
 //! and written) = 34; the trial point's residual and norms 5; its copy to `z` when it
 //! is the best so far 2; `v_oldᵀg` 2; `Δg` 3; `v`'s start, its dot with `Δg` and the
-//! two norms 6; `−H_o g₊`'s start 2; `u` and its finiteness 6; storing `v` 2; the next
-//! step and its finiteness 6; the trial point 3: 71, of which 28 are the products'
-//! reads of stored rows.
+//! two norms 6; `−H_o g₊`'s start 2; `u` and its finiteness 6; the next step and its
+//! finiteness 6; the trial point 3: 69, of which 28 are the products' reads of stored
+//! rows (`u` and `v` are formed in their slots, and the new iterate and residual trade
+//! buffers: no copies).
 //!
 //! ```text
 //!   start:    g ← f(x), its residual and norms             converged? best?
@@ -35,12 +36,12 @@
 //!             xn ← x + α·p
 //!             gn ← f(xn), its residual and norms           converged? best? rejected?
 //!   accept:   c = v_oldᵀg (when a pair is dropped),  Δg = gn − g (in G)
-//!             v = −p + V(Uᵀp)       (= H_oᵀp, in X)        vᵀΔg tiny? skip the update
+//!             v = −p + V(Uᵀp)   (= H_oᵀp, in its slot)     vᵀΔg tiny? skip the update
 //!             no other pairs:  u·vᵀΔg = αp + Δg
 //!             else:            u·vᵀΔg = (α − 1)p − c·u_old − H_o g₊,
 //!                              with −H_o g₊ = g₊ − U(Vᵀg₊) formed in P
 //!             u ← u / vᵀΔg  (its slot)                     u finite? else an inert pair
-//!             v into its slot;  p ← −H_o g₊ − u (vᵀg₊) (= −H₊g₊)
+//!             p ← −H_o g₊ − u (vᵀg₊) (= −H₊g₊)
 //!             x ← xn, g ← gn: X, Xn and G, Gn trade buffers
 //!
 //! (A root solve keeps H₀ = −γI: read γp and γg₊ for p and g₊ in the H₀ terms.)
@@ -1038,8 +1039,6 @@ mod tests {
         }
     }
 
-    /// Replies of the wrong kind end or skip, never panic, and a finished solve keeps
-    /// answering with its report.
     /// Between evaluations `z` holds the best point so far, the one `best_residual`
     /// describes (callers read it mid-solve: the torchdeq plug-in's `indexing`).
     #[test]
@@ -1075,6 +1074,8 @@ mod tests {
         assert!(checked >= 10, "{checked}");
     }
 
+    /// Replies of the wrong kind end or skip, never panic, and a finished solve keeps
+    /// answering with its report.
     #[test]
     fn wrong_replies_are_harmless() {
         let s = BroydenSettings::DEFAULT;

@@ -29,7 +29,7 @@
 //! An iteration makes two of them (`H_oᵀp` and `H_o g₊`; the next step comes from the
 //! second, `H₊g₊ = H_o g₊ + u (vᵀg₊)`, see `iteration.rs`), so it reads `U` and `V`
 //! twice each: at DEQ scale, where the history dwarfs the caches, that traffic (28 of
-//! the 71 vector passes of an iteration, counted in `iteration.rs`) and the
+//! the 69 vector passes of an iteration, counted in `iteration.rs`) and the
 //! vector operations around it are the solver's cost.
 //!
 //! **When the history is full.** At most `M` pairs are kept, so the memory is fixed

@@ -213,11 +213,11 @@ pub enum Op<T: Real = f32> {
 }
 
 impl<T: Real> Op<T> {
-    /// Renames the vectors of this operation by `to` (rows, factors and scalars
+    /// Renames the vectors of this operation by `name` (rows, factors and scalars
     /// unchanged), in place: how the iteration swaps the roles of two buffers instead of
     /// copying one into the other.
     #[inline(always)]
-    pub(crate) fn rename(&mut self, to: impl Fn(Vector) -> Vector) {
+    pub(crate) fn rename(&mut self, name: impl Fn(Vector) -> Vector) {
         match self {
             Op::Evaluate { point: a, out: b }
             | Op::Copy { from: a, to: b }
@@ -225,13 +225,13 @@ impl<T: Real> Op<T> {
             | Op::LowRank { out: a, x: b, .. }
             | Op::AddOuter { coef: a, x: b, .. }
             | Op::Dot { a, b } => {
-                (*a, *b) = (to(*a), to(*b));
+                (*a, *b) = (name(*a), name(*b));
             }
             Op::Combine { out, x, y, .. } => {
-                (*out, *x, *y) = (to(*out), to(*x), to(*y));
+                (*out, *x, *y) = (name(*out), name(*x), name(*y));
             }
             Op::Fill { out: a, .. } | Op::Unit { out: a, .. } | Op::Norm { a } | Op::AllFinite { a } => {
-                *a = to(*a);
+                *a = name(*a);
             }
             Op::Invert { .. } | Op::Done(_) => {}
         }

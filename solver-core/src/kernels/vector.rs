@@ -130,22 +130,23 @@ where
     let (gc, gt) = g.as_chunks_mut::<L>();
     let (x2, xr) = xc.as_chunks::<2>();
     let (g2, gr) = gc.as_chunks_mut::<2>();
-    let (mut before, mut after) = ([V::ZERO; 2], [V::ZERO; 2]);
-    for (cg, cx) in g2.iter_mut().zip(x2) {
-        for (((cg, cx), b), a) in cg.iter_mut().zip(cx).zip(&mut before).zip(&mut after) {
-            let vg = V::load(cg);
-            let r = vg - V::load(cx);
-            *b = vg.mul_add(vg, *b);
-            *a = r.mul_add(r, *a);
-            *cg = r.to_array();
-        }
-    }
-    for (((cg, cx), b), a) in gr.iter_mut().zip(xr).zip(&mut before).zip(&mut after) {
+    // One chunk: the difference stored, both squares added to one accumulator pair.
+    let step = |cg: &mut [T; L], cx: &[T; L], b: &mut V, a: &mut V| {
         let vg = V::load(cg);
         let r = vg - V::load(cx);
         *b = vg.mul_add(vg, *b);
         *a = r.mul_add(r, *a);
         *cg = r.to_array();
+    };
+    let (mut before, mut after) = ([V::ZERO; 2], [V::ZERO; 2]);
+    for (cg, cx) in g2.iter_mut().zip(x2) {
+        for (((cg, cx), b), a) in cg.iter_mut().zip(cx).zip(&mut before).zip(&mut after) {
+            step(cg, cx, b, a);
+        }
+    }
+    // At most one chunk is left, for the first accumulators.
+    for (((cg, cx), b), a) in gr.iter_mut().zip(xr).zip(&mut before).zip(&mut after) {
+        step(cg, cx, b, a);
     }
     let [b0, b1] = before;
     let [a0, a1] = after;
