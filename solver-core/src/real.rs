@@ -107,9 +107,37 @@ pub trait Real:
         out_x: &mut [Self],
         out_y: &mut [Self],
     );
-    /// SIMD [`kernels::low_rank_acc_parts`](crate::kernels::low_rank_acc_parts).
+    /// SIMD `kernels::fused::secant` for `k` pairs.
     #[doc(hidden)]
-    fn simd_low_rank_acc(alpha: Self, a: [&[Self]; 2], b: [&[Self]; 2], n: usize, x: &[Self], y: &mut [Self]);
+    fn simd_secant(
+        k: usize,
+        p: &crate::kernels::LowRankProduct<'_, Self>,
+        out: &mut [Self],
+        ahead: Option<(&[Self], &mut [Self])>,
+        g: &mut [Self],
+        gn: &[Self],
+    ) -> Option<([Self; 5], bool)>;
+    /// SIMD `kernels::fused::pair` for `k` pairs.
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
+    fn simd_pair(
+        k: usize,
+        p: &crate::kernels::LowRankProduct<'_, Self>,
+        out: &mut [Self],
+        row: &mut [Self],
+        crs: [Self; 3],
+        drop: bool,
+        point: [&[Self]; 1],
+        trial: &mut [Self],
+        ahead: Option<&mut [Self]>,
+    ) -> Option<(bool, bool)>;
+    /// SIMD [`kernels::low_rank`](crate::kernels::low_rank).
+    #[doc(hidden)]
+    fn simd_low_rank(
+        p: &crate::kernels::LowRankProduct<'_, Self>,
+        y: &mut [Self],
+        ahead: Option<(&[Self], &mut [Self])>,
+    ) -> bool;
 }
 
 mod private {
@@ -210,15 +238,37 @@ macro_rules! real {
                 block::multi_dot2::<$t, $simd, $lanes>(rows, n, x, y, out_x, out_y)
             }
             #[inline]
-            fn simd_low_rank_acc(
-                alpha: Self,
-                a: [&[Self]; 2],
-                b: [&[Self]; 2],
-                n: usize,
-                x: &[Self],
+            fn simd_secant(
+                k: usize,
+                p: &crate::kernels::LowRankProduct<'_, Self>,
+                out: &mut [Self],
+                ahead: Option<(&[Self], &mut [Self])>,
+                g: &mut [Self],
+                gn: &[Self],
+            ) -> Option<([Self; 5], bool)> {
+                crate::kernels::fused::secant_simd::<$t, $simd, $lanes>(k, p, out, ahead, g, gn)
+            }
+            #[inline]
+            fn simd_pair(
+                k: usize,
+                p: &crate::kernels::LowRankProduct<'_, Self>,
+                out: &mut [Self],
+                row: &mut [Self],
+                crs: [Self; 3],
+                drop: bool,
+                point: [&[Self]; 1],
+                trial: &mut [Self],
+                ahead: Option<&mut [Self]>,
+            ) -> Option<(bool, bool)> {
+                crate::kernels::fused::pair_simd::<$t, $simd, $lanes>(k, p, out, row, crs, drop, point, trial, ahead)
+            }
+            #[inline]
+            fn simd_low_rank(
+                p: &crate::kernels::LowRankProduct<'_, Self>,
                 y: &mut [Self],
-            ) {
-                block::low_rank_acc::<$t, $simd, $lanes>(alpha, a, b, n, x, y)
+                ahead: Option<(&[Self], &mut [Self])>,
+            ) -> bool {
+                block::low_rank::<$t, $simd, $lanes>(p, y, ahead)
             }
         }
     };

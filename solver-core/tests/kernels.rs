@@ -459,3 +459,119 @@ fn norms_are_exact_at_extreme_scales() {
     assert_eq!(norm(&[f32::INFINITY, 1.0]), f32::INFINITY);
     assert!(norm(&[f32::NAN, 1e30]).is_nan());
 }
+
+/// A low-rank product's operands as the Broyden iteration passes them: `k` row pairs of
+/// `n` with a gap at `gap` (a NaN row there, which must never be read), `x`, a start
+/// `s`, the vector `w` of the dots formed ahead, and the output `y`, all `n` long.
+#[derive(Debug, Clone)]
+struct Product {
+    n: usize,
+    k: usize,
+    gap: usize,
+    a: Vec<f32>,
+    b: Vec<f32>,
+    x: Vec<f32>,
+    s: Vec<f32>,
+    w: Vec<f32>,
+    y: Vec<f32>,
+}
+
+impl Product {
+    /// The rows before the gap and after it, of `a` and `b`.
+    fn parts(&self) -> ([&[f32]; 2], [&[f32]; 2]) {
+        let (lo, hi) = (self.gap * self.n, (self.gap + 1) * self.n);
+        ([&self.a[..lo], &self.a[hi..]], [&self.b[..lo], &self.b[hi..]])
+    }
+
+    /// The rows of a factor without the gap, contiguous.
+    fn joined(rows: &[f32], n: usize, gap: usize) -> Vec<f32> {
+        [&rows[..gap * n], &rows[(gap + 1) * n..]].concat()
+    }
+}
+
+fn product() -> impl Strategy<Value = Product> {
+    (1usize..=140, 0usize..=12, 0usize..=12).prop_flat_map(|(n, k, gap)| {
+        let gap = gap.min(k);
+        let rows = move || {
+            vec(real(), k * n).prop_map(move |mut r| {
+                r.splice(gap * n..gap * n, std::iter::repeat_n(f32::NAN, n));
+                r
+            })
+        };
+        (rows(), rows(), vec(real(), n), vec(real(), n), vec(real(), n), vec(real(), n)).prop_map(
+            move |(a, b, x, s, w, y)| Product { n, k, gap, a, b, x, s, w, y },
+        )
+    })
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// From a start: the bits of a scale of `s` into `y` and then the product, for the
+    /// SIMD kernel and the scalar reference alike (general values: the same operations
+    /// in the same order, whatever the data).
+    #[test]
+    fn low_rank_from_a_start_is_a_scale_then_the_product(
+        p in product(),
+        alpha in prop_oneof![Just(1.0f32), Just(-1.0), real()],
+        beta in prop_oneof![Just(1.0f32), Just(-1.0), Just(0.0), real()],
+    ) {
+        let (a, b) = p.parts();
+        let mut scaled: Vec<f32> = p.s.iter().map(|s| beta * s).collect();
+        kernels::low_rank_acc_parts(alpha, a, b, p.n, &p.x, &mut scaled);
+        let mut reference: Vec<f32> = p.s.iter().map(|s| beta * s).collect();
+        scalar::low_rank_acc_parts(alpha, a, b, p.n, &p.x, &mut reference);
+        let product = kernels::LowRankProduct { alpha, a, b, n: p.n, coefs: kernels::Coefs::Dots(&p.x), start: Some((beta, &p.s)) };
+        let (mut fused, mut fused_ref) = (p.y.clone(), p.y.clone());
+        prop_assert!(!kernels::low_rank(&product, &mut fused, None));
+        prop_assert!(!scalar::low_rank(&product, &mut fused_ref, None));
+        assert_bits(&fused, &scaled, "low_rank from a start vs scale then product");
+        assert_bits(&fused_ref, &reference, "scalar::low_rank from a start vs scale then product");
+    }
+
+    /// The dots formed ahead are `multi_dot`'s bits over the rows of `a` (and the
+    /// reference's, `scalar::multi_dot`'s), formed exactly when the pairs fit one block
+    /// of eight; `y` is the same with them or without; and products from the given dots
+    /// are the bits of products that compute them.
+    #[test]
+    fn dots_formed_ahead_are_the_dots_a_product_would_compute(p in product(), alpha in real()) {
+        let (a, b) = p.parts();
+        let plain = kernels::LowRankProduct { alpha, a, b, n: p.n, coefs: kernels::Coefs::Dots(&p.x), start: Some((1.0, &p.s)) };
+        let mut y = p.y.clone();
+        kernels::low_rank(&plain, &mut y, None);
+        let (mut ahead, mut y_ahead) = ([SENTINEL; 8], p.y.clone());
+        let formed = kernels::low_rank(&plain, &mut y_ahead, Some((&p.w, &mut ahead)));
+        prop_assert_eq!(formed, (1..=8).contains(&p.k));
+        assert_bits(&y_ahead, &y, "y with dots formed ahead");
+        let (mut ahead_ref, mut y_ref) = ([SENTINEL; 8], p.y.clone());
+        prop_assert_eq!(scalar::low_rank(&plain, &mut y_ref, Some((&p.w, &mut ahead_ref))), (1..=8).contains(&p.k));
+        let joined_a = Product::joined(&p.a, p.n, p.gap);
+        if formed {
+            let (mut dots, mut dots_ref) = (vec![0.0f32; p.k], vec![0.0f32; p.k]);
+            kernels::multi_dot(&joined_a, p.n, &p.w, &mut dots);
+            scalar::multi_dot(&joined_a, p.n, &p.w, &mut dots_ref);
+            assert_bits(&ahead[..p.k], &dots, "dots formed ahead vs multi_dot");
+            assert_bits(&ahead_ref[..p.k], &dots_ref, "scalar dots formed ahead vs scalar::multi_dot");
+            prop_assert!(ahead[p.k..].iter().all(|d| *d == SENTINEL));
+        } else {
+            prop_assert!(ahead.iter().chain(&ahead_ref).all(|d| *d == SENTINEL));
+        }
+        // A product over the rows of `b`, from their dots with `x` given.
+        let joined_b = Product::joined(&p.b, p.n, p.gap);
+        let mut given = vec![0.0f32; p.k];
+        kernels::multi_dot(&joined_b, p.n, &p.x, &mut given);
+        let from_given = kernels::LowRankProduct { coefs: kernels::Coefs::Given(&given), ..plain };
+        let mut y_given = p.y.clone();
+        kernels::low_rank(&from_given, &mut y_given, None);
+        assert_bits(&y_given, &y, "product from given dots vs from dots");
+        // Fewer given than pairs: only that many pairs.
+        let mut given_fewer = vec![0.0f32; p.k / 2];
+        kernels::multi_dot(&joined_b[..p.k / 2 * p.n], p.n, &p.x, &mut given_fewer);
+        let short = kernels::LowRankProduct { coefs: kernels::Coefs::Given(&given_fewer), ..plain };
+        let fewer = kernels::LowRankProduct { a: [&joined_a[..p.k / 2 * p.n], &[]], b: [&joined_b[..p.k / 2 * p.n], &[]], ..plain };
+        let (mut y_short, mut y_fewer) = (p.y.clone(), p.y.clone());
+        kernels::low_rank(&short, &mut y_short, None);
+        kernels::low_rank(&fewer, &mut y_fewer, None);
+        assert_bits(&y_short, &y_fewer, "product from fewer given dots vs over fewer rows");
+    }
+}

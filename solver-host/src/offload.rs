@@ -24,6 +24,14 @@
 //!     store z
 //! ```
 //!
+//! Operations reach the backend in solver-core's primitive vocabulary ([`Op::lowered`]):
+//! a low-rank product that starts from another vector (`out ← βy + αU(Vᵀx)`) arrives as
+//! a scale and then the product, and one with work after it (the dots and differences
+//! of [`Then`](solver_core::broyden::ops::Then)) as the operations that work stands for,
+//! one round each, their replies gathered into the one the state asked for; the `ahead`
+//! hint (dots the slice executor forms for the next product) is dropped. The values are
+//! the same bits.
+//!
 //! A round's operations may differ from sample to sample (one sample rejects its step
 //! while another stores a pair); the backend runs each kind of operation once, over the
 //! samples that asked for it. A stopped sample asks for nothing, so it costs nothing.
@@ -33,7 +41,7 @@
 
 use core::fmt;
 
-use solver_core::broyden::ops::{Op, Reply, SliceVectors};
+use solver_core::broyden::ops::{Lowering, Op, Reply, SliceVectors};
 use solver_core::kernels::copy;
 use solver_core::solver::not_started;
 use solver_core::{BroydenSettings, BroydenState, LengthError, Options, Report, SizeError};
@@ -127,8 +135,11 @@ pub fn solve<D: OffloadBackend + ?Sized>(
 #[derive(Clone, Debug)]
 pub struct OffloadRun {
     states: Vec<BroydenState>,
-    /// The operation each sample waits for (`None` once it has stopped).
+    /// The primitive operation each sample waits for (`None` once it has stopped): a
+    /// part of its state's operation ([`Op::lowered`]).
     waiting: Vec<Option<Op>>,
+    /// The operation of each sample's state, carried out part by part.
+    lowering: Vec<Lowering>,
     /// The operations given to the backend this round.
     round: Vec<Option<Op>>,
     replies: Vec<Reply>,
@@ -142,10 +153,12 @@ impl OffloadRun {
     /// [`OffloadBackend::load`] or otherwise). `None` when `history` is zero.
     pub fn new(samples: usize, settings: &BroydenSettings, history: usize, opts: &Options) -> Option<Self> {
         let mut state = BroydenState::detached(settings, history, opts)?;
-        let first = state.advance(Reply::None);
+        let mut lowering = Lowering::new(state.advance(Reply::None));
+        let first = lowering.next_part();
         Some(OffloadRun {
             states: vec![state; samples],
-            waiting: vec![Some(first); samples],
+            waiting: vec![first; samples],
+            lowering: vec![lowering; samples],
             round: vec![None; samples],
             replies: vec![Reply::None; samples],
             reports: vec![not_started(); samples],
@@ -177,18 +190,27 @@ impl OffloadRun {
                 *r = w.filter(|op| evaluate == is_eval(op));
             }
             execute(&self.round, &mut self.replies)?;
-            let samples = self.states.iter_mut().zip(&mut self.waiting).zip(&self.round);
-            for (((state, w), r), (reply, report)) in samples.zip(self.replies.iter().zip(&mut self.reports))
+            let samples = self.states.iter_mut().zip(self.waiting.iter_mut().zip(&mut self.lowering));
+            for (((state, (w, lowering)), r), (reply, report)) in
+                samples.zip(&self.round).zip(self.replies.iter().zip(&mut self.reports))
             {
                 if r.is_none() {
                     continue;
                 }
-                *w = match state.advance(*reply) {
+                lowering.answer(*reply);
+                if let Some(part) = lowering.next_part() {
+                    *w = Some(part);
+                    continue;
+                }
+                *w = match state.advance(lowering.reply()) {
                     Op::Done(rep) => {
                         *report = rep;
                         None
                     }
-                    op => Some(op),
+                    op => {
+                        *lowering = Lowering::new(op);
+                        lowering.next_part()
+                    }
                 };
             }
             if evaluate {

@@ -58,7 +58,7 @@ use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArra
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use solver_core::broyden::ops::{Factor, Op, Pairs, Reply, SliceVectors, Vector};
+use solver_core::broyden::ops::{Factor, Op, Pairs, Reply, SliceVectors, Then, Vector};
 use solver_host::OffloadRun;
 
 use crate::config::{Config, Method};
@@ -144,8 +144,13 @@ fn factor(f: Factor) -> i64 {
     }
 }
 
-/// A row of `codes` and the float argument of one operation.
-pub fn encode(op: &Option<Op>) -> ([i64; CODE_WIDTH], f32) {
+/// A row of `codes` and the float argument of one operation. The protocol carries the
+/// primitive vocabulary only ([`Op::lowered`], which [`OffloadRun`] applies before an
+/// executor sees an operation); anything else is an error.
+pub fn encode(op: &Option<Op>) -> Result<([i64; CODE_WIDTH], f32), String> {
+    if let Some(op) = op.filter(|op| !op.is_primitive()) {
+        return Err(format!("deqsolve: {op:?} is not in the executor protocol (lower it first)"));
+    }
     let row = |kind: i64, vs: &[Vector], more: [i64; 4]| {
         let mut r = [0; CODE_WIDTH];
         r[0] = kind;
@@ -157,13 +162,13 @@ pub fn encode(op: &Option<Op>) -> ([i64; CODE_WIDTH], f32) {
         }
         r
     };
-    match *op {
+    Ok(match *op {
         None | Some(Op::Done(_)) => ([0; CODE_WIDTH], 0.0),
         Some(Op::Evaluate { point, out }) => (row(OP_EVALUATE, &[out, point], [0; 4]), 0.0),
         Some(Op::Copy { from, to }) => (row(OP_COPY, &[to, from], [0; 4]), 0.0),
         Some(Op::Scale { out, alpha, x }) => (row(OP_SCALE, &[out, x], [0; 4]), alpha),
         Some(Op::Combine { out, x, alpha, y }) => (row(OP_COMBINE, &[out, x, y], [0; 4]), alpha),
-        Some(Op::LowRank { out, alpha, a, b, pairs, x }) => {
+        Some(Op::LowRank { out, alpha, a, b, pairs, x, .. }) => {
             let skip = pairs.skip.map_or(-1, |s| s as i64);
             (row(OP_LOW_RANK, &[out, x], [factor(a), factor(b), pairs.end as i64, skip]), alpha)
         }
@@ -179,7 +184,7 @@ pub fn encode(op: &Option<Op>) -> ([i64; CODE_WIDTH], f32) {
             (r, 0.0)
         }
         Some(Op::Invert { rows, shift }) => (row(OP_INVERT, &[], [0, 0, rows as i64, 0]), shift),
-    }
+    })
 }
 
 /// The vector of columns `class, row`, if there is one.
@@ -218,7 +223,9 @@ pub fn decode_op(c: &[i64], param: f32) -> Result<Option<Op>, String> {
             let end = usize::try_from(at(7)).map_err(|_| bad())?;
             let skip = if at(8) == -1 { None } else { Some(usize::try_from(at(8)).map_err(|_| bad())?) };
             let (a, b) = (factor_of(at(5)).ok_or_else(bad)?, factor_of(at(6)).ok_or_else(bad)?);
-            Op::LowRank { out: v(0)?, alpha: param, a, b, pairs: Pairs { end, skip }, x: v(1)? }
+            let (out, x) = (v(0)?, v(1)?);
+            let pairs = Pairs { end, skip };
+            Op::LowRank { out, from: out, beta: 1.0, alpha: param, a, b, pairs, x, ahead: None, then: Then::Nothing }
         }
         OP_FILL => Op::Fill { out: v(0)?, value: param },
         OP_DOT => Op::Dot { a: v(0)?, b: v(1)? },
@@ -281,7 +288,7 @@ impl OffloadBatch {
             codes.clear();
             params.clear();
             for op in ops {
-                let (c, p) = encode(op);
+                let (c, p) = encode(op).map_err(PyValueError::new_err)?;
                 codes.extend_from_slice(&c);
                 params.push(p);
             }
@@ -422,6 +429,9 @@ impl NativeVectors {
                         Reply::Scalar(s) => s,
                         Reply::Flag(f) => f32::from(u8::from(f)),
                         Reply::None => 0.0,
+                        // Only the fused operations reply several values, and the
+                        // protocol carries primitive ones.
+                        Reply::Scalars(_) | Reply::Flags(_) => f32::NAN,
                     };
                 }
             }

@@ -15,19 +15,24 @@
 //! `p = −H g`, so `Δz = αp` and `H_o g = −p − u_old (v_oldᵀg)` (the last term only when a
 //! pair is dropped), and `H₊g₊ = H_o g₊ + u (vᵀg₊)`: the update forms the next step
 //! from the one product `H_o g₊` it needs anyway. Each iteration makes **two low-rank
-//! products**, `H_oᵀp` and `H_o g₊`, so it reads `U` and `V` twice each (a dot pass
-//! over one factor, an axpy pass over the other, per product), where forming the step
-//! afresh took a third; the pair left out (the slot being replaced) costs no extra
-//! pass over the vectors ([`kernels::low_rank_acc_parts`](crate::kernels::low_rank_acc_parts)).
+//! products**, `H_oᵀp` and `H_o g₊`, each a dot pass over one factor and an axpy pass
+//! over the other, that start from `−γp` and `γg₊` in the same pass (no scale before
+//! them). The axpy pass of the first reads `V`'s rows, whose dots with `g₊` are the
+//! coefficients of the second: it forms them from the same reads (`ahead`, when the
+//! pairs fit one block of eight), so the second reads only `U`. The history is read
+//! three times per iteration (`U`, `V`, `U`), where forming the step afresh took six;
+//! the pair left out (the slot being replaced) costs no extra pass over the vectors
+//! ([`kernels::low_rank`](crate::kernels::low_rank)).
 //!
 //! **Passes over `n`-vectors per iteration** (full history, `α = 1`, M = 8), in units of
-//! one vector read or written: the two products 2 × (7 + 7 rows, `x` once, `out` read
-//! and written) = 34; the trial point's residual and norms 5; its copy to `z` when it
-//! is the best so far 2; `v_oldᵀg` 2; `Δg` 3; `v`'s start, its dot with `Δg` and the
-//! two norms 6; `−H_o g₊`'s start 2; `u` and its finiteness 6; the next step and its
-//! finiteness 6; the trial point 3: 69, of which 28 are the products' reads of stored
-//! rows (`u` and `v` are formed in their slots, and the new iterate and residual trade
-//! buffers: no copies).
+//! one vector read or written: `H_oᵀp` 18 (7 rows of `U` and `p` for the dots; 7 rows of
+//! `V`, `p`, `g₊` and the output `v`); `H_o g₊` 9 (7 rows of `U`, `g₊`, the output);
+//! the trial point's residual and norms 5; its copy to `z` when it is the best so far 2;
+//! `v_oldᵀg` 2; `Δg` 3; `v`'s dot with `Δg` and the two norms 4; `u` and its finiteness
+//! 6; the next step and its finiteness 6; the trial point 3: 58, of which 21 are reads of
+//! stored rows (`u` and `v` are formed in their slots, and the new iterate and residual
+//! trade buffers: no copies). An executor that carries out only the primitive
+//! operations ([`Op::lower`](super::ops::Op::lower)) makes 69, 28 of them row reads.
 //!
 //! ```text
 //!   start:    g ← f(x), its residual and norms             converged? best?
@@ -36,7 +41,8 @@
 //!             xn ← x + α·p
 //!             gn ← f(xn), its residual and norms           converged? best? rejected?
 //!   accept:   c = v_oldᵀg (when a pair is dropped),  Δg = gn − g (in G)
-//!             v = −p + V(Uᵀp)   (= H_oᵀp, in its slot)     vᵀΔg tiny? skip the update
+//!             v = −p + V(Uᵀp)   (= H_oᵀp, in its slot; Vᵀg₊ formed ahead)
+//!                                                          vᵀΔg tiny? skip the update
 //!             no other pairs:  u·vᵀΔg = αp + Δg
 //!             else:            u·vᵀΔg = (α − 1)p − c·u_old − H_o g₊,
 //!                              with −H_o g₊ = g₊ − U(Vᵀg₊) formed in P
@@ -54,7 +60,7 @@
 //!   accept:   the update above against all n rows (u in G);  U's row j += vⱼ·u
 //! ```
 
-use super::ops::{Factor, Op, Pairs, Reply, Vector};
+use super::ops::{Factor, Op, Pairs, Reply, Then, Vector};
 use super::{BroydenSettings, History};
 use crate::monitor::{Eval, Monitor, next_slot};
 use crate::{Options, Real, Status};
@@ -91,8 +97,11 @@ pub struct BroydenState<T: Real = f32> {
     /// `v_oldᵀg`: the oldest pair's `v` against the residual the step was taken from,
     /// when the update drops that pair.
     oldest_g: T,
-    /// Whether `P` already holds the next step `−H g` (formed at the end of the update).
-    step_ready: bool,
+    /// `vᵀg₊`, when the update's first product replied it.
+    next_dot: Option<T>,
+    /// Whether `P` already holds the next step `−H g` (formed at the end of the update),
+    /// and whether it was checked.
+    step: Step,
     /// The scale of the initial inverse Jacobian, `H₀ = −γ I`: 1 for a fixed point
     /// (`∂g/∂z = J_f − I ≈ −I`); for a root, set from the first residual and then from
     /// each update made against an empty history (see [`Self::rescaled`]).
@@ -104,10 +113,26 @@ pub struct BroydenState<T: Real = f32> {
     n: usize,
     probe: usize,
     fresh: bool,
+    /// Whether the update asks for its two products with the work that follows each
+    /// ([`Then`]): where the kernels have vector registers. Elsewhere (Cortex-M) an
+    /// executor would carry them out as their parts anyway ([`Op::lowered`]), so the
+    /// iteration asks for the parts, which takes less stack; the values are the same.
+    fuse: bool,
     /// Whether the buffers of `X`, `G` and of `Xn`, `Gn` have swapped roles: an accepted
     /// trial point becomes the iterate by this swap, not by a copy (see [`Self::role`]).
     flip: bool,
     at: Line,
+}
+
+/// What the update left for the next iteration's step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Step {
+    /// Nothing: the step is formed afresh.
+    None,
+    /// `P` holds it, not yet checked.
+    Formed,
+    /// `P` holds it, checked; when finite, the trial point `x + p` is formed too.
+    Checked { finite: bool },
 }
 
 /// The line of the iteration a solve is at: the operation whose reply it waits for.
@@ -131,15 +156,14 @@ enum Line {
     IdentityRow { j: usize },
     ZeroRow { j: usize },
     // The step.
-    StepCopied,
     StepFormed,
     StepChecked,
     TrialReset,
     TrialFormed,
     // The update.
+    SecantFormed,
     OldestDotted,
     DgFormed,
-    VStarted,
     VFormed,
     VgDotted,
     VNormed,
@@ -148,11 +172,11 @@ enum Line {
     UFromStep,
     OldestScaled,
     StepFolded,
-    HgStarted,
     HgFormed,
     UFormed,
     UScaled,
     UChecked,
+    PairFormed,
     UZeroed,
     VZeroed,
     PairStored,
@@ -167,6 +191,15 @@ enum Line {
 fn nonempty(pairs: Pairs) -> bool {
     let skipped = matches!(pairs.skip, Some(s) if s < pairs.end);
     pairs.end > usize::from(skipped)
+}
+
+/// `out ← beta·x + alpha·A(Bᵀx)` over `pairs` (`(alpha, A, B)`), or `out ← beta·x` when
+/// `pairs` holds no row (a copy when `beta = 1`).
+fn product<T: Real>(out: Vector, (beta, x): (T, Vector), (alpha, a, b): (T, Factor, Factor), pairs: Pairs) -> Op<T> {
+    if !nonempty(pairs) {
+        return if beta == T::ONE { Op::Copy { from: x, to: out } } else { Op::Scale { out, alpha: beta, x } };
+    }
+    Op::LowRank { out, from: x, beta, alpha, a, b, pairs, x, ahead: None, then: Then::Nothing }
 }
 
 /// The point and its residual: the start point's or the trial point's.
@@ -205,11 +238,13 @@ impl<T: Real> BroydenState<T> {
             vg: T::ZERO,
             v_norm: T::ZERO,
             oldest_g: T::ZERO,
-            step_ready: false,
+            next_dot: None,
+            step: Step::None,
             gamma: T::ONE,
             n,
             probe: n,
             fresh: false,
+            fuse: crate::kernels::SIMD,
             flip: false,
             at: Line::Start,
         }
@@ -294,7 +329,6 @@ impl<T: Real> BroydenState<T> {
     #[inline(always)]
     fn line(&mut self, reply: Reply<T>) -> Op<T> {
         use Vector::{G, Gn, P, X, Xn};
-        let s = self.settings;
         match self.at {
             Line::Done(status) => self.done(status),
 
@@ -358,29 +392,10 @@ impl<T: Real> BroydenState<T> {
                 self.iterate()
             }
 
-            // ── The step p = −H g = g − U(Vᵀg), never evaluated unless finite.
-            Line::StepCopied => {
-                let all = Pairs { end: self.count, skip: None };
-                let step =
-                    Op::LowRank { out: P, alpha: -T::ONE, a: Factor::U, b: Factor::V, pairs: all, x: G };
-                if nonempty(all) { self.to(Line::StepFormed, step) } else { self.check_step() }
-            }
+            // ── The step p = −H g = γg − U(Vᵀg) (formed in `iterate`), never evaluated
+            //    unless finite.
             Line::StepFormed => self.check_step(),
-            Line::StepChecked => {
-                let finite = reply.flag();
-                if !finite {
-                    self.mon.restarts += 1;
-                    if self.dense() {
-                        // H g overflowed: a new model from probes.
-                        return self.start_probes();
-                    }
-                    // H g overflowed: restart with H = −I (a plain step, p = g).
-                    self.clear();
-                }
-                self.alpha = T::ONE;
-                self.tries = 0;
-                self.trial(!finite)
-            }
+            Line::StepChecked => self.stepped(reply.flag(), false),
             // The trial point xn = x + α·p.
             Line::TrialReset => self.to(Line::TrialFormed, self.trial_point()),
             Line::TrialFormed => {
@@ -392,18 +407,23 @@ impl<T: Real> BroydenState<T> {
             //    (in Xn), u·vᵀΔg = Δz − H_oΔg, with H_oΔg = H_o g₊ − H_o g and
             //    H_o g = −p − u_old (v_oldᵀ g); the next step −H₊g₊ = −H_o g₊ − u (vᵀg₊).
             //    Two low-rank products per iteration: H_oᵀp and H_o g₊.
+            // The first product with what follows it: v, then c = v_oldᵀg, Δg (in G),
+            // vᵀΔg, ‖v‖, ‖Δg‖ and vᵀg₊, all from one pass.
             Line::OldestDotted => {
                 self.oldest_g = reply.scalar();
                 self.form_dg()
             }
-            // v = H_oᵀp = −γp + V(Uᵀp), in its slot (the products leave that row out).
-            Line::DgFormed => {
-                self.to(Line::VStarted, Op::Scale { out: self.v_vector(), alpha: -self.gamma, x: P })
+            Line::SecantFormed => {
+                let [c, vg, v_norm, dg_norm, next] = reply.scalars();
+                (self.oldest_g, self.vg, self.v_norm, self.next_dot) = (c, vg, v_norm, Some(next));
+                self.judge_update(dg_norm)
             }
-            Line::VStarted => {
-                let (others, out) = (self.others(), self.v_vector());
-                let v = Op::LowRank { out, alpha: T::ONE, a: Factor::V, b: Factor::U, pairs: others, x: P };
-                if nonempty(others) { self.to(Line::VFormed, v) } else { self.dot_v() }
+            // v = H_oᵀp = −γp + V(Uᵀp), in its slot or, for a dense model, in X (the
+            // unfused path).
+            Line::DgFormed => {
+                let (others, out, beta) = (self.others(), self.v_vector(), -self.gamma);
+                let v = product(out, (beta, P), (T::ONE, Factor::V, Factor::U), others);
+                self.to(Line::VFormed, v)
             }
             Line::VFormed => self.dot_v(),
             Line::VgDotted => {
@@ -414,38 +434,7 @@ impl<T: Real> BroydenState<T> {
                 self.v_norm = reply.scalar();
                 self.to(Line::DgNormed, Op::Norm { a: G })
             }
-            Line::DgNormed => {
-                // Skip the update when |cos(v, Δg)| = |vᵀΔg| / (‖v‖‖Δg‖) is tiny, divided
-                // step by step so that tiny vectors cannot underflow the test into passing.
-                let cosine = self.vg / self.v_norm / reply.scalar();
-                if !(cosine.abs() > s.skip_tol && (T::ONE / self.vg).is_finite()) {
-                    // Skipped. The other pairs are left as they were; a pair stored in the
-                    // slot (the oldest, or the first for a restart), whose v was just
-                    // overwritten, is made inert (u = v = 0) and is the next to be replaced.
-                    if !self.dense() && self.slot < self.count {
-                        return self
-                            .to(Line::UZeroed, Op::Fill { out: Vector::U(self.slot), value: T::ZERO });
-                    }
-                    return self.finish();
-                }
-                self.gamma = self.rescaled(reply.scalar());
-                let u = self.u_vector();
-                if self.kept == 0 {
-                    // No other pairs: u·vᵀΔg = αp + γΔg directly.
-                    return self.to(Line::UFromDg, Op::Scale { out: u, alpha: self.gamma, x: G });
-                }
-                // u·vᵀΔg = (α − 1)p − u_old (v_oldᵀg) − H_o g₊. With α ≠ 1 the first two
-                // terms come first, while P still holds p; with α = 1 (every step but a
-                // backtracked one) the old u is folded in with −H_o g₊ (see form_u).
-                if self.alpha == T::ONE {
-                    self.start_hg()
-                } else if self.dropping() {
-                    let oldest = Op::Scale { out: u, alpha: -self.oldest_g, x: u };
-                    self.to(Line::OldestScaled, oldest)
-                } else {
-                    self.to(Line::StepFolded, Op::Scale { out: u, alpha: self.alpha - T::ONE, x: P })
-                }
-            }
+            Line::DgNormed => self.judge_update(reply.scalar()),
             Line::UFromDg => {
                 let u = self.u_vector();
                 self.to(Line::UFromStep, Op::Combine { out: u, x: u, alpha: self.alpha, y: P })
@@ -456,13 +445,6 @@ impl<T: Real> BroydenState<T> {
                 self.to(Line::StepFolded, Op::Combine { out: u, x: u, alpha: self.alpha - T::ONE, y: P })
             }
             Line::StepFolded => self.start_hg(),
-            // −H_o g₊ = γg₊ − U(Vᵀg₊), in P.
-            Line::HgStarted => {
-                let others = self.others();
-                let hg =
-                    Op::LowRank { out: P, alpha: -T::ONE, a: Factor::U, b: Factor::V, pairs: others, x: Gn };
-                if nonempty(others) { self.to(Line::HgFormed, hg) } else { self.form_u() }
-            }
             Line::HgFormed => self.form_u(),
             Line::UFormed => self.scale_u(),
             Line::UScaled => self.to(Line::UChecked, Op::AllFinite { a: self.u_vector() }),
@@ -479,15 +461,20 @@ impl<T: Real> BroydenState<T> {
                     // non-finite value.
                     return self.to(Line::UZeroed, Op::Fill { out: Vector::U(self.slot), value: T::ZERO });
                 }
-                if self.restart {
-                    self.count = 1;
-                    self.head = next_slot(0, self.m);
-                    self.mon.restarts += 1;
-                } else {
-                    self.count = (self.count + 1).min(self.m);
-                    self.head = next_slot(self.head, self.m);
-                }
+                self.store_pair();
                 self.pair_stored()
+            }
+            // The second product with what follows it: u, the next step and the trial
+            // point x₊ + p₊, with the finiteness of u and of p₊.
+            Line::PairFormed => {
+                let [u_finite, p_finite] = reply.flags();
+                if !u_finite {
+                    // As in UChecked.
+                    return self.to(Line::UZeroed, Op::Fill { out: Vector::U(self.slot), value: T::ZERO });
+                }
+                self.store_pair();
+                self.step = Step::Checked { finite: p_finite };
+                self.finish()
             }
             Line::UZeroed => self.to(Line::VZeroed, Op::Fill { out: Vector::V(self.slot), value: T::ZERO }),
             // The pair is inert; the next step is formed afresh (from the history as it
@@ -500,10 +487,67 @@ impl<T: Real> BroydenState<T> {
                 self.to(Line::NextFormed, next)
             }
             Line::NextFormed => {
-                self.step_ready = true;
+                self.step = Step::Formed;
                 self.finish()
             }
         }
+    }
+
+    /// `vᵀΔg`, `‖v‖` (kept) and `‖Δg‖` known: the update is skipped, or `u` formed.
+    fn judge_update(&mut self, dg_norm: T) -> Op<T> {
+        use Vector::{G, P};
+        let s = self.settings;
+        // Skip the update when |cos(v, Δg)| = |vᵀΔg| / (‖v‖‖Δg‖) is tiny, divided
+        // step by step so that tiny vectors cannot underflow the test into passing.
+        let cosine = self.vg / self.v_norm / dg_norm;
+        if !(cosine.abs() > s.skip_tol && (T::ONE / self.vg).is_finite()) {
+            // Skipped. The other pairs are left as they were; a pair stored in the
+            // slot (the oldest, or the first for a restart), whose v was just
+            // overwritten, is made inert (u = v = 0) and is the next to be replaced.
+            if !self.dense() && self.slot < self.count {
+                return self
+                    .to(Line::UZeroed, Op::Fill { out: Vector::U(self.slot), value: T::ZERO });
+            }
+            return self.finish();
+        }
+        self.gamma = self.rescaled(dg_norm);
+        let u = self.u_vector();
+        if self.kept == 0 {
+            // No other pairs: u·vᵀΔg = αp + γΔg directly.
+            return self.to(Line::UFromDg, Op::Scale { out: u, alpha: self.gamma, x: G });
+        }
+        // u·vᵀΔg = (α − 1)p − u_old (v_oldᵀg) − H_o g₊. With α ≠ 1 the first two
+        // terms come first, while P still holds p; with α = 1 (every step but a
+        // backtracked one) the old u is folded in with −H_o g₊ (see form_u).
+        if self.alpha == T::ONE {
+            self.start_hg()
+        } else if self.dropping() {
+            let oldest = Op::Scale { out: u, alpha: -self.oldest_g, x: u };
+            self.to(Line::OldestScaled, oldest)
+        } else {
+            self.to(Line::StepFolded, Op::Scale { out: u, alpha: self.alpha - T::ONE, x: P })
+        }
+    }
+
+    /// The step `p` is known to be finite or not (`formed`: the update also formed
+    /// the trial point `x + p`): a step that overflowed restarts the history (`H = −I`,
+    /// `p ← γg`) or, for a dense model, probes afresh; then the trial point.
+    fn stepped(&mut self, finite: bool, formed: bool) -> Op<T> {
+        if !finite {
+            self.mon.restarts += 1;
+            if self.dense() {
+                // H g overflowed: a new model from probes.
+                return self.start_probes();
+            }
+            // H g overflowed: restart with H = −I (a plain step, p = g).
+            self.clear();
+        }
+        self.alpha = T::ONE;
+        self.tries = 0;
+        if finite && formed {
+            return self.to(Line::Evaluated { trial: true }, Op::Evaluate { point: Vector::Xn, out: Vector::Gn });
+        }
+        self.trial(!finite)
     }
 
     /// Moves to `line`, which waits for the reply to `op`, and returns `op`.
@@ -531,9 +575,26 @@ impl<T: Real> BroydenState<T> {
     }
 
     /// The pair is stored (`v` was formed in its slot): the next step
-    /// `p₊ = −H_o g₊ − u (vᵀg₊)` starts from `vᵀg₊`.
+    /// `p₊ = −H_o g₊ − u (vᵀg₊)`, from `vᵀg₊` (replied by the first product, or asked
+    /// for now).
     fn pair_stored(&mut self) -> Op<T> {
+        if let Some(next) = self.next_dot.take() {
+            let step = Op::Combine { out: Vector::P, x: Vector::P, alpha: -next, y: self.u_vector() };
+            return self.to(Line::NextFormed, step);
+        }
         self.to(Line::NextDotted, Op::Dot { a: self.v_vector(), b: Vector::Gn })
+    }
+
+    /// The new pair is kept: the history's fill level and ring advance (or restart).
+    fn store_pair(&mut self) {
+        if self.restart {
+            self.count = 1;
+            self.head = next_slot(0, self.m);
+            self.mon.restarts += 1;
+        } else {
+            self.count = (self.count + 1).min(self.m);
+            self.head = next_slot(self.head, self.m);
+        }
     }
 
     /// Where the update's `u` is formed: its slot, or `G` (free once `vᵀΔg` and `‖Δg‖`
@@ -542,12 +603,35 @@ impl<T: Real> BroydenState<T> {
         if self.dense() { Vector::G } else { Vector::U(self.slot) }
     }
 
-    /// The update's first operation: `v_oldᵀg` when it drops the oldest pair, else `Δg`.
+    /// The update's first operation. Against other pairs (not a dense model), the
+    /// product `v = −γp + V(Uᵀp)` into its slot, followed in the same pass by
+    /// `v_oldᵀg` (the slot's old `v`; used when it is dropped), `Δg = g₊ − g` (in G),
+    /// `vᵀΔg`, `‖v‖`, `‖Δg‖` and `vᵀg₊`, with `V`'s dots with `g₊` formed ahead for
+    /// `H_o g₊`. Else (and where the iteration does not fuse) `v_oldᵀg` when the oldest
+    /// pair is dropped, then `Δg`.
     fn take_step(&mut self) -> Op<T> {
-        if self.dropping() {
-            return self.to(Line::OldestDotted, Op::Dot { a: Vector::V(self.slot), b: Vector::G });
+        self.next_dot = None;
+        let others = self.others();
+        if self.dense() || !nonempty(others) || !self.fuse {
+            if self.dropping() {
+                return self.to(Line::OldestDotted, Op::Dot { a: Vector::V(self.slot), b: Vector::G });
+            }
+            return self.form_dg();
         }
-        self.form_dg()
+        let (p, gn) = (Vector::P, Vector::Gn);
+        let v = Op::LowRank {
+            out: Vector::V(self.slot),
+            from: p,
+            beta: -self.gamma,
+            alpha: T::ONE,
+            a: Factor::V,
+            b: Factor::U,
+            pairs: others,
+            x: p,
+            ahead: Some(gn),
+            then: Then::Secant { g: Vector::G, gn },
+        };
+        self.to(Line::SecantFormed, v)
     }
 
     /// `Δg = gn − g`, in G.
@@ -561,9 +645,34 @@ impl<T: Real> BroydenState<T> {
         !self.dense() && self.slot < self.kept
     }
 
-    /// `−H_o g₊ = γg₊ − U(Vᵀg₊)` into P: first `γg₊`.
+    /// `−H_o g₊ = γg₊ − U(Vᵀg₊)` into P. With `α = 1`, other pairs and `vᵀg₊` known
+    /// (not a dense model), followed in the same pass by `u ← (−H_o g₊ − c·u_old)/vᵀΔg`
+    /// (`c = v_oldᵀg`, when the old pair is dropped), the next step
+    /// `p₊ = −H_o g₊ − u (vᵀg₊)` and the trial point `x₊ + p₊`.
     fn start_hg(&mut self) -> Op<T> {
-        self.to(Line::HgStarted, Op::Scale { out: Vector::P, alpha: self.gamma, x: Vector::Gn })
+        let (others, gn) = (self.others(), Vector::Gn);
+        let then = match self.next_dot {
+            Some(next) if self.alpha == T::ONE && !self.dense() => Then::Pair {
+                row: self.u_vector(),
+                c: self.dropping().then_some(self.oldest_g),
+                r: T::ONE / self.vg,
+                s: next,
+                point: Vector::Xn,
+                trial: Vector::X,
+            },
+            _ => Then::Nothing,
+        };
+        let hg = product(Vector::P, (self.gamma, gn), (-T::ONE, Factor::U, Factor::V), others);
+        match hg {
+            Op::LowRank { out, from, beta, alpha, a, b, pairs, x, .. } if then != Then::Nothing => {
+                self.next_dot = None;
+                // The next iteration's first product dots U's rows with p₊: they may be
+                // formed here, where the rows and p₊ pass by anyway.
+                let ahead = Some(Vector::P);
+                self.to(Line::PairFormed, Op::LowRank { out, from, beta, alpha, a, b, pairs, x, ahead, then })
+            }
+            hg => self.to(Line::HgFormed, hg),
+        }
     }
 
     /// With `−H_o g₊` in P: `u·vᵀΔg`, by adding it to the terms already formed (α ≠ 1),
@@ -621,16 +730,21 @@ impl<T: Real> BroydenState<T> {
         }
     }
 
-    /// Starts an iteration, if the budget allows: `p ← γg`, then the low-rank part.
+    /// Starts an iteration, if the budget allows: the step `p = γg − U(Vᵀg)`, unless the
+    /// update formed it.
     fn iterate(&mut self) -> Op<T> {
         if !self.mon.may_iterate() {
             return self.done(Status::MaxIterations);
         }
-        if core::mem::take(&mut self.step_ready) {
+        match core::mem::replace(&mut self.step, Step::None) {
             // Formed by the update.
-            return self.check_step();
+            Step::Formed => return self.check_step(),
+            Step::Checked { finite } => return self.stepped(finite, true),
+            Step::None => {}
         }
-        self.to(Line::StepCopied, self.plain_step())
+        let all = Pairs { end: self.count, skip: None };
+        let step = product(Vector::P, (self.gamma, Vector::G), (-T::ONE, Factor::U, Factor::V), all);
+        self.to(Line::StepFormed, step)
     }
 
     /// Whether `H` is kept whole (see [`Self::judge_dense`]): a root solve of `n ≤ m`
@@ -864,7 +978,7 @@ impl<T: Real> BroydenState<T> {
     fn clear(&mut self) {
         self.count = 0;
         self.head = 0;
-        self.step_ready = false;
+        self.step = Step::None;
     }
 
     #[cfg(test)]
@@ -937,8 +1051,9 @@ mod tests {
                 flip = state.flip;
                 let at = state.role(Vector::X).work_index().unwrap() * N;
                 let x: [f32; N] = work[at..at + N].try_into().unwrap();
-                // The update formed the step when the next iteration checks it at once.
-                if state.at == Line::StepChecked {
+                // The update formed the step when the next iteration checks it at once,
+                // or evaluates the trial point the update formed with it.
+                if matches!(state.at, Line::StepChecked | Line::Evaluated { trial: true }) {
                     let dz: [f32; N] = core::array::from_fn(|i| x[i] - last[i]);
                     let (gx, gl) = (residual(&x), residual(&last));
                     let dg: [f32; N] = core::array::from_fn(|i| gx[i] - gl[i]);
@@ -1014,7 +1129,7 @@ mod tests {
         let (mut reply, mut forced, mut checked) = (Reply::None, false, false);
         loop {
             let op = state.advance(reply);
-            if forced && !checked && matches!(state.at, Line::StepCopied) {
+            if forced && !checked && matches!(state.at, Line::StepFormed) {
                 let x: [f32; N] = work[..N].try_into().unwrap();
                 let mut fx = [0.0f32; N];
                 f(&x, &mut fx);
@@ -1033,6 +1148,12 @@ mod tests {
                 Op::AllFinite { a: Vector::U(_) } if !forced && state.count() > 0 => {
                     forced = true;
                     Reply::Flag(false)
+                }
+                // Or the update that forms u in its pass.
+                op @ Op::LowRank { then: Then::Pair { .. }, .. } if !forced && state.count() > 0 => {
+                    carry_out::<N>(op, &f, &mut u, &mut v, &mut work, &mut z);
+                    forced = true;
+                    Reply::Flags([false, true])
                 }
                 op => carry_out::<N>(op, &f, &mut u, &mut v, &mut work, &mut z),
             };

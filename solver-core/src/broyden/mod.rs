@@ -25,12 +25,13 @@
 //! `n = 15·150·700` it would not fit in any memory. Applied right to left, `Vᵀg` is `k`
 //! dot products and `U(Vᵀg)` is `k` axpys: `O(k·n)` work and no storage beyond the
 //! pairs. So `H g = −g + U(Vᵀg)` and `Hᵀ x = −x + V(Uᵀx)` are the two products the
-//! method needs, done by [`kernels::low_rank_acc`](crate::kernels::low_rank_acc) in one fused pass per 8 pairs.
-//! An iteration makes two of them (`H_oᵀp` and `H_o g₊`; the next step comes from the
-//! second, `H₊g₊ = H_o g₊ + u (vᵀg₊)`, see `iteration.rs`), so it reads `U` and `V`
-//! twice each: at DEQ scale, where the history dwarfs the caches, that traffic (28 of
-//! the 69 vector passes of an iteration, counted in `iteration.rs`) and the
-//! vector operations around it are the solver's cost.
+//! method needs, done by [`kernels::low_rank`](crate::kernels::low_rank), a dot pass and
+//! an axpy pass per 8 pairs. An iteration makes two of them (`H_oᵀp` and `H_o g₊`; the
+//! next step comes from the second, `H₊g₊ = H_o g₊ + u (vᵀg₊)`, see `iteration.rs`);
+//! the first forms the second's dot products while it reads `V`, so an iteration reads
+//! `U` twice and `V` once: at DEQ scale, where the history dwarfs the caches, that
+//! traffic (21 of the 58 vector passes of an iteration, counted in `iteration.rs`) and
+//! the vector operations around it are the solver's cost.
 //!
 //! **When the history is full.** At most `M` pairs are kept, so the memory is fixed
 //! by the type and does not depend on `max_iters`. When all `M` slots hold pairs and a
@@ -211,12 +212,13 @@
 //! assert!(report.status.is_converged());
 //! ```
 
+mod ahead;
 mod iteration;
 pub mod ops;
 mod slices;
 
 pub use iteration::BroydenState;
-use ops::{Op, Reply, SliceVectors};
+use ops::{Ahead, Op, Reply, SliceVectors};
 
 use crate::kernels::copy;
 use crate::monitor::split_work;
@@ -287,6 +289,8 @@ pub struct BroydenInner<S, T: Real = f32> {
     n: usize,
     m: usize,
     state: Option<BroydenState<T>>,
+    /// Dot products the executor formed ahead, kept from one evaluation to the next.
+    ahead: Ahead<T>,
     storage: S,
 }
 
@@ -345,7 +349,7 @@ impl<const N: usize, const M: usize, T: Real> Broyden<N, M, T> {
         const { assert!(N > 0, "Broyden needs N ≥ 1 unknowns") };
         const { assert!(M > 0, "Broyden needs room for M ≥ 1 update pairs") };
         let storage = BroydenArrays { u: [[T::ZERO; N]; M], v: [[T::ZERO; N]; M], work: [[T::ZERO; N]; 5] };
-        BroydenInner { settings, n: N, m: M, state: None, storage }
+        BroydenInner { settings, n: N, m: M, state: None, ahead: Ahead::new(), storage }
     }
 
     /// Finds `z = f(z)` starting from `z`, leaving in `z` the best iterate found.
@@ -397,7 +401,7 @@ impl<'a, T: Real> BroydenSlices<'a, T> {
     /// [`buffer_lens`]`(n, m)`: `[U, V, work]`.
     pub fn from_slices(n: usize, m: usize, bufs: [&'a mut [T]; 3]) -> Result<Self, FromSlicesError> {
         check_buffers(&bufs, buffer_lens(n, m)?, ["u", "v", "work"])?;
-        Ok(BroydenInner { settings: BroydenSettings::DEFAULT, n, m, state: None, storage: bufs })
+        Ok(BroydenInner { settings: BroydenSettings::DEFAULT, n, m, state: None, ahead: Ahead::new(), storage: bufs })
     }
 }
 
@@ -406,7 +410,7 @@ impl<S: Allocate<T, 3>, T: Real> BroydenInner<S, T> {
     /// here, once: a solve then allocates nothing.
     pub fn with_sizes(n: usize, m: usize) -> Result<Self, SizeError> {
         let storage = S::zeroed(buffer_lens(n, m)?)?;
-        Ok(BroydenInner { settings: BroydenSettings::DEFAULT, n, m, state: None, storage })
+        Ok(BroydenInner { settings: BroydenSettings::DEFAULT, n, m, state: None, ahead: Ahead::new(), storage })
     }
 }
 
@@ -449,6 +453,7 @@ impl<S: Storage<T, 3>, T: Real> BroydenInner<S, T> {
         let [_, _, work] = self.storage.buffers_mut();
         let [x] = split_work::<T, 1>(work, self.n);
         copy(z, x);
+        self.ahead.forget();
         self.state = Some(BroydenState::started(&self.settings, root, self.n, self.m, opts));
         Ok(())
     }
@@ -500,11 +505,16 @@ impl<S: Storage<T, 3>, T: Real> Solver<T> for BroydenInner<S, T> {
     fn resume(&mut self, z: &mut [T]) -> Next<T> {
         let Some(state) = self.state.as_mut() else { return Next::Done(not_started()) };
         let [u, v, work] = self.storage.buffers_mut();
-        let mut vectors = SliceVectors::new(self.n, u, v, work, z);
+        let mut vectors = SliceVectors::new(self.n, u, v, work, z).keeping(&mut self.ahead);
         let mut reply = Reply::None;
         loop {
             match state.advance(reply) {
-                Op::Evaluate { .. } => return Next::Evaluate,
+                op @ Op::Evaluate { .. } => {
+                    // The caller writes `f` of the point: the executor forgets what that
+                    // makes stale.
+                    vectors.execute(&op);
+                    return Next::Evaluate;
+                }
                 Op::Done(report) => return Next::Done(report),
                 op => reply = vectors.run(op),
             }

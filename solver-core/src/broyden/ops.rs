@@ -93,6 +93,56 @@ impl Pairs {
     }
 }
 
+/// What an [`Op::LowRank`] does after its product, entry by entry in the same pass
+/// (each entry of `out` is final by then), with the values of the operations it stands
+/// for ([`Op::lowered`], in that order).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Then<T: Real = f32> {
+    /// Nothing more.
+    Nothing,
+    /// `before · g` (with `out`'s entries before the product), then `g ← gn − g`, then
+    /// (after the product) the dots `out · g`, `‖out‖₂`, `‖g‖₂` and `out · gn`. Reply:
+    /// [`Reply::Scalars`] of those five, in that order. `g`, `gn` are work vectors
+    /// other than `out`, `from` and `x`.
+    Secant {
+        /// Dotted with `out` before, then replaced by `gn − g`.
+        g: Vector,
+        /// The other term.
+        gn: Vector,
+    },
+    /// `row ← r·(out + (−c)·row)` (`r·out` when `c` is `None`), then `out ← out +
+    /// (−s)·row`, then `trial ← point + out`. Reply: [`Reply::Flags`]: whether every
+    /// entry of the new `row`, and of the new `out`, is finite. `row` is the skipped row
+    /// of the product's pairs; `point` and `trial` are work vectors other than `out`.
+    Pair {
+        /// The row formed (and read first, with `c`).
+        row: Vector,
+        /// The factor of the old `row`, if it is read.
+        c: Option<T>,
+        /// The scale of the new `row`.
+        r: T,
+        /// The factor of the new `row` taken from `out`.
+        s: T,
+        /// The point moved by the new `out`.
+        point: Vector,
+        /// Where the moved point goes.
+        trial: Vector,
+    },
+}
+
+/// Where the reply of a primitive part of a lowered operation goes ([`Op::lowered`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// It is the operation's reply (an operation that is its own lowering).
+    Whole,
+    /// Nowhere: the part has no reply.
+    Ignored,
+    /// Scalar `i` of a [`Reply::Scalars`].
+    Scalar(usize),
+    /// Flag `i` of a [`Reply::Flags`].
+    Flag(usize),
+}
+
 /// One vector operation of a Broyden solve. The reply each expects is given with it;
 /// "no reply" means [`Reply::None`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -132,12 +182,20 @@ pub enum Op<T: Real = f32> {
         /// The second term.
         y: Vector,
     },
-    /// The low-rank product `out ← out + alpha·Σ_{i ∈ pairs} aᵢ (bᵢ · x)`, over the
-    /// rows of the factors `a` and `b`: with `a = U`, `b = V` this is `alpha·U(Vᵀx)`.
-    /// `out` is a work vector or the skipped row of `pairs`.
+    /// The low-rank product `out ← beta·from + alpha·Σ_{i ∈ pairs} aᵢ (bᵢ · x)`, and
+    /// what follows it (`then`), over
+    /// the rows of the factors `a` and `b`: with `a = U`, `b = V`, `from = out` and
+    /// `beta = 1` this is `out ← out + alpha·U(Vᵀx)`. `out` is a work vector or the
+    /// skipped row of `pairs`; `from` and `x` are work vectors (`from` may be `out` or
+    /// `x`, and is read before `out` is written, entry by entry as a [`Op::Scale`] into
+    /// `out` would round it).
     LowRank {
         /// The destination.
         out: Vector,
+        /// What `out` starts from, times `beta`.
+        from: Vector,
+        /// The factor of `from`.
+        beta: T,
         /// The factor of the product.
         alpha: T,
         /// The rows added.
@@ -148,6 +206,17 @@ pub enum Op<T: Real = f32> {
         pairs: Pairs,
         /// The vector multiplied (a work vector).
         x: Vector,
+        /// A hint, which changes no result: a later low-rank product dots rows of `a`
+        /// (as its `b`) with this vector, so an executor may form those dot products
+        /// now, from the reads of `a`'s rows this product makes anyway, and use them
+        /// then if nothing in between has written that vector or those rows
+        /// ([`SliceVectors`] does, keeping them in an [`Ahead`]). With [`Then::Pair`] it
+        /// is `out` itself: the dots are with the new `out`, and include the new `row`.
+        /// Lowering drops it.
+        ahead: Option<Vector>,
+        /// The vector work that follows the product in the same pass ([`Then`]), and
+        /// the reply: [`Reply::None`] for [`Then::Nothing`].
+        then: Then<T>,
     },
     /// `out ← value` in every entry.
     Fill {
@@ -222,7 +291,6 @@ impl<T: Real> Op<T> {
             Op::Evaluate { point: a, out: b }
             | Op::Copy { from: a, to: b }
             | Op::Scale { out: a, x: b, .. }
-            | Op::LowRank { out: a, x: b, .. }
             | Op::AddOuter { coef: a, x: b, .. }
             | Op::Dot { a, b } => {
                 (*a, *b) = (name(*a), name(*b));
@@ -230,11 +298,194 @@ impl<T: Real> Op<T> {
             Op::Combine { out, x, y, .. } => {
                 (*out, *x, *y) = (name(*out), name(*x), name(*y));
             }
+            Op::LowRank { out, from, x, ahead, then, .. } => {
+                (*out, *from, *x) = (name(*out), name(*from), name(*x));
+                *ahead = ahead.map(&name);
+                match then {
+                    Then::Nothing => {}
+                    Then::Secant { g, gn } => (*g, *gn) = (name(*g), name(*gn)),
+                    Then::Pair { row, point, trial, .. } => {
+                        (*row, *point, *trial) = (name(*row), name(*point), name(*trial))
+                    }
+                }
+            }
             Op::Fill { out: a, .. } | Op::Unit { out: a, .. } | Op::Norm { a } | Op::AllFinite { a } => {
                 *a = name(*a);
             }
             Op::Invert { .. } | Op::Done(_) => {}
         }
+    }
+
+    /// Part `k` of this operation in the primitive vocabulary, with where its reply
+    /// goes; `None` past the last. The primitive vocabulary is what an executor that
+    /// does not fuse carries out (the CUDA kernels and the Python package's torch
+    /// executor, through solver-host's `OffloadRun`; the slice executor where a fused
+    /// pass does not apply): a low-rank product that starts from `beta·from` is a
+    /// [`Op::Scale`] into `out` and then the product added to `out`; a [`Then`] is the
+    /// operations it stands for, in order; `ahead` is dropped. The values are the same,
+    /// bit for bit, as the slice executor's. Every other operation is its own lowering
+    /// (part 0, [`Part::Whole`]).
+    pub fn lowered(&self, k: usize) -> Option<(Op<T>, Part)> {
+        let Op::LowRank { out, from, beta, alpha, a, b, pairs, x, ahead, then } = *self else {
+            return (k == 0).then_some((*self, Part::Whole));
+        };
+        if (from, beta, ahead, then) == (out, T::ONE, None, Then::Nothing) {
+            return (k == 0).then_some((*self, Part::Whole));
+        }
+        // The parts as small tags (the operations are made for the one asked for only,
+        // so that no list of operations takes stack).
+        #[derive(Clone, Copy)]
+        enum Piece {
+            Start,
+            Product,
+            BeforeDot,
+            Difference,
+            Dot,
+            OutNorm,
+            GNorm,
+            GnDot,
+            RowCombine,
+            RowScale,
+            RowFinite,
+            OutCombine,
+            OutFinite,
+            Trial,
+        }
+        let start = (from != out || beta != T::ONE).then_some(Piece::Start);
+        let pieces: [Option<Piece>; 9] = match then {
+            Then::Nothing => [start, Some(Piece::Product), None, None, None, None, None, None, None],
+            Then::Secant { .. } => [
+                Some(Piece::BeforeDot),
+                Some(Piece::Difference),
+                start,
+                Some(Piece::Product),
+                Some(Piece::Dot),
+                Some(Piece::OutNorm),
+                Some(Piece::GNorm),
+                Some(Piece::GnDot),
+                None,
+            ],
+            Then::Pair { c, .. } => [
+                start,
+                Some(Piece::Product),
+                c.map(|_| Piece::RowCombine),
+                Some(Piece::RowScale),
+                Some(Piece::RowFinite),
+                Some(Piece::OutCombine),
+                Some(Piece::OutFinite),
+                Some(Piece::Trial),
+                None,
+            ],
+        };
+        let piece = pieces.into_iter().flatten().nth(k)?;
+        let (g, gn) = match then {
+            Then::Secant { g, gn } => (g, gn),
+            _ => (out, out),
+        };
+        let (row, c, r, s, point, trial) = match then {
+            Then::Pair { row, c, r, s, point, trial } => (row, c, r, s, point, trial),
+            _ => (out, None, T::ONE, T::ZERO, out, out),
+        };
+        let none = T::ZERO;
+        Some(match piece {
+            Piece::Start => (Op::Scale { out, alpha: beta, x: from }, Part::Ignored),
+            Piece::Product => {
+                let product = Op::LowRank {
+                    out,
+                    from: out,
+                    beta: T::ONE,
+                    alpha,
+                    a,
+                    b,
+                    pairs,
+                    x,
+                    ahead: None,
+                    then: Then::Nothing,
+                };
+                (product, Part::Ignored)
+            }
+            Piece::BeforeDot => (Op::Dot { a: out, b: g }, Part::Scalar(0)),
+            Piece::Difference => (Op::Combine { out: g, x: gn, alpha: -T::ONE, y: g }, Part::Ignored),
+            Piece::Dot => (Op::Dot { a: out, b: g }, Part::Scalar(1)),
+            Piece::OutNorm => (Op::Norm { a: out }, Part::Scalar(2)),
+            Piece::GNorm => (Op::Norm { a: g }, Part::Scalar(3)),
+            Piece::GnDot => (Op::Dot { a: out, b: gn }, Part::Scalar(4)),
+            Piece::RowCombine => {
+                (Op::Combine { out: row, x: out, alpha: -c.unwrap_or(none), y: row }, Part::Ignored)
+            }
+            Piece::RowScale => {
+                let from = if c.is_some() { row } else { out };
+                (Op::Scale { out: row, alpha: r, x: from }, Part::Ignored)
+            }
+            Piece::RowFinite => (Op::AllFinite { a: row }, Part::Flag(0)),
+            Piece::OutCombine => (Op::Combine { out, x: out, alpha: -s, y: row }, Part::Ignored),
+            Piece::OutFinite => (Op::AllFinite { a: out }, Part::Flag(1)),
+            Piece::Trial => (Op::Combine { out: trial, x: point, alpha: T::ONE, y: out }, Part::Ignored),
+        })
+    }
+
+    /// Whether this is in the primitive vocabulary (its own lowering).
+    pub fn is_primitive(&self) -> bool {
+        matches!(self.lowered(0), Some((_, Part::Whole)))
+    }
+}
+
+/// An operation carried out as its primitive parts ([`Op::lowered`]), one at a time:
+/// [`next_part`](Self::next_part) gives a part, [`answer`](Self::answer) takes its reply, and
+/// once `next_part` gives `None`, [`reply`](Self::reply) is the operation's.
+#[derive(Clone, Copy, Debug)]
+pub struct Lowering<T: Real = f32> {
+    op: Op<T>,
+    next: usize,
+    part: Part,
+    reply: Reply<T>,
+}
+
+impl<T: Real> Lowering<T> {
+    /// `op`, none of its parts carried out yet.
+    pub fn new(op: Op<T>) -> Self {
+        let reply = match op {
+            Op::LowRank { then: Then::Secant { .. }, .. } => Reply::Scalars([T::NAN; 5]),
+            Op::LowRank { then: Then::Pair { .. }, .. } => Reply::Flags([false; 2]),
+            _ => Reply::None,
+        };
+        Lowering { op, next: 0, part: Part::Ignored, reply }
+    }
+
+    /// The operation being carried out.
+    pub fn op(&self) -> &Op<T> {
+        &self.op
+    }
+
+    /// The next part to carry out, `None` when all have been.
+    pub fn next_part(&mut self) -> Option<Op<T>> {
+        let (op, part) = self.op.lowered(self.next)?;
+        self.next += 1;
+        self.part = part;
+        Some(op)
+    }
+
+    /// Takes the reply to the part [`next_part`](Self::next_part) gave last.
+    pub fn answer(&mut self, reply: Reply<T>) {
+        match (self.part, &mut self.reply) {
+            (Part::Whole, r) => *r = reply,
+            (Part::Scalar(i), Reply::Scalars(s)) => {
+                if let Some(s) = s.get_mut(i) {
+                    *s = reply.scalar();
+                }
+            }
+            (Part::Flag(i), Reply::Flags(f)) => {
+                if let Some(f) = f.get_mut(i) {
+                    *f = reply.flag();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The operation's reply, from its parts' replies.
+    pub fn reply(&self) -> Reply<T> {
+        self.reply
     }
 }
 
@@ -248,6 +499,10 @@ pub enum Reply<T: Real = f32> {
     Scalar(T),
     /// For [`Op::AllFinite`] and [`Op::Invert`].
     Flag(bool),
+    /// For an [`Op::LowRank`] with [`Then::Secant`].
+    Scalars([T; 5]),
+    /// For an [`Op::LowRank`] with [`Then::Pair`].
+    Flags([bool; 2]),
 }
 
 impl<T: Real> Reply<T> {
@@ -261,6 +516,17 @@ impl<T: Real> Reply<T> {
     pub fn flag(self) -> bool {
         matches!(self, Reply::Flag(true))
     }
+
+    /// The scalars replied, NaN for a reply of another kind.
+    pub fn scalars(self) -> [T; 5] {
+        if let Reply::Scalars(s) = self { s } else { [T::NAN; 5] }
+    }
+
+    /// The flags replied, `false` for a reply of another kind.
+    pub fn flags(self) -> [bool; 2] {
+        if let Reply::Flags(f) = self { f } else { [false; 2] }
+    }
 }
 
+pub use super::ahead::Ahead;
 pub use super::slices::SliceVectors;

@@ -4,7 +4,10 @@
 //! no view of the other buffers; every other shape goes through one general, `#[cold]`
 //! path that splits the buffers around the output.
 
-use super::ops::{Factor, Op, Pairs, Reply, Vector};
+use super::ahead::{Ahead, Style};
+use super::ops::{Factor, Lowering, Op, Pairs, Reply, Then, Vector};
+
+mod fused;
 use crate::Real;
 use crate::kernels::{self, copy};
 
@@ -17,6 +20,10 @@ pub struct SliceVectors<'b, T> {
     v: &'b mut [T],
     work: &'b mut [T],
     z: &'b mut [T],
+    /// The dots formed ahead: the caller's ([`keeping`](Self::keeping)), else this
+    /// executor's own.
+    own: Ahead<T>,
+    kept: Option<&'b mut Ahead<T>>,
 }
 
 /// The part of one buffer left readable while a vector of it is being written: the
@@ -106,7 +113,22 @@ impl<'b, T: Real> SliceVectors<'b, T> {
     /// entries for `m` pairs, `work` of `5·n`, `z` of `n`). Slices too short for an
     /// operation make it do nothing (and reply as if not finite); none is checked here.
     pub fn new(n: usize, u: &'b mut [T], v: &'b mut [T], work: &'b mut [T], z: &'b mut [T]) -> Self {
-        SliceVectors { n, u, v, work, z }
+        SliceVectors { n, u, v, work, z, own: Ahead::new(), kept: None }
+    }
+
+    /// These vectors, keeping the dots formed ahead in `ahead` between executors (a
+    /// solver keeps one per solve, so that dots formed before an evaluation serve after
+    /// it; forget them when a solve starts). The results are the same without it.
+    pub fn keeping(self, ahead: &'b mut Ahead<T>) -> Self {
+        SliceVectors { kept: Some(ahead), ..self }
+    }
+
+    /// The dots formed ahead.
+    fn ahead(&mut self) -> &mut Ahead<T> {
+        match &mut self.kept {
+            Some(a) => a,
+            None => &mut self.own,
+        }
     }
 
     /// Carries out `op` on these vectors and returns its reply: how every Broyden solve
@@ -115,14 +137,14 @@ impl<'b, T: Real> SliceVectors<'b, T> {
     /// a row it also reads, does nothing and replies as if its result were not finite;
     /// nothing here panics.
     pub fn execute(&mut self, op: &Op<T>) -> Reply<T> {
-        execute(self, *op)
+        execute(self, op)
     }
 
     /// [`execute`](Self::execute), taking the operation by value (so that a caller that
     /// makes it just before need not keep it in memory).
     #[inline(always)]
     pub(crate) fn run(&mut self, op: Op<T>) -> Reply<T> {
-        execute(self, op)
+        execute(self, &op)
     }
 
     /// A vector, read-only.
@@ -311,42 +333,104 @@ impl<T: Real> SliceVectors<'_, T> {
         }
     }
 
-    /// The low-rank product of [`Op::LowRank`].
-    fn low_rank(&mut self, out: Vector, alpha: T, a: Factor, b: Factor, pairs: Pairs, x: Vector) {
-        let n = self.n;
-        let run = |o: &mut [T], x: &[T], (a_lo, a_hi): (&[T], &[T]), (b_lo, b_hi): (&[T], &[T])| {
-            kernels::low_rank_acc_parts(alpha, [a_lo, a_hi], [b_lo, b_hi], n, x, o);
-        };
-        if let Some(xi) = x.work_index() {
-            let SliceVectors { u, v, work, .. } = self;
-            let (o, x, u, v) = match out {
-                // Into a work vector: the factors are whole.
-                w if w.work_index().is_some() => {
-                    let Some(oi) = w.work_index().filter(|&oi| oi != xi) else { return };
-                    let Some((lo, o, hi)) = cut_work(work, oi, n) else { return };
-                    let Some(x) = around_work(lo, hi, oi, xi, n) else { return };
-                    (o, x, Around::whole(u), Around::whole(v))
-                }
-                // Into a row of U or V (the new u or v): that factor around the row.
-                Vector::U(i) => {
-                    let (Some(at), Some(x)) = (i.checked_mul(n), row(work, xi, n)) else { return };
-                    let Some((u, o)) = cut(u, at, n) else { return };
-                    (o, x, u, Around::whole(v))
-                }
-                Vector::V(i) => {
-                    let (Some(at), Some(x)) = (i.checked_mul(n), row(work, xi, n)) else { return };
-                    let Some((v, o)) = cut(v, at, n) else { return };
-                    (o, x, Around::whole(u), v)
-                }
-                _ => return self.low_rank_split(out, alpha, a, b, pairs, x),
-            };
-            let factor = |f: Factor| rows(if f == Factor::U { u } else { v }, n, pairs);
-            if let (Some(a), Some(b)) = (factor(a), factor(b)) {
-                run(o, x, a, b);
-            }
-            return;
+    /// The low-rank product of [`Op::LowRank`] (`p`): the fast paths for an output that is
+    /// a work vector or a row, every other vector a work vector; the dots formed ahead
+    /// used when they are the ones it needs, and formed when it asks for them.
+    fn low_rank(&mut self, p: &LowRankOp<T>) -> Reply<T> {
+        if p.then != Then::Nothing {
+            return self.fused(p);
         }
-        self.low_rank_split(out, alpha, a, b, pairs, x)
+        self.product(p);
+        Reply::None
+    }
+
+    /// Carries out `op` as its primitive parts ([`Op::lowered`]), gathering its reply.
+    #[inline(never)]
+    #[cold]
+    fn run_lowered(&mut self, op: Op<T>) -> Reply<T> {
+        let mut lowering = Lowering::new(op);
+        while let Some(part) = lowering.next_part() {
+            let reply = execute(self, &part);
+            lowering.answer(reply);
+        }
+        lowering.reply()
+    }
+
+    /// The product of a low-rank operation with nothing after it.
+    fn product(&mut self, p: &LowRankOp<T>) {
+        let n = self.n;
+        let LowRankOp { out, from, beta, .. } = *p;
+        if from == out && beta != T::ONE {
+            // Scaled in place first (the iteration never asks for this).
+            self.run(Op::Scale { out, alpha: beta, x: out });
+            return self.product(&LowRankOp { beta: T::ONE, ..*p });
+        }
+        let given = self.ahead().dots_for(p.b, p.pairs, p.x);
+        // `from`: no start when it is `out`, else a work vector (or the general path).
+        let from_work = match from.work_index() {
+            _ if from == out => None,
+            Some(i) => Some(i),
+            None => return self.low_rank_split(p),
+        };
+        let Some(xi) = p.x.work_index() else { return self.low_rank_split(p) };
+        let k = (0..p.pairs.end).filter(|&i| p.pairs.contains(i)).count();
+        let SliceVectors { u, v, work, own, kept, .. } = self;
+        let ahead = match kept {
+            Some(a) => &mut **a,
+            None => own,
+        };
+        let (o, x, s, w, u, v) = match out {
+            // Into a work vector: the factors are whole.
+            wv if wv.work_index().is_some() => {
+                let Some(oi) = wv.work_index().filter(|&oi| oi != xi) else { return };
+                let Some((lo, o, hi)) = cut_work(work, oi, n) else { return };
+                let get = |i: usize| around_work(lo, hi, oi, i, n);
+                let (Some(x), Some(s)) = (get(xi), from_work.map_or(Some(None), |i| get(i).map(Some))) else {
+                    return;
+                };
+                let w = p.ahead.and_then(|w| w.work_index()).and_then(get);
+                (o, x, s, w, Around::whole(u), Around::whole(v))
+            }
+            // Into a row of U or V (the new u or v): that factor around the row.
+            Vector::U(i) | Vector::V(i) => {
+                let work = &**work;
+                let get = |i: usize| row(work, i, n);
+                let (Some(at), Some(x), Some(s)) =
+                    (i.checked_mul(n), get(xi), from_work.map_or(Some(None), |i| get(i).map(Some)))
+                else {
+                    return;
+                };
+                let w = p.ahead.and_then(|w| w.work_index()).and_then(get);
+                if matches!(out, Vector::U(_)) {
+                    let Some((u, o)) = cut(u, at, n) else { return };
+                    (o, x, s, w, u, Around::whole(v))
+                } else {
+                    let Some((v, o)) = cut(v, at, n) else { return };
+                    (o, x, s, w, Around::whole(u), v)
+                }
+            }
+            _ => return self.low_rank_split(p),
+        };
+        let factor = |f: Factor| rows(if f == Factor::U { u } else { v }, n, p.pairs);
+        let (Some(a), Some(b)) = (factor(p.a), factor(p.b)) else { return };
+        let coefs = match &given {
+            Some(d) => kernels::Coefs::Given(d),
+            None => kernels::Coefs::Dots(x),
+        };
+        let product = kernels::LowRankProduct {
+            alpha: p.alpha,
+            a: [a.0, a.1],
+            b: [b.0, b.1],
+            n,
+            coefs,
+            start: s.map(|s| (beta, s)),
+        };
+        let mut dots = [T::ZERO; 8];
+        let formed = kernels::low_rank(&product, o, w.map(|w| (w, &mut dots[..])));
+        if let (true, Some(with)) = (formed, p.ahead) {
+            let style = if k == 1 { Style::Single } else { Style::Block };
+            ahead.hold((p.a, with, style), p.pairs, &dots, None);
+        }
     }
 
     /// `aⱼ ← aⱼ + coef[j]·x` for the rows `j < rows` of `a`; `coef` and `x` must be work
@@ -423,17 +507,54 @@ impl<T: Real> SliceVectors<'_, T> {
     }
 
     /// [`low_rank`](Self::low_rank) in general (out of line, like
-    /// [`with_split`](Self::with_split)).
+    /// [`with_split`](Self::with_split)): `from` and `x` anywhere but in the rows read;
+    /// no dots are formed ahead or used.
     #[inline(never)]
     #[cold]
-    fn low_rank_split(&mut self, out: Vector, alpha: T, a: Factor, b: Factor, pairs: Pairs, x: Vector) {
+    fn low_rank_split(&mut self, p: &LowRankOp<T>) {
         let n = self.n;
-        let Some(w) = self.split(out) else { return };
+        let Some(w) = self.split(p.out) else { return };
+        let start = match w.input(p.from) {
+            None => None,
+            Some(Some(s)) => Some((p.beta, s)),
+            Some(None) => return,
+        };
         if let (Some(Some(x)), Some((a_lo, a_hi)), Some((b_lo, b_hi))) =
-            (w.input(x), w.rows(a, pairs), w.rows(b, pairs))
+            (w.input(p.x), w.rows(p.a, p.pairs), w.rows(p.b, p.pairs))
         {
-            kernels::low_rank_acc_parts(alpha, [a_lo, a_hi], [b_lo, b_hi], n, x, w.out);
+            let product = kernels::LowRankProduct {
+                alpha: p.alpha,
+                a: [a_lo, a_hi],
+                b: [b_lo, b_hi],
+                n,
+                coefs: kernels::Coefs::Dots(x),
+                start,
+            };
+            kernels::low_rank(&product, w.out, None);
         }
+    }
+}
+
+/// The fields of an [`Op::LowRank`].
+#[derive(Clone, Copy)]
+struct LowRankOp<T: Real> {
+    out: Vector,
+    from: Vector,
+    beta: T,
+    alpha: T,
+    a: Factor,
+    b: Factor,
+    pairs: Pairs,
+    x: Vector,
+    ahead: Option<Vector>,
+    then: Then<T>,
+}
+
+impl<T: Real> LowRankOp<T> {
+    /// The operation these are the fields of.
+    fn op(self) -> Op<T> {
+        let LowRankOp { out, from, beta, alpha, a, b, pairs, x, ahead, then } = self;
+        Op::LowRank { out, from, beta, alpha, a, b, pairs, x, ahead, then }
     }
 }
 
@@ -484,8 +605,9 @@ fn add_diagonal<T: Real>(buf: &mut [T], n: usize, add: T) {
 /// `x + alpha·y` with `alpha = ±1` is computed as `x ± y`, and `alpha·x` as `±x`: the
 /// same values (the product by ±1 is exact), without a multiplication, which on a
 /// target without an FPU is a call.
-fn execute<T: Real>(s: &mut SliceVectors<'_, T>, op: Op<T>) -> Reply<T> {
-    match op {
+fn execute<T: Real>(s: &mut SliceVectors<'_, T>, op: &Op<T>) -> Reply<T> {
+    s.ahead().invalidate(op);
+    match *op {
         Op::Evaluate { .. } | Op::Done(_) => {}
         Op::Dot { a, b } => {
             return Reply::Scalar(match (s.read(a), s.read(b)) {
@@ -529,7 +651,9 @@ fn execute<T: Real>(s: &mut SliceVectors<'_, T>, op: Op<T>) -> Reply<T> {
                 combine(o, x, y, |a, b| a + alpha * b);
             }
         }),
-        Op::LowRank { out, alpha, a, b, pairs, x } => s.low_rank(out, alpha, a, b, pairs, x),
+        Op::LowRank { out, from, beta, alpha, a, b, pairs, x, ahead, then } => {
+            return s.low_rank(&LowRankOp { out, from, beta, alpha, a, b, pairs, x, ahead, then });
+        }
     }
     Reply::None
 }

@@ -8,35 +8,19 @@
 //! vector.
 
 use super::vector::{self, Lanes};
+use super::{Coefs, LowRankProduct};
 use crate::Real;
 
 /// Maximum number of rows handled in one pass over the shared vector.
-const BLOCK: usize = 8;
-
-/// Calls `f::<R>(args…)` with the const `R` equal to the runtime row count `r`
-/// (`1..=BLOCK`; larger values are treated as `BLOCK`, zero is never passed).
-macro_rules! with_rows {
-    ($r:expr, $f:ident[$($g:tt),*]($($arg:expr),* $(,)?)) => {
-        match $r {
-            1 => $f::<$($g,)* 1>($($arg),*),
-            2 => $f::<$($g,)* 2>($($arg),*),
-            3 => $f::<$($g,)* 3>($($arg),*),
-            4 => $f::<$($g,)* 4>($($arg),*),
-            5 => $f::<$($g,)* 5>($($arg),*),
-            6 => $f::<$($g,)* 6>($($arg),*),
-            7 => $f::<$($g,)* 7>($($arg),*),
-            _ => $f::<$($g,)* BLOCK>($($arg),*),
-        }
-    };
-}
+pub(super) const BLOCK: usize = 8;
 
 /// The 8-lane chunks and the scalar tails of the `R` rows of a block.
-type RowParts<'a, T, const R: usize, const L: usize> = ([&'a [[T; L]]; R], [&'a [T]; R]);
+pub(super) type RowParts<'a, T, const R: usize, const L: usize> = ([&'a [[T; L]]; R], [&'a [T]; R]);
 
 /// The `R` rows of a block: slices of at least the length the kernel works on, taken
 /// from one contiguous run of rows ([`contiguous`]) or gathered from two
 /// ([`low_rank_acc`]'s rows on either side of a skipped one).
-type Rows<'a, T, const R: usize> = [&'a [T]; R];
+pub(super) type Rows<'a, T, const R: usize> = [&'a [T]; R];
 
 /// The first `R` rows of `blk` (row stride `n ≥ 1`); rows past its end are empty (and
 /// then refused by [`split_rows`]).
@@ -53,7 +37,7 @@ fn contiguous<T, const R: usize>(blk: &[T], n: usize) -> Rows<'_, T, R> {
 /// the bounds checks in the loops over `0..l`. `None` if a row is shorter than
 /// `8·l + t`, which the callers rule out.
 #[inline(always)]
-fn split_rows<'a, T, const R: usize, const L: usize>(
+pub(super) fn split_rows<'a, T, const R: usize, const L: usize>(
     rows: Rows<'a, T, R>,
     l: usize,
     t: usize,
@@ -70,7 +54,7 @@ fn split_rows<'a, T, const R: usize, const L: usize>(
 /// `[rᵣ · x]` for the `R` rows `rᵣ[..m]` of a block (`m = x.len()`), in one pass over
 /// `x`: each `L`-lane chunk of `x` is loaded once and feeds one accumulator per row.
 #[inline(always)]
-fn dot_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
+pub(super) fn dot_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
     rows: Rows<'_, T, R>,
     x: &[T],
 ) -> [T; R] {
@@ -160,25 +144,70 @@ fn axpy_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
         vector::axpy::<T, V, L>(*c0, row, y);
         return;
     }
-    let (yc, yt) = y.as_chunks_mut::<L>();
-    let Some((rc, rt)) = split_rows::<T, R, L>(rows, yc.len(), yt.len()) else {
-        return;
+    let _ = axpy_pass::<T, V, L, R, false, false>(rows, c, y, None, None);
+}
+
+/// The pass of [`axpy_block`], with two extras that cost no pass of their own: with
+/// `START`, `y` starts from `beta·s` instead of its own value (`start = (beta, s)`,
+/// `s` at least as long as `y`), exactly as a scale into `y` before it would round; with
+/// `DOTS`, the rows' dot products with `w` (at least as long as `y`) are formed from the
+/// same loads of the rows, accumulated exactly as [`dot_block`] accumulates them, so
+/// they are its bits (for `R ≥ 2`; it returns zeros without `DOTS`). `None` where a
+/// flag's operand is missing or a row is short: nothing is written then.
+#[inline(always)]
+fn axpy_pass<T: Real, V: Lanes<T, L>, const L: usize, const R: usize, const START: bool, const DOTS: bool>(
+    rows: Rows<'_, T, R>,
+    c: &[T; R],
+    y: &mut [T],
+    start: Option<(T, &[T])>,
+    w: Option<&[T]>,
+) -> Option<[T; R]> {
+    let m = y.len();
+    let (beta, s) = match start {
+        Some((beta, s)) => (beta, s.get(..m)?),
+        None if START => return None,
+        None => (T::ONE, &[][..]),
     };
+    let w = match w {
+        Some(w) => w.get(..m)?,
+        None if DOTS => return None,
+        None => &[][..],
+    };
+    let (yc, yt) = y.as_chunks_mut::<L>();
+    let (rc, rt) = split_rows::<T, R, L>(rows, yc.len(), yt.len())?;
+    let (sc, st) = s.as_chunks::<L>();
+    let (wc, wt) = w.as_chunks::<L>();
     let mut cv = [V::ZERO; R];
     for (v, cr) in cv.iter_mut().zip(c) {
         *v = V::splat(*cr);
     }
+    let vb = V::splat(beta);
+    let mut acc = [V::ZERO; R];
     for (j, cy) in yc.iter_mut().enumerate() {
-        let mut v = V::load(cy);
-        for (rch, cr) in rc.iter().zip(&cv) {
+        let mut v = match sc.get(j) {
+            Some(s) if START => vb * V::load(s),
+            _ => V::load(cy),
+        };
+        let vw = match wc.get(j) {
+            Some(w) if DOTS => V::load(w),
+            _ => V::ZERO,
+        };
+        for ((rch, cr), s) in rc.iter().zip(&cv).zip(&mut acc) {
             if let Some(rv) = rch.get(j) {
-                v = v + *cr * V::load(rv);
+                let rv = V::load(rv);
+                v = v + *cr * rv;
+                if DOTS {
+                    *s = rv.mul_add(vw, *s);
+                }
             }
         }
         *cy = v.to_array();
     }
     for (i, yi) in yt.iter_mut().enumerate() {
-        let mut s = *yi;
+        let mut s = match st.get(i) {
+            Some(s) if START => beta * *s,
+            _ => *yi,
+        };
         for (t, cr) in rt.iter().zip(c) {
             if let Some(v) = t.get(i) {
                 s += *cr * *v;
@@ -186,6 +215,17 @@ fn axpy_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
         }
         *yi = s;
     }
+    let mut dots = [T::ZERO; R];
+    if DOTS {
+        for ((d, a), t) in dots.iter_mut().zip(&acc).zip(&rt) {
+            let mut sum = a.reduce_add();
+            for (v, wi) in t.iter().zip(wt) {
+                sum += *v * *wi;
+            }
+            *d = sum;
+        }
+    }
+    Some(dots)
 }
 
 /// One block of `multi_dot`: `out[r] = rᵣ · x` for the `R` rows of `blk`.
@@ -301,54 +341,132 @@ pub(crate) fn multi_axpy<T: Real, V: Lanes<T, L>, const L: usize>(
     }
 }
 
-/// One block of `low_rank_acc`: the `R` coefficients `alpha·(bᵣ · x)` in one pass over
-/// `x` into a stack array, then one pass over `y` adding `Σ cᵣ aᵣ`. The rows come from
-/// `pairs`, `R` of them.
+/// `alpha·cᵣ` for the `R` rows `b` of a block: `cᵣ = bᵣ · x` ([`dot_block`]) or given.
+#[inline(always)]
+pub(super) fn coefficients<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
+    alpha: T,
+    b: Rows<'_, T, R>,
+    coefs: Coefs<'_, T>,
+) -> [T; R] {
+    let mut c = match coefs {
+        Coefs::Dots(x) => dot_block::<T, V, L, R>(b, x),
+        Coefs::Given(given) => {
+            let mut c = [T::ZERO; R];
+            for (ci, g) in c.iter_mut().zip(given) {
+                *ci = *g;
+            }
+            c
+        }
+    };
+    for ci in &mut c {
+        *ci *= alpha;
+    }
+    c
+}
+
+/// One block of the low-rank product: the `R` coefficients `alpha·cᵣ` (`cᵣ = bᵣ · x` in
+/// one pass over `x` into a stack array, or given), then one pass over `y` adding
+/// `Σ cᵣ aᵣ`, from `beta·s` when `start` is given, forming the rows' dots with `w` when
+/// `ahead` is. The rows come from `pairs`, `R` of them.
 fn low_rank_block<'a, T: Real + 'a, V: Lanes<T, L>, const L: usize, const R: usize>(
     alpha: T,
     pairs: &mut impl Iterator<Item = (&'a [T], &'a [T])>,
-    x: &[T],
+    coefs: Coefs<'_, T>,
+    start: Option<(T, &[T])>,
     y: &mut [T],
-) {
+    ahead: Option<(&[T], &mut [T])>,
+) -> bool {
     let (mut a, mut b): (Rows<'a, T, R>, Rows<'a, T, R>) = ([&[]; R], [&[]; R]);
     for ((ar, br), (ai, bi)) in a.iter_mut().zip(&mut b).zip(pairs) {
         (*ar, *br) = (ai, bi);
     }
-    let mut c = dot_block::<T, V, L, R>(b, x);
-    for ci in &mut c {
-        *ci *= alpha;
+    let c = coefficients::<T, V, L, R>(alpha, b, coefs);
+    let Some((w, out)) = ahead else {
+        match start {
+            None => axpy_block::<T, V, L, R>(a, &c, y),
+            Some(_) => {
+                let _ = axpy_pass::<T, V, L, R, true, false>(a, &c, y, start, None);
+            }
+        }
+        return false;
+    };
+    let dots = if R == 1 {
+        // dot_block's single row takes the 4-accumulator dot: so do these.
+        let _ = match start {
+            None => axpy_pass::<T, V, L, R, false, false>(a, &c, y, None, None),
+            Some(_) => axpy_pass::<T, V, L, R, true, false>(a, &c, y, start, None),
+        };
+        let mut d = [T::ZERO; R];
+        for (d, row) in d.iter_mut().zip(a) {
+            *d = super::dot(row, w);
+        }
+        Some(d)
+    } else {
+        match start {
+            None => axpy_pass::<T, V, L, R, false, true>(a, &c, y, None, Some(w)),
+            Some(_) => axpy_pass::<T, V, L, R, true, true>(a, &c, y, start, Some(w)),
+        }
+    };
+    let Some(dots) = dots else { return false };
+    for (o, d) in out.iter_mut().zip(dots) {
+        *o = d;
     }
-    axpy_block::<T, V, L, R>(a, &c, y);
+    true
 }
 
-/// See [`super::low_rank_acc_parts`]: the row pairs of `a[0]`, `b[0]` and then of
-/// `a[1]`, `b[1]`, taken in blocks of up to [`BLOCK`] across the two parts, so a skipped
-/// row in the middle costs no extra pass over `x` and `y`.
-pub(crate) fn low_rank_acc<T: Real, V: Lanes<T, L>, const L: usize>(
-    alpha: T,
-    a: [&[T]; 2],
-    b: [&[T]; 2],
-    n: usize,
-    x: &[T],
+/// See [`super::low_rank`]: the row pairs of `a[0]`, `b[0]` and then of `a[1]`, `b[1]`,
+/// taken in blocks of up to [`BLOCK`] across the two parts, so a skipped row in the
+/// middle costs no extra pass over `x` and `y`.
+pub(crate) fn low_rank<T: Real, V: Lanes<T, L>, const L: usize>(
+    p: &LowRankProduct<'_, T>,
     y: &mut [T],
-) {
+    ahead: Option<(&[T], &mut [T])>,
+) -> bool {
+    let n = p.n;
     if n == 0 {
-        return;
+        return false;
     }
-    let x = x.get(..n.min(x.len())).unwrap_or_default();
     let y = y.get_mut(..n.min(y.len())).unwrap_or_default();
     let part = |k: usize| {
-        let (a, b) = (a[k], b[k]);
+        let (a, b) = (p.a[k], p.b[k]);
         let len = a.len().min(b.len()) / n * n;
         let (a, b) = (a.get(..len).unwrap_or_default(), b.get(..len).unwrap_or_default());
         a.chunks_exact(n).zip(b.chunks_exact(n))
     };
     let (first, second) = (part(0), part(1));
+    let (coefs, mut given) = match p.coefs {
+        Coefs::Dots(x) => (Coefs::Dots(x.get(..n.min(x.len())).unwrap_or_default()), &[][..]),
+        Coefs::Given(g) => (Coefs::Given(g), g),
+    };
     let mut left = first.len() + second.len();
+    if let Coefs::Given(g) = coefs {
+        left = left.min(g.len());
+    }
+    // The rows' dots with `w` ride along when they fit one block and every operand
+    // has the product's length (so that the chunks are the ones a dot would take).
+    let ahead = ahead.filter(|(w, out)| left <= BLOCK && out.len() >= left && w.len() >= n && y.len() == n);
+    if left == 0 {
+        if let Some((beta, s)) = p.start {
+            for (yi, si) in y.iter_mut().zip(s) {
+                *yi = beta * *si;
+            }
+        }
+        return false;
+    }
     let mut pairs = first.chain(second);
+    let (mut start, mut ahead, mut formed) = (p.start, ahead, false);
     while left > 0 {
         let r = left.min(BLOCK);
         left -= r;
-        with_rows!(r, low_rank_block[T, V, L](alpha, &mut pairs, x, y));
+        let block_coefs = match coefs {
+            Coefs::Dots(x) => Coefs::Dots(x),
+            Coefs::Given(_) => {
+                let (this, rest) = given.split_at(r.min(given.len()));
+                given = rest;
+                Coefs::Given(this)
+            }
+        };
+        formed |= with_rows!(r, low_rank_block[T, V, L](p.alpha, &mut pairs, block_coefs, start.take(), y, ahead.take()));
     }
+    formed
 }

@@ -22,7 +22,25 @@
 //! reference order without fused multiply-add, so they are bit-for-bit equal to
 //! [`scalar::axpy`] and [`scalar::multi_axpy`].
 
+/// Calls `f::<R>(args…)` with the const `R` equal to the runtime row count `r`
+/// (`1..=block::BLOCK`; larger values are treated as `block::BLOCK`, zero is never passed).
+macro_rules! with_rows {
+    ($r:expr, $f:ident[$($g:tt),*]($($arg:expr),* $(,)?)) => {
+        match $r {
+            1 => $f::<$($g,)* 1>($($arg),*),
+            2 => $f::<$($g,)* 2>($($arg),*),
+            3 => $f::<$($g,)* 3>($($arg),*),
+            4 => $f::<$($g,)* 4>($($arg),*),
+            5 => $f::<$($g,)* 5>($($arg),*),
+            6 => $f::<$($g,)* 6>($($arg),*),
+            7 => $f::<$($g,)* 7>($($arg),*),
+            _ => $f::<$($g,)* { $crate::kernels::block::BLOCK }>($($arg),*),
+        }
+    };
+}
+
 pub(crate) mod block;
+pub(crate) mod fused;
 pub mod scalar;
 pub(crate) mod vector;
 
@@ -33,7 +51,7 @@ use crate::Real;
 /// larger code, and several hundred bytes of stack for the spilled accumulators, so
 /// those targets use the [`scalar`] kernels, which the tests check the SIMD ones
 /// against.
-const SIMD: bool = cfg!(any(
+pub(crate) const SIMD: bool = cfg!(any(
     target_arch = "x86_64",
     target_arch = "x86",
     target_arch = "aarch64",
@@ -209,9 +227,59 @@ pub fn low_rank_acc<T: Real>(alpha: T, a: &[T], b: &[T], n: usize, x: &[T], y: &
 /// agree (the rows are added in the same order).
 #[inline]
 pub fn low_rank_acc_parts<T: Real>(alpha: T, a: [&[T]; 2], b: [&[T]; 2], n: usize, x: &[T], y: &mut [T]) {
-    if SIMD {
-        T::simd_low_rank_acc(alpha, a, b, n, x, y)
-    } else {
-        scalar::low_rank_acc_parts(alpha, a, b, n, x, y)
-    }
+    let p = LowRankProduct { alpha, a, b, n, coefs: Coefs::Dots(x), start: None };
+    low_rank(&p, y, None);
+}
+
+/// Where the coefficients `cᵢ = bᵢ · x` of a [`LowRankProduct`] come from.
+#[derive(Clone, Copy, Debug)]
+pub enum Coefs<'a, T> {
+    /// Computed by the product: the rows of `b` dotted with `x`, in blocks of up to eight
+    /// rows, each block in one pass over `x` (bit for bit [`multi_dot`]'s values for the
+    /// block's rows).
+    Dots(&'a [T]),
+    /// Given, one per row pair in order (`alpha` not applied): for example the dots
+    /// [`low_rank`]'s `ahead` formed while an earlier product read the same rows. Only
+    /// as many pairs as there are coefficients are used.
+    Given(&'a [T]),
+}
+
+/// A low-rank product `y ← start + alpha·Σᵢ aᵢ cᵢ` over row pairs held in two parts (as
+/// [`low_rank_acc_parts`] takes them), with `start` either `y` itself or `beta·s`, and
+/// `cᵢ` the dot products `bᵢ · x` or given ([`Coefs`]).
+#[derive(Clone, Copy, Debug)]
+pub struct LowRankProduct<'a, T> {
+    /// The factor of the sum.
+    pub alpha: T,
+    /// The rows added, in two parts (rows of `n`).
+    pub a: [&'a [T]; 2],
+    /// The rows dotted (paired with those of `a`).
+    pub b: [&'a [T]; 2],
+    /// The length of a row.
+    pub n: usize,
+    /// The coefficients.
+    pub coefs: Coefs<'a, T>,
+    /// `Some((beta, s))`: `y` starts from `beta·s` (entry by entry `beta * sᵢ`, as a
+    /// scale into `y` would make it), read in the same pass; `None`: from `y`.
+    pub start: Option<(T, &'a [T])>,
+}
+
+/// The low-rank product `p` into `y` (over `min(n, y.len())` entries): in blocks of up
+/// to eight row pairs, each block one pass over `x` for its coefficients (unless given)
+/// and one pass over `y` (the first block's also reads `s` instead of `y`).
+///
+/// `ahead = Some((w, out))` asks, while the pass over `y` reads the rows of `a`, for
+/// their dot products with `w` into `out` (`out[i] = aᵢ · w`): the coefficients of a
+/// following product whose `b` is this one's `a`, so that it need not read those rows
+/// again ([`Coefs::Given`]). They are formed, bit for bit [`multi_dot`]'s values, when
+/// the pairs fit one block (one to eight), `out` has room, `w` and `y` have `n`
+/// entries; the return value says whether they were. Nothing is formed otherwise.
+///
+/// Cost: `2·k·n` multiply-adds for `k` pairs (`k·n` with given coefficients), `k·n`
+/// more for `ahead`. No heap, nothing but eight-entry stack arrays. The updates of `y`
+/// are bit-identical to [`scalar::low_rank`]'s when the coefficients agree; and with
+/// `start`, to a scale of `s` into `y` followed by the product.
+#[inline]
+pub fn low_rank<T: Real>(p: &LowRankProduct<'_, T>, y: &mut [T], ahead: Option<(&[T], &mut [T])>) -> bool {
+    if SIMD { T::simd_low_rank(p, y, ahead) } else { scalar::low_rank(p, y, ahead) }
 }

@@ -155,3 +155,70 @@ pub fn low_rank_acc_parts<T: Real>(alpha: T, a: [&[T]; 2], b: [&[T]; 2], n: usiz
     low_rank_acc(alpha, a[0], b[0], n, x, y);
     low_rank_acc(alpha, a[1], b[1], n, x, y);
 }
+
+/// [`low_rank_acc_parts`] in general (see [`super::low_rank`]): from `beta·s` when a
+/// start is given, with given coefficients, and the rows' dots with `w` (each by
+/// [`dot`]) when `ahead` asks and the pairs fit one block of eight.
+pub fn low_rank<T: Real>(p: &super::LowRankProduct<'_, T>, y: &mut [T], ahead: Option<(&[T], &mut [T])>) -> bool {
+    let n = p.n;
+    if n == 0 {
+        return false;
+    }
+    let y = y.get_mut(..n.min(y.len())).unwrap_or_default();
+    if let Some((beta, s)) = p.start {
+        for (yi, si) in y.iter_mut().zip(s) {
+            *yi = if beta == T::ONE { *si } else if beta == -T::ONE { -*si } else { beta * *si };
+        }
+    }
+    match (p.coefs, ahead) {
+        // The plain product, as `low_rank_acc_parts`.
+        (super::Coefs::Dots(x), None) => {
+            low_rank_acc(p.alpha, p.a[0], p.b[0], n, x, y);
+            low_rank_acc(p.alpha, p.a[1], p.b[1], n, x, y);
+            false
+        }
+        (coefs, ahead) => low_rank_given_or_ahead(p, coefs, y, ahead),
+    }
+}
+
+/// The rest of [`low_rank`] (out of line: the plain product takes no stack for it).
+#[inline(never)]
+fn low_rank_given_or_ahead<T: Real>(
+    p: &super::LowRankProduct<'_, T>,
+    coefs: super::Coefs<'_, T>,
+    y: &mut [T],
+    ahead: Option<(&[T], &mut [T])>,
+) -> bool {
+    let n = p.n;
+    if n == 0 {
+        return false;
+    }
+    let part = |k: usize| {
+        let len = p.a[k].len().min(p.b[k].len()) / n * n;
+        let (a, b) = (p.a[k].get(..len).unwrap_or_default(), p.b[k].get(..len).unwrap_or_default());
+        a.chunks_exact(n).zip(b.chunks_exact(n))
+    };
+    let pairs = part(0).chain(part(1));
+    let mut k = part(0).len() + part(1).len();
+    match coefs {
+        super::Coefs::Dots(x) => {
+            for (ar, br) in pairs {
+                axpy(p.alpha * dot(br, x), ar, y);
+            }
+        }
+        super::Coefs::Given(g) => {
+            k = k.min(g.len());
+            for ((ar, _), c) in pairs.zip(g) {
+                axpy(p.alpha * *c, ar, y);
+            }
+        }
+    }
+    let Some((w, out)) = ahead.filter(|(w, out)| (1..=8).contains(&k) && out.len() >= k && w.len() >= n && y.len() == n)
+    else {
+        return false;
+    };
+    for (o, (ar, _)) in out.iter_mut().zip(part(0).chain(part(1))).take(k) {
+        *o = dot(ar, w);
+    }
+    true
+}

@@ -2,7 +2,7 @@
 //! into the parameter lists the kernels read, and the replies made from the sums the
 //! kernels leave. Pure host code, tested without a device.
 
-use solver_core::broyden::ops::{Factor, Op, Pairs, Reply, Vector};
+use solver_core::broyden::ops::{Factor, Op, Pairs, Reply, Then, Vector};
 
 use super::CudaError;
 
@@ -193,7 +193,13 @@ impl Plan {
                     (e[1], e[2], e[3], e[6]) = (code(out)?, code(x)?, code(y)?, alpha.to_bits() as i32);
                     (Kind::Combine, 3)
                 }
-                Op::LowRank { out, alpha, a, b, pairs: p, x } => {
+                Op::LowRank { out, from, beta, alpha, a, b, pairs: p, x, then, .. } => {
+                    if from != out || beta != 1.0 || then != Then::Nothing {
+                        // OffloadRun lowers these (Op::lower) before a backend sees them.
+                        return Err(CudaError::InvalidOp(format!(
+                            "low-rank product into {out:?} from {beta}·{from:?} then {then:?}: not lowered"
+                        )));
+                    }
                     let (end, skip, k) = pairs(p, m)?;
                     if out == x || among(out, a, p) || among(out, b, p) {
                         return Err(CudaError::InvalidOp(format!(
@@ -303,7 +309,18 @@ mod tests {
     #[test]
     fn groups_by_kind_in_launch_order_and_checks_rows() {
         let low_rank =
-            |out, pairs| Op::LowRank { out, alpha: -1.0, a: Factor::U, b: Factor::V, pairs, x: Vector::G };
+            |out, pairs| Op::LowRank {
+            out,
+            from: out,
+            beta: 1.0,
+            alpha: -1.0,
+            a: Factor::U,
+            b: Factor::V,
+            pairs,
+            x: Vector::G,
+            ahead: None,
+            then: Then::Nothing,
+        };
         let ops = [
             Some(low_rank(Vector::P, ALL)),
             None,
