@@ -109,6 +109,7 @@ pub trait Real:
     );
     /// SIMD `kernels::fused::secant` for `k` pairs.
     #[doc(hidden)]
+    #[cfg(simd)]
     fn simd_secant(
         k: usize,
         p: &crate::kernels::LowRankProduct<'_, Self>,
@@ -119,6 +120,7 @@ pub trait Real:
     ) -> Option<([Self; 5], bool)>;
     /// SIMD `kernels::fused::pair` for `k` pairs.
     #[doc(hidden)]
+    #[cfg(simd)]
     #[allow(clippy::too_many_arguments)]
     fn simd_pair(
         k: usize,
@@ -238,6 +240,7 @@ macro_rules! real {
                 block::multi_dot2::<$t, $simd, $lanes>(rows, n, x, y, out_x, out_y)
             }
             #[inline]
+            #[cfg(simd)]
             fn simd_secant(
                 k: usize,
                 p: &crate::kernels::LowRankProduct<'_, Self>,
@@ -249,6 +252,7 @@ macro_rules! real {
                 crate::kernels::fused::secant_simd::<$t, $simd, $lanes>(k, p, out, ahead, g, gn)
             }
             #[inline]
+            #[cfg(simd)]
             fn simd_pair(
                 k: usize,
                 p: &crate::kernels::LowRankProduct<'_, Self>,
@@ -260,7 +264,9 @@ macro_rules! real {
                 trial: &mut [Self],
                 ahead: Option<&mut [Self]>,
             ) -> Option<(bool, bool)> {
-                crate::kernels::fused::pair_simd::<$t, $simd, $lanes>(k, p, out, row, crs, drop, point, trial, ahead)
+                crate::kernels::fused::pair_simd::<$t, $simd, $lanes>(
+                    k, p, out, row, crs, drop, point, trial, ahead,
+                )
             }
             #[inline]
             fn simd_low_rank(

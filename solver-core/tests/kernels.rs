@@ -498,9 +498,8 @@ fn product() -> impl Strategy<Value = Product> {
                 r
             })
         };
-        (rows(), rows(), vec(real(), n), vec(real(), n), vec(real(), n), vec(real(), n)).prop_map(
-            move |(a, b, x, s, w, y)| Product { n, k, gap, a, b, x, s, w, y },
-        )
+        (rows(), rows(), vec(real(), n), vec(real(), n), vec(real(), n), vec(real(), n))
+            .prop_map(move |(a, b, x, s, w, y)| Product { n, k, gap, a, b, x, s, w, y })
     })
 }
 

@@ -7,7 +7,7 @@
 //! between writes the vector or a row the dots came from.
 
 use deq_problems::rng::SplitMix64;
-use solver_core::broyden::ops::{Factor, Lowering, Op, Pairs, Reply, SliceVectors, Then, Vector};
+use solver_core::broyden::ops::{Ahead, Factor, Lowering, Op, Pairs, Reply, SliceVectors, Then, Vector};
 
 /// The buffers of one solve: `u`, `v` (`m` rows of `n`), five work vectors, `z`.
 #[derive(Clone, PartialEq, Debug)]
@@ -22,7 +22,8 @@ struct Bufs {
 impl Bufs {
     fn random(n: usize, m: usize, seed: u64) -> Self {
         let mut rng = SplitMix64::new(seed);
-        let mut draw = |len: usize| (0..len).map(|_| (rng.uniform() * 2.0 - 1.0) as f32).collect::<Vec<f32>>();
+        let mut draw =
+            |len: usize| (0..len).map(|_| (rng.uniform() * 2.0 - 1.0) as f32).collect::<Vec<f32>>();
         Bufs { n, u: draw(m * n), v: draw(m * n), work: draw(5 * n), z: draw(n) }
     }
 
@@ -32,7 +33,9 @@ impl Bufs {
 
     /// The operations on one executor, which may keep dots between them.
     fn run_together(&mut self, ops: &[Op<f32>]) -> Vec<Reply<f32>> {
-        let mut ex = SliceVectors::new(self.n, &mut self.u, &mut self.v, &mut self.work, &mut self.z);
+        let mut ahead = Ahead::new();
+        let mut ex = SliceVectors::new(self.n, &mut self.u, &mut self.v, &mut self.work, &mut self.z)
+            .keeping(&mut ahead);
         ops.iter().map(|op| ex.execute(op)).collect()
     }
 
@@ -43,8 +46,8 @@ impl Bufs {
             let mut lowering = Lowering::new(*op);
             while let Some(part) = lowering.next_part() {
                 assert!(part.is_primitive(), "{part:?}");
-                let reply =
-                    SliceVectors::new(self.n, &mut self.u, &mut self.v, &mut self.work, &mut self.z).execute(&part);
+                let reply = SliceVectors::new(self.n, &mut self.u, &mut self.v, &mut self.work, &mut self.z)
+                    .execute(&part);
                 lowering.answer(reply);
             }
             replies.push(lowering.reply());
@@ -128,8 +131,18 @@ fn check(ops: &[Op<f32>], n: usize, m: usize, seed: u64) -> Vec<Reply<f32>> {
 
 /// Shapes: shorter than a lane chunk, with and without a tail, pairs in one block and in
 /// two (where the fused passes do not apply and the executor runs the parts itself).
-const SHAPES: [(usize, usize, u64); 10] =
-    [(1, 2, 1), (7, 3, 2), (11, 2, 8), (40, 2, 9), (37, 8, 3), (64, 8, 4), (203, 9, 5), (129, 12, 6), (96, 10, 7), (33, 1, 10)];
+const SHAPES: [(usize, usize, u64); 10] = [
+    (1, 2, 1),
+    (7, 3, 2),
+    (11, 2, 8),
+    (40, 2, 9),
+    (37, 8, 3),
+    (64, 8, 4),
+    (203, 9, 5),
+    (129, 12, 6),
+    (96, 10, 7),
+    (33, 1, 10),
+];
 
 #[test]
 fn fused_products_give_the_bits_and_replies_of_their_parts() {
@@ -156,10 +169,20 @@ fn fused_products_report_values_that_are_not_finite() {
     let (n, m, slot) = (40, 6, 1);
     let pairs = Pairs { end: m, skip: Some(slot) };
     // r = ∞: the new row overflows (and the next step with it).
-    let replies = check(&[secant_product(pairs, slot), pair_product(pairs, slot, Some(0.5), [f32::INFINITY, 0.5])], n, m, 9);
+    let replies = check(
+        &[secant_product(pairs, slot), pair_product(pairs, slot, Some(0.5), [f32::INFINITY, 0.5])],
+        n,
+        m,
+        9,
+    );
     assert_eq!(replies[1].flags(), [false, false]);
     // s = ∞: the row is finite, the step is not.
-    let replies = check(&[secant_product(pairs, slot), pair_product(pairs, slot, Some(0.5), [1.0, f32::INFINITY])], n, m, 9);
+    let replies = check(
+        &[secant_product(pairs, slot), pair_product(pairs, slot, Some(0.5), [1.0, f32::INFINITY])],
+        n,
+        m,
+        9,
+    );
     assert_eq!(replies[1].flags(), [true, false]);
 }
 
@@ -203,14 +226,26 @@ fn dots_formed_ahead_are_forgotten_when_their_inputs_change() {
         Op::Fill { out: Vector::V(0), value: 0.25 },
         Op::Scale { out: Vector::V(m - 1), alpha: -2.0, x: Vector::V(m - 1) },
         Op::Unit { out: Vector::V(1), index: 3, value: 1.0 },
-        Op::LowRank { out: Vector::V(3), from: Vector::V(3), beta: 1.0, alpha: 1.0, a: Factor::U, b: Factor::U, pairs: Pairs { end: 2, skip: None }, x: Vector::X, ahead: None, then: Then::Nothing },
+        Op::LowRank {
+            out: Vector::V(3),
+            from: Vector::V(3),
+            beta: 1.0,
+            alpha: 1.0,
+            a: Factor::U,
+            b: Factor::U,
+            pairs: Pairs { end: 2, skip: None },
+            x: Vector::X,
+            ahead: None,
+            then: Then::Nothing,
+        },
         Op::AddOuter { a: Factor::V, rows: 2, coef: Vector::X, x: Vector::G },
     ];
     for (i, write) in writes.into_iter().enumerate() {
         check(&[v_product(pairs, slot), write, hg_product(pairs, 1.0)], n, m, 40 + i as u64);
     }
     // Writes elsewhere keep them (and the result is the same either way).
-    let elsewhere = [Op::Fill { out: Vector::V(slot), value: 3.0 }, Op::Fill { out: Vector::U(0), value: 3.0 }];
+    let elsewhere =
+        [Op::Fill { out: Vector::V(slot), value: 3.0 }, Op::Fill { out: Vector::U(0), value: 3.0 }];
     for (i, write) in elsewhere.into_iter().enumerate() {
         check(&[v_product(pairs, slot), write, hg_product(pairs, 1.0)], n, m, 60 + i as u64);
     }

@@ -225,7 +225,18 @@ pub fn decode_op(c: &[i64], param: f32) -> Result<Option<Op>, String> {
             let (a, b) = (factor_of(at(5)).ok_or_else(bad)?, factor_of(at(6)).ok_or_else(bad)?);
             let (out, x) = (v(0)?, v(1)?);
             let pairs = Pairs { end, skip };
-            Op::LowRank { out, from: out, beta: 1.0, alpha: param, a, b, pairs, x, ahead: None, then: Then::Nothing }
+            Op::LowRank {
+                out,
+                from: out,
+                beta: 1.0,
+                alpha: param,
+                a,
+                b,
+                pairs,
+                x,
+                ahead: None,
+                then: Then::Nothing,
+            }
         }
         OP_FILL => Op::Fill { out: v(0)?, value: param },
         OP_DOT => Op::Dot { a: v(0)?, b: v(1)? },

@@ -10,8 +10,10 @@
 use super::ops::{Factor, Op, Pairs, Then, Vector};
 use crate::Real;
 
-/// Rows an [`Ahead`] can hold a dot product for: `0..ROWS`.
-const ROWS: usize = 8;
+/// Rows an [`Ahead`] can hold a dot product for: `0..ROWS`; none where the kernels have
+/// no vector registers (Cortex-M), which form no dots ahead (so the solver's
+/// `FOOTPRINT` holds no room for them there).
+const ROWS: usize = if crate::kernels::SIMD { 8 } else { 0 };
 
 /// How a dot product was accumulated: as a single row's product computes its
 /// coefficient (the four-accumulator [`dot`](crate::kernels::dot)) or as a block of
@@ -82,7 +84,7 @@ impl<T: Real> Ahead<T> {
 
     /// The dots of the rows of `b` in `pairs` with `x`, in order, if all are held and
     /// were made the way a product over those rows makes them.
-    pub(crate) fn dots_for(&self, b: Factor, pairs: Pairs, x: Vector) -> Option<[T; ROWS]> {
+    pub(crate) fn dots_for(&self, b: Factor, pairs: Pairs, x: Vector) -> Option<[T; 8]> {
         let (factor, with, style) = self.key?;
         let rows = (0..pairs.end).filter(|&i| pairs.contains(i));
         let count = rows.clone().count();
@@ -90,7 +92,7 @@ impl<T: Real> Ahead<T> {
         if (factor, with, style) != (b, x, wanted) || count == 0 || count > ROWS {
             return None;
         }
-        let mut out = [T::ZERO; ROWS];
+        let mut out = [T::ZERO; 8];
         for (o, i) in out.iter_mut().zip(rows) {
             if i >= ROWS || self.valid & (1 << i) == 0 {
                 return None;

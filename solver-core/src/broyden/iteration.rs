@@ -14,25 +14,36 @@
 //! full; all of them for [`History::Restart`]), so `H₊ = H_o + u vᵀ`. The step was
 //! `p = −H g`, so `Δz = αp` and `H_o g = −p − u_old (v_oldᵀg)` (the last term only when a
 //! pair is dropped), and `H₊g₊ = H_o g₊ + u (vᵀg₊)`: the update forms the next step
-//! from the one product `H_o g₊` it needs anyway. Each iteration makes **two low-rank
-//! products**, `H_oᵀp` and `H_o g₊`, each a dot pass over one factor and an axpy pass
-//! over the other, that start from `−γp` and `γg₊` in the same pass (no scale before
-//! them). The axpy pass of the first reads `V`'s rows, whose dots with `g₊` are the
-//! coefficients of the second: it forms them from the same reads (`ahead`, when the
-//! pairs fit one block of eight), so the second reads only `U`. The history is read
-//! three times per iteration (`U`, `V`, `U`), where forming the step afresh took six;
-//! the pair left out (the slot being replaced) costs no extra pass over the vectors
-//! ([`kernels::low_rank`](crate::kernels::low_rank)).
+//! from the one product `H_o g₊` it needs anyway.
+//!
+//! **Two passes over the history per iteration.** Each iteration makes two low-rank
+//! products, `H_oᵀp` and `H_o g₊`, each with the vector work that follows it in the same
+//! pass ([`Then`]), and each one pass over the rows of one factor: the coefficients of
+//! each (`Uᵀp`, `Vᵀg₊`) are the rows of its *other* factor dotted with a vector that
+//! the previous pass formed or read, so that pass forms them too (`ahead`): `Vᵀg₊`
+//! while `v` is formed from `V`'s rows, `Uᵀp₊` while the next step `p₊` is formed from
+//! `U`'s rows (kept across the evaluation by the solver). The pair left out (the slot
+//! being replaced) costs no extra pass ([`kernels::low_rank`](crate::kernels::low_rank)).
+//!
+//! * The **secant pass** (`Then::Secant`): `v = −γp + V(Uᵀp)` into its slot, and from
+//!   the same entries `v_oldᵀg` (the slot's old `v`), `Δg = g₊ − g` (into G), `vᵀΔg`,
+//!   `‖v‖`, `‖Δg‖` and `vᵀg₊`.
+//! * The **pair pass** (`Then::Pair`): `−H_o g₊ = γg₊ − U(Vᵀg₊)`, and from the same
+//!   entries `u = (−H_o g₊ − c·u_old)/vᵀΔg` into its slot, the next step
+//!   `p₊ = −H_o g₊ − u (vᵀg₊)`, the trial point `x₊ + p₊`, and whether `u` and `p₊` are
+//!   finite.
 //!
 //! **Passes over `n`-vectors per iteration** (full history, `α = 1`, M = 8), in units of
-//! one vector read or written: `H_oᵀp` 18 (7 rows of `U` and `p` for the dots; 7 rows of
-//! `V`, `p`, `g₊` and the output `v`); `H_o g₊` 9 (7 rows of `U`, `g₊`, the output);
-//! the trial point's residual and norms 5; its copy to `z` when it is the best so far 2;
-//! `v_oldᵀg` 2; `Δg` 3; `v`'s dot with `Δg` and the two norms 4; `u` and its finiteness
-//! 6; the next step and its finiteness 6; the trial point 3: 58, of which 21 are reads of
-//! stored rows (`u` and `v` are formed in their slots, and the new iterate and residual
-//! trade buffers: no copies). An executor that carries out only the primitive
-//! operations ([`Op::lower`](super::ops::Op::lower)) makes 69, 28 of them row reads.
+//! one vector read or written: the secant pass 13 (7 rows of `V`, `p`, `g₊`, `g`, the
+//! slot's old `v`; `v` and `Δg` written), the pair pass 13 (7 rows of `U`, `g₊`, the
+//! slot's old `u`, `x₊`; `u`, `p₊` and the trial point written), the trial point's
+//! residual and norms 5, its copy to `z` when it is the best so far 2: 33, of which 14
+//! are reads of the other pairs' rows (the new iterate and residual trade buffers: no
+//! copies). The same iteration in the primitive operations (`Op::lowered`: what an
+//! executor that does not fuse carries out, and what the iteration asks for on targets
+//! without vector registers) makes 69, 28 of them row reads. A backtracked step
+//! (`α ≠ 1`), an update against no other pairs, and a dense model take the primitive
+//! operations.
 //!
 //! ```text
 //!   start:    g ← f(x), its residual and norms             converged? best?
@@ -41,8 +52,8 @@
 //!             xn ← x + α·p
 //!             gn ← f(xn), its residual and norms           converged? best? rejected?
 //!   accept:   c = v_oldᵀg (when a pair is dropped),  Δg = gn − g (in G)
-//!             v = −p + V(Uᵀp)   (= H_oᵀp, in its slot; Vᵀg₊ formed ahead)
-//!                                                          vᵀΔg tiny? skip the update
+//!             v = −p + V(Uᵀp)   (= H_oᵀp, in its slot; with Δg and the dots below,
+//!                                 one pass)                vᵀΔg tiny? skip the update
 //!             no other pairs:  u·vᵀΔg = αp + Δg
 //!             else:            u·vᵀΔg = (α − 1)p − c·u_old − H_o g₊,
 //!                              with −H_o g₊ = g₊ − U(Vᵀg₊) formed in P
@@ -60,7 +71,9 @@
 //!   accept:   the update above against all n rows (u in G);  U's row j += vⱼ·u
 //! ```
 
-use super::ops::{Factor, Op, Pairs, Reply, Then, Vector};
+#[cfg(simd)]
+use super::ops::Then;
+use super::ops::{Factor, Op, Pairs, Reply, Vector};
 use super::{BroydenSettings, History};
 use crate::monitor::{Eval, Monitor, next_slot};
 use crate::{Options, Real, Status};
@@ -113,11 +126,6 @@ pub struct BroydenState<T: Real = f32> {
     n: usize,
     probe: usize,
     fresh: bool,
-    /// Whether the update asks for its two products with the work that follows each
-    /// ([`Then`]): where the kernels have vector registers. Elsewhere (Cortex-M) an
-    /// executor would carry them out as their parts anyway ([`Op::lowered`]), so the
-    /// iteration asks for the parts, which takes less stack; the values are the same.
-    fuse: bool,
     /// Whether the buffers of `X`, `G` and of `Xn`, `Gn` have swapped roles: an accepted
     /// trial point becomes the iterate by this swap, not by a copy (see [`Self::role`]).
     flip: bool,
@@ -132,6 +140,7 @@ enum Step {
     /// `P` holds it, not yet checked.
     Formed,
     /// `P` holds it, checked; when finite, the trial point `x + p` is formed too.
+    #[cfg(simd)]
     Checked { finite: bool },
 }
 
@@ -140,27 +149,47 @@ enum Step {
 enum Line {
     Start,
     // Evaluating a point: the start point (trial == false) or the trial point.
-    Evaluated { trial: bool },
-    FirstNorm { trial: bool },
-    Subtracted { trial: bool },
-    SecondNorm { trial: bool },
-    PointFinite { trial: bool },
-    ResidualFinite { trial: bool },
-    KeptBest { trial: bool, stop: Option<Status> },
+    Evaluated {
+        trial: bool,
+    },
+    FirstNorm {
+        trial: bool,
+    },
+    Subtracted {
+        trial: bool,
+    },
+    SecondNorm {
+        trial: bool,
+    },
+    PointFinite {
+        trial: bool,
+    },
+    ResidualFinite {
+        trial: bool,
+    },
+    KeptBest {
+        trial: bool,
+        stop: Option<Status>,
+    },
     // A dense model: the Jacobian's column `probe` formed in V's row, then scaled; the
     // inverse formed; or the model being reset to H = −γI (row j of V set to eⱼ, then
     // row j of U to 0).
     ColumnFormed,
     ColumnScaled,
     Inverted,
-    IdentityRow { j: usize },
-    ZeroRow { j: usize },
+    IdentityRow {
+        j: usize,
+    },
+    ZeroRow {
+        j: usize,
+    },
     // The step.
     StepFormed,
     StepChecked,
     TrialReset,
     TrialFormed,
     // The update.
+    #[cfg(simd)]
     SecantFormed,
     OldestDotted,
     DgFormed,
@@ -176,6 +205,7 @@ enum Line {
     UFormed,
     UScaled,
     UChecked,
+    #[cfg(simd)]
     PairFormed,
     UZeroed,
     VZeroed,
@@ -195,11 +225,33 @@ fn nonempty(pairs: Pairs) -> bool {
 
 /// `out ← beta·x + alpha·A(Bᵀx)` over `pairs` (`(alpha, A, B)`), or `out ← beta·x` when
 /// `pairs` holds no row (a copy when `beta = 1`).
-fn product<T: Real>(out: Vector, (beta, x): (T, Vector), (alpha, a, b): (T, Factor, Factor), pairs: Pairs) -> Op<T> {
+fn product<T: Real>(
+    out: Vector,
+    (beta, x): (T, Vector),
+    (alpha, a, b): (T, Factor, Factor),
+    pairs: Pairs,
+) -> Op<T> {
     if !nonempty(pairs) {
-        return if beta == T::ONE { Op::Copy { from: x, to: out } } else { Op::Scale { out, alpha: beta, x } };
+        return if beta == T::ONE {
+            Op::Copy { from: x, to: out }
+        } else {
+            Op::Scale { out, alpha: beta, x }
+        };
     }
-    Op::LowRank { out, from: x, beta, alpha, a, b, pairs, x, ahead: None, then: Then::Nothing }
+    Op::LowRank {
+        out,
+        from: x,
+        beta,
+        alpha,
+        a,
+        b,
+        pairs,
+        x,
+        #[cfg(simd)]
+        ahead: None,
+        #[cfg(simd)]
+        then: Then::Nothing,
+    }
 }
 
 /// The point and its residual: the start point's or the trial point's.
@@ -244,7 +296,6 @@ impl<T: Real> BroydenState<T> {
             n,
             probe: n,
             fresh: false,
-            fuse: crate::kernels::SIMD,
             flip: false,
             at: Line::Start,
         }
@@ -413,6 +464,7 @@ impl<T: Real> BroydenState<T> {
                 self.oldest_g = reply.scalar();
                 self.form_dg()
             }
+            #[cfg(simd)]
             Line::SecantFormed => {
                 let [c, vg, v_norm, dg_norm, next] = reply.scalars();
                 (self.oldest_g, self.vg, self.v_norm, self.next_dot) = (c, vg, v_norm, Some(next));
@@ -466,6 +518,7 @@ impl<T: Real> BroydenState<T> {
             }
             // The second product with what follows it: u, the next step and the trial
             // point x₊ + p₊, with the finiteness of u and of p₊.
+            #[cfg(simd)]
             Line::PairFormed => {
                 let [u_finite, p_finite] = reply.flags();
                 if !u_finite {
@@ -505,8 +558,7 @@ impl<T: Real> BroydenState<T> {
             // slot (the oldest, or the first for a restart), whose v was just
             // overwritten, is made inert (u = v = 0) and is the next to be replaced.
             if !self.dense() && self.slot < self.count {
-                return self
-                    .to(Line::UZeroed, Op::Fill { out: Vector::U(self.slot), value: T::ZERO });
+                return self.to(Line::UZeroed, Op::Fill { out: Vector::U(self.slot), value: T::ZERO });
             }
             return self.finish();
         }
@@ -545,7 +597,8 @@ impl<T: Real> BroydenState<T> {
         self.alpha = T::ONE;
         self.tries = 0;
         if finite && formed {
-            return self.to(Line::Evaluated { trial: true }, Op::Evaluate { point: Vector::Xn, out: Vector::Gn });
+            return self
+                .to(Line::Evaluated { trial: true }, Op::Evaluate { point: Vector::Xn, out: Vector::Gn });
         }
         self.trial(!finite)
     }
@@ -607,17 +660,23 @@ impl<T: Real> BroydenState<T> {
     /// product `v = −γp + V(Uᵀp)` into its slot, followed in the same pass by
     /// `v_oldᵀg` (the slot's old `v`; used when it is dropped), `Δg = g₊ − g` (in G),
     /// `vᵀΔg`, `‖v‖`, `‖Δg‖` and `vᵀg₊`, with `V`'s dots with `g₊` formed ahead for
-    /// `H_o g₊`. Else (and where the iteration does not fuse) `v_oldᵀg` when the oldest
-    /// pair is dropped, then `Δg`.
+    /// `H_o g₊`. Else (and where the kernels do not fuse, `cfg(not(simd))`: Cortex-M)
+    /// `v_oldᵀg` when the oldest pair is dropped, then `Δg`.
     fn take_step(&mut self) -> Op<T> {
         self.next_dot = None;
-        let others = self.others();
-        if self.dense() || !nonempty(others) || !self.fuse {
-            if self.dropping() {
-                return self.to(Line::OldestDotted, Op::Dot { a: Vector::V(self.slot), b: Vector::G });
-            }
-            return self.form_dg();
+        #[cfg(simd)]
+        if !self.dense() && nonempty(self.others()) {
+            return self.secant(self.others());
         }
+        if self.dropping() {
+            return self.to(Line::OldestDotted, Op::Dot { a: Vector::V(self.slot), b: Vector::G });
+        }
+        self.form_dg()
+    }
+
+    /// [`Self::take_step`]'s fused pass.
+    #[cfg(simd)]
+    fn secant(&mut self, others: Pairs) -> Op<T> {
         let (p, gn) = (Vector::P, Vector::Gn);
         let v = Op::LowRank {
             out: Vector::V(self.slot),
@@ -651,6 +710,17 @@ impl<T: Real> BroydenState<T> {
     /// `p₊ = −H_o g₊ − u (vᵀg₊)` and the trial point `x₊ + p₊`.
     fn start_hg(&mut self) -> Op<T> {
         let (others, gn) = (self.others(), Vector::Gn);
+        let hg = product(Vector::P, (self.gamma, gn), (-T::ONE, Factor::U, Factor::V), others);
+        #[cfg(simd)]
+        if let Some(pair) = self.pair(hg) {
+            return pair;
+        }
+        self.to(Line::HgFormed, hg)
+    }
+
+    /// [`Self::start_hg`]'s fused pass, when it applies.
+    #[cfg(simd)]
+    fn pair(&mut self, hg: Op<T>) -> Option<Op<T>> {
         let then = match self.next_dot {
             Some(next) if self.alpha == T::ONE && !self.dense() => Then::Pair {
                 row: self.u_vector(),
@@ -662,16 +732,16 @@ impl<T: Real> BroydenState<T> {
             },
             _ => Then::Nothing,
         };
-        let hg = product(Vector::P, (self.gamma, gn), (-T::ONE, Factor::U, Factor::V), others);
         match hg {
             Op::LowRank { out, from, beta, alpha, a, b, pairs, x, .. } if then != Then::Nothing => {
                 self.next_dot = None;
                 // The next iteration's first product dots U's rows with p₊: they may be
                 // formed here, where the rows and p₊ pass by anyway.
                 let ahead = Some(Vector::P);
-                self.to(Line::PairFormed, Op::LowRank { out, from, beta, alpha, a, b, pairs, x, ahead, then })
+                let op = Op::LowRank { out, from, beta, alpha, a, b, pairs, x, ahead, then };
+                Some(self.to(Line::PairFormed, op))
             }
-            hg => self.to(Line::HgFormed, hg),
+            _ => None,
         }
     }
 
@@ -739,6 +809,7 @@ impl<T: Real> BroydenState<T> {
         match core::mem::replace(&mut self.step, Step::None) {
             // Formed by the update.
             Step::Formed => return self.check_step(),
+            #[cfg(simd)]
             Step::Checked { finite } => return self.stepped(finite, true),
             Step::None => {}
         }
@@ -1150,6 +1221,7 @@ mod tests {
                     Reply::Flag(false)
                 }
                 // Or the update that forms u in its pass.
+                #[cfg(simd)]
                 op @ Op::LowRank { then: Then::Pair { .. }, .. } if !forced && state.count() > 0 => {
                     carry_out::<N>(op, &f, &mut u, &mut v, &mut work, &mut z);
                     forced = true;

@@ -28,10 +28,11 @@
 //! method needs, done by [`kernels::low_rank`](crate::kernels::low_rank), a dot pass and
 //! an axpy pass per 8 pairs. An iteration makes two of them (`H_oᵀp` and `H_o g₊`; the
 //! next step comes from the second, `H₊g₊ = H_o g₊ + u (vᵀg₊)`, see `iteration.rs`);
-//! the first forms the second's dot products while it reads `V`, so an iteration reads
-//! `U` twice and `V` once: at DEQ scale, where the history dwarfs the caches, that
-//! traffic (21 of the 58 vector passes of an iteration, counted in `iteration.rs`) and
-//! the vector operations around it are the solver's cost.
+//! each forms the other's dot products while it reads its rows, and does the vector
+//! work that follows it in the same pass, so an iteration reads `U` once and `V` once:
+//! at DEQ scale, where the history dwarfs the caches, that traffic (14 of the 33 vector
+//! passes of an iteration, counted in `iteration.rs`) and the vector operations around
+//! it are the solver's cost.
 //!
 //! **When the history is full.** At most `M` pairs are kept, so the memory is fixed
 //! by the type and does not depend on `max_iters`. When all `M` slots hold pairs and a
@@ -212,13 +213,16 @@
 //! assert!(report.status.is_converged());
 //! ```
 
+#[cfg(simd)]
 mod ahead;
 mod iteration;
 pub mod ops;
 mod slices;
 
 pub use iteration::BroydenState;
-use ops::{Ahead, Op, Reply, SliceVectors};
+#[cfg(simd)]
+use ops::Ahead;
+use ops::{Op, Reply, SliceVectors};
 
 use crate::kernels::copy;
 use crate::monitor::split_work;
@@ -289,7 +293,9 @@ pub struct BroydenInner<S, T: Real = f32> {
     n: usize,
     m: usize,
     state: Option<BroydenState<T>>,
-    /// Dot products the executor formed ahead, kept from one evaluation to the next.
+    /// Dot products the executor formed ahead, kept from one evaluation to the next
+    /// (where the kernels fuse).
+    #[cfg(simd)]
     ahead: Ahead<T>,
     storage: S,
 }
@@ -349,7 +355,15 @@ impl<const N: usize, const M: usize, T: Real> Broyden<N, M, T> {
         const { assert!(N > 0, "Broyden needs N ≥ 1 unknowns") };
         const { assert!(M > 0, "Broyden needs room for M ≥ 1 update pairs") };
         let storage = BroydenArrays { u: [[T::ZERO; N]; M], v: [[T::ZERO; N]; M], work: [[T::ZERO; N]; 5] };
-        BroydenInner { settings, n: N, m: M, state: None, ahead: Ahead::new(), storage }
+        BroydenInner {
+            settings,
+            n: N,
+            m: M,
+            state: None,
+            #[cfg(simd)]
+            ahead: Ahead::new(),
+            storage,
+        }
     }
 
     /// Finds `z = f(z)` starting from `z`, leaving in `z` the best iterate found.
@@ -401,7 +415,15 @@ impl<'a, T: Real> BroydenSlices<'a, T> {
     /// [`buffer_lens`]`(n, m)`: `[U, V, work]`.
     pub fn from_slices(n: usize, m: usize, bufs: [&'a mut [T]; 3]) -> Result<Self, FromSlicesError> {
         check_buffers(&bufs, buffer_lens(n, m)?, ["u", "v", "work"])?;
-        Ok(BroydenInner { settings: BroydenSettings::DEFAULT, n, m, state: None, ahead: Ahead::new(), storage: bufs })
+        Ok(BroydenInner {
+            settings: BroydenSettings::DEFAULT,
+            n,
+            m,
+            state: None,
+            #[cfg(simd)]
+            ahead: Ahead::new(),
+            storage: bufs,
+        })
     }
 }
 
@@ -410,7 +432,15 @@ impl<S: Allocate<T, 3>, T: Real> BroydenInner<S, T> {
     /// here, once: a solve then allocates nothing.
     pub fn with_sizes(n: usize, m: usize) -> Result<Self, SizeError> {
         let storage = S::zeroed(buffer_lens(n, m)?)?;
-        Ok(BroydenInner { settings: BroydenSettings::DEFAULT, n, m, state: None, ahead: Ahead::new(), storage })
+        Ok(BroydenInner {
+            settings: BroydenSettings::DEFAULT,
+            n,
+            m,
+            state: None,
+            #[cfg(simd)]
+            ahead: Ahead::new(),
+            storage,
+        })
     }
 }
 
@@ -453,6 +483,7 @@ impl<S: Storage<T, 3>, T: Real> BroydenInner<S, T> {
         let [_, _, work] = self.storage.buffers_mut();
         let [x] = split_work::<T, 1>(work, self.n);
         copy(z, x);
+        #[cfg(simd)]
         self.ahead.forget();
         self.state = Some(BroydenState::started(&self.settings, root, self.n, self.m, opts));
         Ok(())
@@ -505,7 +536,10 @@ impl<S: Storage<T, 3>, T: Real> Solver<T> for BroydenInner<S, T> {
     fn resume(&mut self, z: &mut [T]) -> Next<T> {
         let Some(state) = self.state.as_mut() else { return Next::Done(not_started()) };
         let [u, v, work] = self.storage.buffers_mut();
-        let mut vectors = SliceVectors::new(self.n, u, v, work, z).keeping(&mut self.ahead);
+        let vectors = SliceVectors::new(self.n, u, v, work, z);
+        #[cfg(simd)]
+        let vectors = vectors.keeping(&mut self.ahead);
+        let mut vectors = vectors;
         let mut reply = Reply::None;
         loop {
             match state.advance(reply) {

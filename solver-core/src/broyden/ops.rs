@@ -96,6 +96,7 @@ impl Pairs {
 /// What an [`Op::LowRank`] does after its product, entry by entry in the same pass
 /// (each entry of `out` is final by then), with the values of the operations it stands
 /// for ([`Op::lowered`], in that order).
+#[cfg(simd)]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Then<T: Real = f32> {
     /// Nothing more.
@@ -131,6 +132,7 @@ pub enum Then<T: Real = f32> {
 }
 
 /// Where the reply of a primitive part of a lowered operation goes ([`Op::lowered`]).
+#[cfg(simd)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Part {
     /// It is the operation's reply (an operation that is its own lowering).
@@ -212,10 +214,13 @@ pub enum Op<T: Real = f32> {
         /// then if nothing in between has written that vector or those rows
         /// ([`SliceVectors`] does, keeping them in an [`Ahead`]). With [`Then::Pair`] it
         /// is `out` itself: the dots are with the new `out`, and include the new `row`.
-        /// Lowering drops it.
+        /// Lowering drops it. (Only where the kernels fuse: `cfg(simd)`.)
+        #[cfg(simd)]
         ahead: Option<Vector>,
         /// The vector work that follows the product in the same pass ([`Then`]), and
-        /// the reply: [`Reply::None`] for [`Then::Nothing`].
+        /// the reply: [`Reply::None`] for [`Then::Nothing`]. (Only where the kernels
+        /// fuse: `cfg(simd)`.)
+        #[cfg(simd)]
         then: Then<T>,
     },
     /// `out ← value` in every entry.
@@ -298,6 +303,11 @@ impl<T: Real> Op<T> {
             Op::Combine { out, x, y, .. } => {
                 (*out, *x, *y) = (name(*out), name(*x), name(*y));
             }
+            #[cfg(not(simd))]
+            Op::LowRank { out, from, x, .. } => {
+                (*out, *from, *x) = (name(*out), name(*from), name(*x));
+            }
+            #[cfg(simd)]
             Op::LowRank { out, from, x, ahead, then, .. } => {
                 (*out, *from, *x) = (name(*out), name(*from), name(*x));
                 *ahead = ahead.map(&name);
@@ -325,6 +335,7 @@ impl<T: Real> Op<T> {
     /// operations it stands for, in order; `ahead` is dropped. The values are the same,
     /// bit for bit, as the slice executor's. Every other operation is its own lowering
     /// (part 0, [`Part::Whole`]).
+    #[cfg(simd)]
     pub fn lowered(&self, k: usize) -> Option<(Op<T>, Part)> {
         let Op::LowRank { out, from, beta, alpha, a, b, pairs, x, ahead, then } = *self else {
             return (k == 0).then_some((*self, Part::Whole));
@@ -425,6 +436,7 @@ impl<T: Real> Op<T> {
     }
 
     /// Whether this is in the primitive vocabulary (its own lowering).
+    #[cfg(simd)]
     pub fn is_primitive(&self) -> bool {
         matches!(self.lowered(0), Some((_, Part::Whole)))
     }
@@ -433,6 +445,7 @@ impl<T: Real> Op<T> {
 /// An operation carried out as its primitive parts ([`Op::lowered`]), one at a time:
 /// [`next_part`](Self::next_part) gives a part, [`answer`](Self::answer) takes its reply, and
 /// once `next_part` gives `None`, [`reply`](Self::reply) is the operation's.
+#[cfg(simd)]
 #[derive(Clone, Copy, Debug)]
 pub struct Lowering<T: Real = f32> {
     op: Op<T>,
@@ -441,6 +454,7 @@ pub struct Lowering<T: Real = f32> {
     reply: Reply<T>,
 }
 
+#[cfg(simd)]
 impl<T: Real> Lowering<T> {
     /// `op`, none of its parts carried out yet.
     pub fn new(op: Op<T>) -> Self {
@@ -499,9 +513,11 @@ pub enum Reply<T: Real = f32> {
     Scalar(T),
     /// For [`Op::AllFinite`] and [`Op::Invert`].
     Flag(bool),
-    /// For an [`Op::LowRank`] with [`Then::Secant`].
+    /// For an [`Op::LowRank`] with [`Then::Secant`] (`cfg(simd)`).
+    #[cfg(simd)]
     Scalars([T; 5]),
-    /// For an [`Op::LowRank`] with [`Then::Pair`].
+    /// For an [`Op::LowRank`] with [`Then::Pair`] (`cfg(simd)`).
+    #[cfg(simd)]
     Flags([bool; 2]),
 }
 
@@ -518,15 +534,18 @@ impl<T: Real> Reply<T> {
     }
 
     /// The scalars replied, NaN for a reply of another kind.
+    #[cfg(simd)]
     pub fn scalars(self) -> [T; 5] {
         if let Reply::Scalars(s) = self { s } else { [T::NAN; 5] }
     }
 
     /// The flags replied, `false` for a reply of another kind.
+    #[cfg(simd)]
     pub fn flags(self) -> [bool; 2] {
         if let Reply::Flags(f) = self { f } else { [false; 2] }
     }
 }
 
+#[cfg(simd)]
 pub use super::ahead::Ahead;
 pub use super::slices::SliceVectors;

@@ -4,9 +4,13 @@
 //! no view of the other buffers; every other shape goes through one general, `#[cold]`
 //! path that splits the buffers around the output.
 
+#[cfg(simd)]
 use super::ahead::{Ahead, Style};
-use super::ops::{Factor, Lowering, Op, Pairs, Reply, Then, Vector};
+use super::ops::{Factor, Op, Pairs, Reply, Vector};
+#[cfg(simd)]
+use super::ops::{Lowering, Then};
 
+#[cfg(simd)]
 mod fused;
 use crate::Real;
 use crate::kernels::{self, copy};
@@ -20,10 +24,10 @@ pub struct SliceVectors<'b, T> {
     v: &'b mut [T],
     work: &'b mut [T],
     z: &'b mut [T],
-    /// The dots formed ahead: the caller's ([`keeping`](Self::keeping)), else this
-    /// executor's own.
-    own: Ahead<T>,
-    kept: Option<&'b mut Ahead<T>>,
+    /// Where the dots formed ahead are kept ([`keeping`](Self::keeping)); without it
+    /// none are formed (nor anywhere the kernels do not fuse).
+    #[cfg(simd)]
+    ahead: Option<&'b mut Ahead<T>>,
 }
 
 /// The part of one buffer left readable while a vector of it is being written: the
@@ -113,22 +117,25 @@ impl<'b, T: Real> SliceVectors<'b, T> {
     /// entries for `m` pairs, `work` of `5·n`, `z` of `n`). Slices too short for an
     /// operation make it do nothing (and reply as if not finite); none is checked here.
     pub fn new(n: usize, u: &'b mut [T], v: &'b mut [T], work: &'b mut [T], z: &'b mut [T]) -> Self {
-        SliceVectors { n, u, v, work, z, own: Ahead::new(), kept: None }
-    }
-
-    /// These vectors, keeping the dots formed ahead in `ahead` between executors (a
-    /// solver keeps one per solve, so that dots formed before an evaluation serve after
-    /// it; forget them when a solve starts). The results are the same without it.
-    pub fn keeping(self, ahead: &'b mut Ahead<T>) -> Self {
-        SliceVectors { kept: Some(ahead), ..self }
-    }
-
-    /// The dots formed ahead.
-    fn ahead(&mut self) -> &mut Ahead<T> {
-        match &mut self.kept {
-            Some(a) => a,
-            None => &mut self.own,
+        SliceVectors {
+            n,
+            u,
+            v,
+            work,
+            z,
+            #[cfg(simd)]
+            ahead: None,
         }
+    }
+
+    /// These vectors, keeping in `ahead` the dot products that low-rank operations form
+    /// ahead for later ones ([`Op::LowRank`]'s `ahead`), so that a later operation need
+    /// not read those rows again (a solver keeps one per solve, so that dots formed
+    /// before an evaluation serve after it; forget them when a solve starts). The
+    /// results are the same without it, bit for bit.
+    #[cfg(simd)]
+    pub fn keeping(self, ahead: &'b mut Ahead<T>) -> Self {
+        SliceVectors { ahead: Some(ahead), ..self }
     }
 
     /// Carries out `op` on these vectors and returns its reply: how every Broyden solve
@@ -336,7 +343,9 @@ impl<T: Real> SliceVectors<'_, T> {
     /// The low-rank product of [`Op::LowRank`] (`p`): the fast paths for an output that is
     /// a work vector or a row, every other vector a work vector; the dots formed ahead
     /// used when they are the ones it needs, and formed when it asks for them.
+    #[inline(always)]
     fn low_rank(&mut self, p: &LowRankOp<T>) -> Reply<T> {
+        #[cfg(simd)]
         if p.then != Then::Nothing {
             return self.fused(p);
         }
@@ -345,6 +354,7 @@ impl<T: Real> SliceVectors<'_, T> {
     }
 
     /// Carries out `op` as its primitive parts ([`Op::lowered`]), gathering its reply.
+    #[cfg(simd)]
     #[inline(never)]
     #[cold]
     fn run_lowered(&mut self, op: Op<T>) -> Reply<T> {
@@ -357,15 +367,25 @@ impl<T: Real> SliceVectors<'_, T> {
     }
 
     /// The product of a low-rank operation with nothing after it.
+    #[inline(always)]
     fn product(&mut self, p: &LowRankOp<T>) {
         let n = self.n;
-        let LowRankOp { out, from, beta, .. } = *p;
+        let LowRankOp { out, from, mut beta, .. } = *p;
         if from == out && beta != T::ONE {
-            // Scaled in place first (the iteration never asks for this).
-            self.run(Op::Scale { out, alpha: beta, x: out });
-            return self.product(&LowRankOp { beta: T::ONE, ..*p });
+            // Scaled in place first (the iteration never asks for this), as a scale
+            // rounds it.
+            self.with(out, out, out, |o, _, _| combine(o, None, None, |a, _| beta * a));
+            beta = T::ONE;
         }
-        let given = self.ahead().dots_for(p.b, p.pairs, p.x);
+        // Dots formed ahead exist only where the kernels fuse (not on Cortex-M, whose
+        // stack then holds none of this).
+        #[cfg(simd)]
+        let (given, w_at) = match &self.ahead {
+            Some(a) => (a.dots_for(p.b, p.pairs, p.x), p.ahead.and_then(|w| w.work_index())),
+            None => (None, None),
+        };
+        #[cfg(not(simd))]
+        let (given, w_at): (Option<[T; 8]>, Option<usize>) = (None, None);
         // `from`: no start when it is `out`, else a work vector (or the general path).
         let from_work = match from.work_index() {
             _ if from == out => None,
@@ -374,11 +394,10 @@ impl<T: Real> SliceVectors<'_, T> {
         };
         let Some(xi) = p.x.work_index() else { return self.low_rank_split(p) };
         let k = (0..p.pairs.end).filter(|&i| p.pairs.contains(i)).count();
-        let SliceVectors { u, v, work, own, kept, .. } = self;
-        let ahead = match kept {
-            Some(a) => &mut **a,
-            None => own,
-        };
+        #[cfg(simd)]
+        let SliceVectors { u, v, work, ahead, .. } = self;
+        #[cfg(not(simd))]
+        let SliceVectors { u, v, work, .. } = self;
         let (o, x, s, w, u, v) = match out {
             // Into a work vector: the factors are whole.
             wv if wv.work_index().is_some() => {
@@ -388,7 +407,7 @@ impl<T: Real> SliceVectors<'_, T> {
                 let (Some(x), Some(s)) = (get(xi), from_work.map_or(Some(None), |i| get(i).map(Some))) else {
                     return;
                 };
-                let w = p.ahead.and_then(|w| w.work_index()).and_then(get);
+                let w = w_at.and_then(get);
                 (o, x, s, w, Around::whole(u), Around::whole(v))
             }
             // Into a row of U or V (the new u or v): that factor around the row.
@@ -400,7 +419,7 @@ impl<T: Real> SliceVectors<'_, T> {
                 else {
                     return;
                 };
-                let w = p.ahead.and_then(|w| w.work_index()).and_then(get);
+                let w = w_at.and_then(get);
                 if matches!(out, Vector::U(_)) {
                     let Some((u, o)) = cut(u, at, n) else { return };
                     (o, x, s, w, u, Around::whole(v))
@@ -425,12 +444,17 @@ impl<T: Real> SliceVectors<'_, T> {
             coefs,
             start: s.map(|s| (beta, s)),
         };
-        let mut dots = [T::ZERO; 8];
-        let formed = kernels::low_rank(&product, o, w.map(|w| (w, &mut dots[..])));
-        if let (true, Some(with)) = (formed, p.ahead) {
-            let style = if k == 1 { Style::Single } else { Style::Block };
-            ahead.hold((p.a, with, style), p.pairs, &dots, None);
+        #[cfg(simd)]
+        if let (Some(w), Some(with), Some(ahead)) = (w, p.ahead, ahead) {
+            let mut dots = [T::ZERO; 8];
+            if kernels::low_rank(&product, o, Some((w, &mut dots[..]))) {
+                let style = if k == 1 { Style::Single } else { Style::Block };
+                ahead.hold((p.a, with, style), p.pairs, &dots, None);
+            }
+            return;
         }
+        let _ = (w, k);
+        kernels::low_rank(&product, o, None);
     }
 
     /// `aⱼ ← aⱼ + coef[j]·x` for the rows `j < rows` of `a`; `coef` and `x` must be work
@@ -546,10 +570,13 @@ struct LowRankOp<T: Real> {
     b: Factor,
     pairs: Pairs,
     x: Vector,
+    #[cfg(simd)]
     ahead: Option<Vector>,
+    #[cfg(simd)]
     then: Then<T>,
 }
 
+#[cfg(simd)]
 impl<T: Real> LowRankOp<T> {
     /// The operation these are the fields of.
     fn op(self) -> Op<T> {
@@ -605,8 +632,12 @@ fn add_diagonal<T: Real>(buf: &mut [T], n: usize, add: T) {
 /// `x + alpha·y` with `alpha = ±1` is computed as `x ± y`, and `alpha·x` as `±x`: the
 /// same values (the product by ±1 is exact), without a multiplication, which on a
 /// target without an FPU is a call.
+#[inline(always)]
 fn execute<T: Real>(s: &mut SliceVectors<'_, T>, op: &Op<T>) -> Reply<T> {
-    s.ahead().invalidate(op);
+    #[cfg(simd)]
+    if let Some(a) = &mut s.ahead {
+        a.invalidate(op);
+    }
     match *op {
         Op::Evaluate { .. } | Op::Done(_) => {}
         Op::Dot { a, b } => {
@@ -651,8 +682,13 @@ fn execute<T: Real>(s: &mut SliceVectors<'_, T>, op: &Op<T>) -> Reply<T> {
                 combine(o, x, y, |a, b| a + alpha * b);
             }
         }),
+        #[cfg(simd)]
         Op::LowRank { out, from, beta, alpha, a, b, pairs, x, ahead, then } => {
             return s.low_rank(&LowRankOp { out, from, beta, alpha, a, b, pairs, x, ahead, then });
+        }
+        #[cfg(not(simd))]
+        Op::LowRank { out, from, beta, alpha, a, b, pairs, x } => {
+            return s.low_rank(&LowRankOp { out, from, beta, alpha, a, b, pairs, x });
         }
     }
     Reply::None

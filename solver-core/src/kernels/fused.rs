@@ -127,7 +127,11 @@ fn chunks<T, const L: usize>(x: &[T], n: usize) -> Option<(&[[T; L]], &[T])> {
 
 /// The start of an entry of the product: `beta·s` or the output's own value.
 #[inline(always)]
-fn start_lanes<T: Real, V: Lanes<T, L>, const L: usize>(start: Option<(V, &[[T; L]])>, j: usize, own: V) -> V {
+fn start_lanes<T: Real, V: Lanes<T, L>, const L: usize>(
+    start: Option<(V, &[[T; L]])>,
+    j: usize,
+    own: V,
+) -> V {
     match start.and_then(|(vb, s)| Some(vb * V::load(s.get(j)?))) {
         Some(v) => v,
         None => own,

@@ -40,6 +40,7 @@ macro_rules! with_rows {
 }
 
 pub(crate) mod block;
+#[cfg(simd)]
 pub(crate) mod fused;
 pub mod scalar;
 pub(crate) mod vector;
@@ -50,14 +51,9 @@ use crate::Real;
 /// (Cortex-M: at most a scalar FPU) `f32x8` would be eight scalar lanes: no faster,
 /// larger code, and several hundred bytes of stack for the spilled accumulators, so
 /// those targets use the [`scalar`] kernels, which the tests check the SIMD ones
-/// against.
-pub(crate) const SIMD: bool = cfg!(any(
-    target_arch = "x86_64",
-    target_arch = "x86",
-    target_arch = "aarch64",
-    target_arch = "wasm32",
-    all(target_arch = "arm", target_feature = "neon")
-));
+/// against. `cfg(simd)` is set by the build script on x86, AArch64, wasm32 and ARM with
+/// NEON; only there do the fused operations of a Broyden update exist.
+pub(crate) const SIMD: bool = cfg!(simd);
 
 /// `Σ aᵢ bᵢ` over the common prefix of `a` and `b`.
 ///

@@ -159,7 +159,11 @@ pub fn low_rank_acc_parts<T: Real>(alpha: T, a: [&[T]; 2], b: [&[T]; 2], n: usiz
 /// [`low_rank_acc_parts`] in general (see [`super::low_rank`]): from `beta·s` when a
 /// start is given, with given coefficients, and the rows' dots with `w` (each by
 /// [`dot`]) when `ahead` asks and the pairs fit one block of eight.
-pub fn low_rank<T: Real>(p: &super::LowRankProduct<'_, T>, y: &mut [T], ahead: Option<(&[T], &mut [T])>) -> bool {
+pub fn low_rank<T: Real>(
+    p: &super::LowRankProduct<'_, T>,
+    y: &mut [T],
+    ahead: Option<(&[T], &mut [T])>,
+) -> bool {
     let n = p.n;
     if n == 0 {
         return false;
@@ -167,7 +171,13 @@ pub fn low_rank<T: Real>(p: &super::LowRankProduct<'_, T>, y: &mut [T], ahead: O
     let y = y.get_mut(..n.min(y.len())).unwrap_or_default();
     if let Some((beta, s)) = p.start {
         for (yi, si) in y.iter_mut().zip(s) {
-            *yi = if beta == T::ONE { *si } else if beta == -T::ONE { -*si } else { beta * *si };
+            *yi = if beta == T::ONE {
+                *si
+            } else if beta == -T::ONE {
+                -*si
+            } else {
+                beta * *si
+            };
         }
     }
     match (p.coefs, ahead) {
@@ -213,7 +223,8 @@ fn low_rank_given_or_ahead<T: Real>(
             }
         }
     }
-    let Some((w, out)) = ahead.filter(|(w, out)| (1..=8).contains(&k) && out.len() >= k && w.len() >= n && y.len() == n)
+    let Some((w, out)) =
+        ahead.filter(|(w, out)| (1..=8).contains(&k) && out.len() >= k && w.len() >= n && y.len() == n)
     else {
         return false;
     };

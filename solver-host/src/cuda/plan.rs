@@ -308,8 +308,7 @@ mod tests {
 
     #[test]
     fn groups_by_kind_in_launch_order_and_checks_rows() {
-        let low_rank =
-            |out, pairs| Op::LowRank {
+        let low_rank = |out, pairs| Op::LowRank {
             out,
             from: out,
             beta: 1.0,

@@ -4,8 +4,8 @@
 //! ([`Op::lowered`]): the same bits either way.
 
 use super::{Around, LowRankOp, SliceVectors, cut, cut_work, rows};
-use crate::broyden::ahead::Style;
 use crate::Real;
+use crate::broyden::ahead::Style;
 use crate::broyden::ops::{Factor, Reply, Then, Vector};
 use crate::kernels::{Coefs, LowRankProduct, fused, scalar};
 
@@ -13,7 +13,7 @@ impl<T: Real> SliceVectors<'_, T> {
     /// [`Op::LowRank`](crate::broyden::ops::Op::LowRank) with a [`Then`].
     #[inline(never)]
     pub(super) fn fused(&mut self, p: &LowRankOp<T>) -> Reply<T> {
-        let given = self.ahead().dots_for(p.b, p.pairs, p.x);
+        let given = self.ahead.as_ref().and_then(|a| a.dots_for(p.b, p.pairs, p.x));
         let reply = match p.then {
             Then::Secant { g, gn } => self.secant(*p, given, g, gn),
             Then::Pair { row, c, r, s, point, trial } => self.pair(*p, given, row, c, [r, s], point, trial),
@@ -31,17 +31,14 @@ impl<T: Real> SliceVectors<'_, T> {
         if gi == xi || gi == fi || gi == ni {
             return None;
         }
-        let SliceVectors { u, v, work, own, kept, .. } = self;
-        let ahead = match kept {
-            Some(a) => &mut **a,
-            None => own,
-        };
+        let SliceVectors { u, v, work, ahead, .. } = self;
         let (lo, g, hi) = cut_work(work, gi, n)?;
         let get = |i: usize| super::around_work(lo, hi, gi, i, n);
         let (x, from, gn) = (get(xi)?, get(fi)?, get(ni)?);
         let w = match p.ahead {
-            Some(w) => Some(get(w.work_index()?)?),
-            None => None,
+            // Formed only where they can be kept.
+            Some(w) if ahead.is_some() => Some(get(w.work_index()?)?),
+            _ => None,
         };
         let (out, u, v) = match p.out {
             Vector::U(i) => {
@@ -60,11 +57,17 @@ impl<T: Real> SliceVectors<'_, T> {
             Some(d) => Coefs::Given(d),
             None => Coefs::Dots(x),
         };
-        let product =
-            LowRankProduct { alpha: p.alpha, a: [a.0, a.1], b: [b.0, b.1], n, coefs, start: Some((p.beta, from)) };
+        let product = LowRankProduct {
+            alpha: p.alpha,
+            a: [a.0, a.1],
+            b: [b.0, b.1],
+            n,
+            coefs,
+            start: Some((p.beta, from)),
+        };
         let mut dots = [T::ZERO; 8];
         let (sums, formed) = fused::secant(&product, out, w.map(|w| (w, &mut dots[..])), g, gn)?;
-        if let (true, Some(with)) = (formed, p.ahead) {
+        if let (true, Some(with), Some(ahead)) = (formed, p.ahead, ahead) {
             let k = (0..p.pairs.end).filter(|&i| p.pairs.contains(i)).count();
             let style = if k == 1 { Style::Single } else { Style::Block };
             ahead.hold((p.a, with, style), p.pairs, &dots, None);
@@ -91,15 +94,12 @@ impl<T: Real> SliceVectors<'_, T> {
         trial: Vector,
     ) -> Option<Reply<T>> {
         let n = self.n;
-        let (oi, xi, pi, ti) = (p.out.work_index()?, p.x.work_index()?, point.work_index()?, trial.work_index()?);
+        let (oi, xi, pi, ti) =
+            (p.out.work_index()?, p.x.work_index()?, point.work_index()?, trial.work_index()?);
         if p.from != p.x || n == 0 {
             return None;
         }
-        let SliceVectors { u, v, work, own, kept, .. } = self;
-        let ahead = match kept {
-            Some(a) => &mut **a,
-            None => own,
-        };
+        let SliceVectors { u, v, work, ahead, .. } = self;
         let mut five = work.get_mut(..5 * n)?.chunks_exact_mut(n);
         let mut parts: [&mut [T]; 5] = core::array::from_fn(|_| five.next().unwrap_or_default());
         let [out, x, point, trial] = parts.get_disjoint_mut([oi, xi, pi, ti]).ok()?;
@@ -121,17 +121,24 @@ impl<T: Real> SliceVectors<'_, T> {
             Some(d) => Coefs::Given(d),
             None => Coefs::Dots(x),
         };
-        let product =
-            LowRankProduct { alpha: p.alpha, a: [a.0, a.1], b: [b.0, b.1], n, coefs, start: Some((p.beta, x)) };
+        let product = LowRankProduct {
+            alpha: p.alpha,
+            a: [a.0, a.1],
+            b: [b.0, b.1],
+            n,
+            coefs,
+            start: Some((p.beta, x)),
+        };
         let row_index = match (p.a, row) {
             (Factor::U, Vector::U(i)) | (Factor::V, Vector::V(i)) => Some(i),
             _ => None,
         };
         let mut dots = [T::ZERO; 9];
-        let wanted = (p.ahead == Some(p.out)).then_some(&mut dots[..]).filter(|_| row_index.is_some());
+        let wanted =
+            (p.ahead == Some(p.out) && ahead.is_some() && row_index.is_some()).then_some(&mut dots[..]);
         let formed = wanted.is_some();
         let (u_finite, p_finite) = fused::pair(&product, out, row_out, c, r, s, point, trial, wanted)?;
-        if let (true, Some(i)) = (formed, row_index) {
+        if let (true, Some(i), Some(ahead)) = (formed, row_index, ahead) {
             let k = (0..p.pairs.end).filter(|&i| p.pairs.contains(i)).count();
             ahead.hold((p.a, p.out, Style::Block), p.pairs, &dots[..k], dots.get(k).map(|d| (i, *d)));
         }
