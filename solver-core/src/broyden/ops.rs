@@ -13,6 +13,18 @@
 //! (these slices, solver-host's CUDA kernels, the Python package's torch executor) runs
 //! it unchanged.
 //!
+//! # Fused operations
+//!
+//! Where the kernels have vector registers (`cfg(simd)`: x86, AArch64, wasm32, ARM with
+//! NEON), a low-rank product can carry the vector work that follows it in the same pass
+//! ([`Then`]: the secant and the new pair of an update) and form ahead the dot products
+//! a later product needs (`ahead`, kept in an [`Ahead`]), so that an iteration reads the
+//! history once per factor. Each such operation stands for a sequence of primitive ones
+//! ([`Op::lowered`], carried out part by part by [`Lowering`]) with the same values bit
+//! for bit: an executor that does not fuse (CUDA, torch, through solver-host's
+//! `OffloadRun`) carries out the parts. On Cortex-M the fused vocabulary does not exist
+//! and the iteration asks for the parts itself.
+//!
 //! [`SliceVectors::execute`] carries the operations out on slices; that is how every
 //! solve in this crate runs. A caller that keeps the vectors elsewhere (on a GPU, for a whole batch of
 //! samples at once) carries them out itself and feeds the replies to
