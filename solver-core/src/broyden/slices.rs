@@ -214,6 +214,27 @@ fn row_mut<'a, T>(
     buf.get_mut(at..at.checked_add(n)?)
 }
 
+/// Row `r` of `U` or `V`, writable, and the two factor buffers around it (the other one
+/// whole); `None` for a work vector or `z`, or a row outside its buffer.
+fn cut_row<'a, T>(
+    u: &'a mut [T],
+    v: &'a mut [T],
+    r: Vector,
+    n: usize,
+) -> Option<(&'a mut [T], Around<'a, T>, Around<'a, T>)> {
+    match r {
+        Vector::U(i) => {
+            let (u, o) = cut(u, i.checked_mul(n)?, n)?;
+            Some((o, u, Around::whole(v)))
+        }
+        Vector::V(i) => {
+            let (v, o) = cut(v, i.checked_mul(n)?, n)?;
+            Some((o, Around::whole(u), v))
+        }
+        _ => None,
+    }
+}
+
 /// Row `i` (of `n` entries) of the row-major `buf`.
 fn row<T>(buf: &[T], i: usize, n: usize) -> Option<&[T]> {
     let at = i.checked_mul(n)?;
@@ -393,7 +414,6 @@ impl<T: Real> SliceVectors<'_, T> {
             None => return self.low_rank_split(p),
         };
         let Some(xi) = p.x.work_index() else { return self.low_rank_split(p) };
-        let k = (0..p.pairs.end).filter(|&i| p.pairs.contains(i)).count();
         #[cfg(simd)]
         let SliceVectors { u, v, work, ahead, .. } = self;
         #[cfg(not(simd))]
@@ -411,22 +431,15 @@ impl<T: Real> SliceVectors<'_, T> {
                 (o, x, s, w, Around::whole(u), Around::whole(v))
             }
             // Into a row of U or V (the new u or v): that factor around the row.
-            Vector::U(i) | Vector::V(i) => {
+            Vector::U(_) | Vector::V(_) => {
                 let work = &**work;
                 let get = |i: usize| row(work, i, n);
-                let (Some(at), Some(x), Some(s)) =
-                    (i.checked_mul(n), get(xi), from_work.map_or(Some(None), |i| get(i).map(Some)))
-                else {
+                let (Some(x), Some(s)) = (get(xi), from_work.map_or(Some(None), |i| get(i).map(Some))) else {
                     return;
                 };
                 let w = w_at.and_then(get);
-                if matches!(out, Vector::U(_)) {
-                    let Some((u, o)) = cut(u, at, n) else { return };
-                    (o, x, s, w, u, Around::whole(v))
-                } else {
-                    let Some((v, o)) = cut(v, at, n) else { return };
-                    (o, x, s, w, Around::whole(u), v)
-                }
+                let Some((o, u, v)) = cut_row(u, v, out, n) else { return };
+                (o, x, s, w, u, v)
             }
             _ => return self.low_rank_split(p),
         };
@@ -448,12 +461,13 @@ impl<T: Real> SliceVectors<'_, T> {
         if let (Some(w), Some(with), Some(ahead)) = (w, p.ahead, ahead) {
             let mut dots = [T::ZERO; 8];
             if kernels::low_rank(&product, o, Some((w, &mut dots[..]))) {
+                let k = (0..p.pairs.end).filter(|&i| p.pairs.contains(i)).count();
                 let style = if k == 1 { Style::Single } else { Style::Block };
                 ahead.hold((p.a, with, style), p.pairs, &dots, None);
             }
             return;
         }
-        let _ = (w, k);
+        let _ = w;
         kernels::low_rank(&product, o, None);
     }
 

@@ -125,6 +125,18 @@ fn chunks<T, const L: usize>(x: &[T], n: usize) -> Option<(&[[T; L]], &[T])> {
     Some(x.get(..n)?.as_chunks::<L>())
 }
 
+/// The start of a product, `beta·s` over its first `n` entries, as the lane chunks and the
+/// tail of `s` (`(None, None)` without a start); `None` when `s` is shorter than `n`.
+#[allow(clippy::type_complexity)]
+fn start_parts<T: Real, V: Lanes<T, L>, const L: usize>(
+    start: Option<(T, &[T])>,
+    n: usize,
+) -> Option<(Option<(V, &[[T; L]])>, Option<(T, &[T])>)> {
+    let Some((beta, s)) = start else { return Some((None, None)) };
+    let (chunks, tail) = s.get(..n)?.as_chunks::<L>();
+    Some((Some((V::splat(beta), chunks)), Some((beta, tail))))
+}
+
 /// The start of an entry of the product: `beta·s` or the output's own value.
 #[inline(always)]
 fn start_lanes<T: Real, V: Lanes<T, L>, const L: usize>(
@@ -186,14 +198,7 @@ fn secant_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
     let out = out.get_mut(..n).filter(|o| o.len() == n)?;
     let (gc, gt) = g.get_mut(..n)?.as_chunks_mut::<L>();
     let (nc, nt) = chunks::<T, L>(gn, n)?;
-    let start = match p.start {
-        Some((beta, s)) => Some((beta, s.get(..n)?)),
-        None => None,
-    };
-    let (start_v, start_t) = match start {
-        Some((beta, s)) => (Some((V::splat(beta), s.as_chunks::<L>().0)), Some((beta, s.as_chunks::<L>().1))),
-        None => (None, None),
-    };
+    let (start_v, start_t) = start_parts::<T, V, L>(p.start, n)?;
     let ahead = ahead.filter(|(w, dots)| dots.len() >= R && w.len() >= n);
     let w = match &ahead {
         Some((w, _)) => Some(chunks::<T, L>(w, n)?),
@@ -283,14 +288,7 @@ fn pair_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
     let (uc, ut) = row.get_mut(..n)?.as_chunks_mut::<L>();
     let (tc, tt) = trial.get_mut(..n)?.as_chunks_mut::<L>();
     let (pc, pt) = chunks::<T, L>(point, n)?;
-    let start = match p.start {
-        Some((beta, s)) => Some((beta, s.get(..n)?)),
-        None => None,
-    };
-    let (start_v, start_t) = match start {
-        Some((beta, s)) => (Some((V::splat(beta), s.as_chunks::<L>().0)), Some((beta, s.as_chunks::<L>().1))),
-        None => (None, None),
-    };
+    let (start_v, start_t) = start_parts::<T, V, L>(p.start, n)?;
     let (yc, yt) = out.as_chunks_mut::<L>();
     let (rc, rt) = split_rows::<T, R, L>(a, yc.len(), yt.len())?;
     let cv: [V; R] = core::array::from_fn(|i| V::splat(cf[i]));

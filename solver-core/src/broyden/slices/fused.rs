@@ -3,7 +3,7 @@
 //! Broyden iteration gives them, else the operation's primitive parts one by one
 //! ([`Op::lowered`]): the same bits either way.
 
-use super::{Around, LowRankOp, SliceVectors, cut, cut_work, rows};
+use super::{LowRankOp, SliceVectors, cut_row, cut_work, rows};
 use crate::Real;
 use crate::broyden::ahead::Style;
 use crate::broyden::ops::{Factor, Reply, Then, Vector};
@@ -40,17 +40,7 @@ impl<T: Real> SliceVectors<'_, T> {
             Some(w) if ahead.is_some() => Some(get(w.work_index()?)?),
             _ => None,
         };
-        let (out, u, v) = match p.out {
-            Vector::U(i) => {
-                let (u, o) = cut(u, i.checked_mul(n)?, n)?;
-                (o, u, Around::whole(v))
-            }
-            Vector::V(i) => {
-                let (v, o) = cut(v, i.checked_mul(n)?, n)?;
-                (o, Around::whole(u), v)
-            }
-            _ => return None,
-        };
+        let (out, u, v) = cut_row(u, v, p.out, n)?;
         let factor = |f: Factor| rows(if f == Factor::U { u } else { v }, n, p.pairs);
         let (a, b) = (factor(p.a)?, factor(p.b)?);
         let coefs = match &given {
@@ -104,17 +94,7 @@ impl<T: Real> SliceVectors<'_, T> {
         let mut parts: [&mut [T]; 5] = core::array::from_fn(|_| five.next().unwrap_or_default());
         let [out, x, point, trial] = parts.get_disjoint_mut([oi, xi, pi, ti]).ok()?;
         let (x, point): (&[T], &[T]) = (x, point);
-        let (row_out, u, v) = match row {
-            Vector::U(i) => {
-                let (u, o) = cut(u, i.checked_mul(n)?, n)?;
-                (o, u, Around::whole(v))
-            }
-            Vector::V(i) => {
-                let (v, o) = cut(v, i.checked_mul(n)?, n)?;
-                (o, Around::whole(u), v)
-            }
-            _ => return None,
-        };
+        let (row_out, u, v) = cut_row(u, v, row, n)?;
         let factor = |f: Factor| rows(if f == Factor::U { u } else { v }, n, p.pairs);
         let (a, b) = (factor(p.a)?, factor(p.b)?);
         let coefs = match &given {
