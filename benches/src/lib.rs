@@ -9,6 +9,30 @@ use deq_problems::{FixedPointProblem, linalg, to_f64};
 use solver_core::{AndersonSettings, BroydenSettings, Options, PicardSettings, Real, Report, Status};
 use solver_host::{DynAnderson, DynBroyden, DynPicard, Solver};
 
+/// The instruction set of solver-core's kernels for this run: the environment's `ISA`
+/// (`baseline` or `avx`) if set, else what the CPU has
+/// ([`solver_core::kernels::isa`]). Exits with a message if `ISA` asks for one this
+/// CPU cannot run.
+pub fn isa_from_env() -> solver_core::kernels::isa::Isa {
+    use solver_core::kernels::isa::{self, Isa};
+    let asked = match std::env::var("ISA").as_deref() {
+        Ok("baseline") => Some(Isa::Baseline),
+        Ok("avx") => Some(Isa::Avx),
+        Ok(other) => {
+            eprintln!("ISA={other}: expected `baseline` or `avx`");
+            std::process::exit(2)
+        }
+        Err(_) => None,
+    };
+    if let Some(asked) = asked
+        && let Err(e) = isa::set_isa(asked)
+    {
+        eprintln!("ISA: {e}");
+        std::process::exit(2)
+    }
+    isa::isa()
+}
+
 /// Runs `solver` on the map `f` from `z`.
 fn run<T: Real>(
     mut solver: impl Solver<T>,

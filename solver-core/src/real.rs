@@ -13,6 +13,8 @@
 use core::fmt::{Debug, Display};
 use core::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub, SubAssign};
 
+#[allow(unused_imports)] // the lane type of the AVX kernels has its methods in the trait
+use crate::kernels::vector::Lanes as _;
 use crate::kernels::{block, vector};
 
 /// A float type the solvers run in: `f32` or `f64`. Sealed: the kernels and their tests
@@ -148,8 +150,29 @@ mod private {
     impl Sealed for f64 {}
 }
 
+/// `$body` with the lane type `$V` of the instruction set the kernels run with
+/// ([`kernels::isa`](crate::kernels::isa)): on x86 with AVX at run time,
+/// `kernels::avx`'s types inside a function compiled for AVX; otherwise `$wide`.
+macro_rules! on_isa {
+    ($t:ty, $wide:ty, $avx:ty, $lanes:literal, $V:ident => $body:expr) => {{
+        #[cfg(all(simd, any(target_arch = "x86", target_arch = "x86_64"), not(target_feature = "avx")))]
+        if crate::kernels::isa::avx() {
+            type $V = $avx;
+            // SAFETY: `avx()` is true only where the CPU and the OS support AVX.
+            return unsafe {
+                crate::kernels::isa::with_avx(
+                    #[inline(always)]
+                    || $body,
+                )
+            };
+        }
+        type $V = $wide;
+        $body
+    }};
+}
+
 macro_rules! real {
-    ($t:ty, $simd:ty, $lanes:literal, $sqrt:path, $sqrt_eps:literal, $name:literal) => {
+    ($t:ty, $simd:ty, $avx:ty, $lanes:literal, $sqrt:path, $sqrt_eps:literal, $name:literal) => {
         impl Real for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -195,38 +218,50 @@ macro_rules! real {
             }
             #[inline]
             fn simd_dot(a: &[Self], b: &[Self]) -> Self {
-                vector::reduce2::<$t, $simd, $lanes>(a, b, |s, x, y| x.mul_add(y, s), |s, x, y| s + x * y)
+                on_isa!($t, $simd, $avx, $lanes, V => {
+                    vector::reduce2::<$t, V, $lanes>(a, b, |s, x, y| x.mul_add(y, s), |s, x, y| s + x * y)
+                })
             }
             #[inline]
             fn simd_dist2(a: &[Self], b: &[Self]) -> Self {
-                vector::reduce2::<$t, $simd, $lanes>(
-                    a,
-                    b,
-                    |s, x, y| {
-                        let d = x - y;
-                        d.mul_add(d, s)
-                    },
-                    |s, x, y| {
-                        let d = x - y;
-                        s + d * d
-                    },
-                )
+                on_isa!($t, $simd, $avx, $lanes, V => {
+                    vector::reduce2::<$t, V, $lanes>(
+                        a,
+                        b,
+                        |s, x, y| {
+                            let d = x - y;
+                            d.mul_add(d, s)
+                        },
+                        |s, x, y| {
+                            let d = x - y;
+                            s + d * d
+                        },
+                    )
+                })
             }
             #[inline]
             fn simd_axpy(alpha: Self, x: &[Self], y: &mut [Self]) {
-                vector::axpy::<$t, $simd, $lanes>(alpha, x, y)
+                on_isa!($t, $simd, $avx, $lanes, V => {
+                    vector::axpy::<$t, V, $lanes>(alpha, x, y)
+                })
             }
             #[inline]
             fn simd_sub_norms(x: &[Self], g: &mut [Self]) -> (Self, Self) {
-                vector::sub_norms::<$t, $simd, $lanes>(x, g)
+                on_isa!($t, $simd, $avx, $lanes, V => {
+                    vector::sub_norms::<$t, V, $lanes>(x, g)
+                })
             }
             #[inline]
             fn simd_multi_dot(rows: &[Self], n: usize, x: &[Self], out: &mut [Self]) {
-                block::multi_dot::<$t, $simd, $lanes>(rows, n, x, out)
+                on_isa!($t, $simd, $avx, $lanes, V => {
+                    block::multi_dot::<$t, V, $lanes>(rows, n, x, out)
+                })
             }
             #[inline]
             fn simd_multi_axpy(rows: &[Self], n: usize, coeffs: &[Self], y: &mut [Self]) {
-                block::multi_axpy::<$t, $simd, $lanes>(rows, n, coeffs, y)
+                on_isa!($t, $simd, $avx, $lanes, V => {
+                    block::multi_axpy::<$t, V, $lanes>(rows, n, coeffs, y)
+                })
             }
             #[inline]
             fn simd_multi_dot2(
@@ -237,7 +272,9 @@ macro_rules! real {
                 out_x: &mut [Self],
                 out_y: &mut [Self],
             ) {
-                block::multi_dot2::<$t, $simd, $lanes>(rows, n, x, y, out_x, out_y)
+                on_isa!($t, $simd, $avx, $lanes, V => {
+                    block::multi_dot2::<$t, V, $lanes>(rows, n, x, y, out_x, out_y)
+                })
             }
             #[inline]
             #[cfg(simd)]
@@ -249,7 +286,9 @@ macro_rules! real {
                 g: &mut [Self],
                 gn: &[Self],
             ) -> Option<([Self; 5], bool)> {
-                crate::kernels::fused::secant_simd::<$t, $simd, $lanes>(k, p, out, ahead, g, gn)
+                on_isa!($t, $simd, $avx, $lanes, V => {
+                    crate::kernels::fused::secant_simd::<$t, V, $lanes>(k, p, out, ahead, g, gn)
+                })
             }
             #[inline]
             #[cfg(simd)]
@@ -264,9 +303,11 @@ macro_rules! real {
                 trial: &mut [Self],
                 ahead: Option<&mut [Self]>,
             ) -> Option<(bool, bool)> {
-                crate::kernels::fused::pair_simd::<$t, $simd, $lanes>(
-                    k, p, out, row, crs, drop, point, trial, ahead,
-                )
+                on_isa!($t, $simd, $avx, $lanes, V => {
+                    crate::kernels::fused::pair_simd::<$t, V, $lanes>(
+                        k, p, out, row, crs, drop, point, trial, ahead,
+                    )
+                })
             }
             #[inline]
             fn simd_low_rank(
@@ -274,11 +315,13 @@ macro_rules! real {
                 y: &mut [Self],
                 ahead: Option<(&[Self], &mut [Self])>,
             ) -> bool {
-                block::low_rank::<$t, $simd, $lanes>(p, y, ahead)
+                on_isa!($t, $simd, $avx, $lanes, V => {
+                    block::low_rank::<$t, V, $lanes>(p, y, ahead)
+                })
             }
         }
     };
 }
 
-real!(f32, wide::f32x8, 8, libm::sqrtf, 3.4526698e-4, "f32");
-real!(f64, wide::f64x4, 4, libm::sqrt, 1.4901161193847656e-8, "f64");
+real!(f32, wide::f32x8, crate::kernels::avx::F32x8, 8, libm::sqrtf, 3.4526698e-4, "f32");
+real!(f64, wide::f64x4, crate::kernels::avx::F64x4, 4, libm::sqrt, 1.4901161193847656e-8, "f64");

@@ -1,6 +1,6 @@
 //! Read bandwidth of the history kernel `U(Vᵀx)` beyond cache, beside the machine's
-//! streaming read rate, per thread and on every thread at once; and the instruction set
-//! each path was built for.
+//! streaming read rate, per thread and on every thread at once, with each instruction
+//! set the kernels can run with on this CPU (`solver_core::kernels::isa`).
 //!
 //! ```text
 //! cargo run --release -p deq-benches --bin bandwidth [-- MiB]
@@ -17,12 +17,14 @@
 //!
 //! Each figure is the median of 9 timed passes after one untimed pass; with `T` threads
 //! each thread has buffers of its own of the same size and the rate is their sum. The
-//! ratio is `U(Vᵀx)` over streaming, measured in the same run.
+//! ratio is `U(Vᵀx)` over streaming, measured in the same run. The kernels give the
+//! same bits on every instruction set; only the rate differs.
 
 use std::hint::black_box;
 use std::time::Instant;
 
 use solver_core::kernels;
+use solver_core::kernels::isa::{self, Isa};
 
 const M: usize = 8;
 const PASSES: usize = 9;
@@ -97,23 +99,16 @@ fn main() {
             yes(std::arch::is_x86_feature_detected!("avx512f")),
         );
     }
-    let built = if cfg!(target_feature = "avx512f") {
-        "AVX-512"
-    } else if cfg!(all(target_feature = "avx2", target_feature = "fma")) {
-        "AVX2+FMA"
-    } else if cfg!(target_feature = "avx") {
-        "AVX"
-    } else if cfg!(target_feature = "sse2") {
-        "SSE2"
-    } else {
-        "scalar"
-    };
+    let isas: Vec<Isa> = [Isa::Baseline, Isa::Avx].into_iter().filter(|&i| isa::set_isa(i).is_ok()).collect();
+    let best = isa::detected();
     println!(
-        "kernels built for: {built} (wide picks its instructions at compile time; no run-time dispatch)\n"
+        "solver kernels: {} (chosen at run time; the binary's baseline is {})\n",
+        best.name(),
+        Isa::Baseline.name()
     );
 
-    println!("| threads | streaming GB/s | U(Vᵀx) GB/s | ratio |");
-    println!("|--:|--:|--:|--:|");
+    println!("| threads | streaming GB/s | kernels | U(Vᵀx) GB/s | ratio |");
+    println!("|--:|--:|---|--:|--:|");
     for t in [1, threads].into_iter().collect::<std::collections::BTreeSet<_>>() {
         let stream_with = |sum: fn(&[f32]) -> f32| {
             rate(
@@ -130,15 +125,18 @@ fn main() {
             .into_iter()
             .map(stream_with)
             .fold(0.0, f64::max);
-        let low_rank = rate(
-            t,
-            (2 * M * n + 3 * n) * 4,
-            || (vec![0.5f32; M * n], vec![0.25f32; M * n], vec![1.0f32; n], vec![0.0f32; n]),
-            |(u, v, x, y)| {
-                kernels::low_rank_acc(1e-3, black_box(u), black_box(v), n, black_box(x), y);
-                black_box(&y[0]);
-            },
-        );
-        println!("| {t} | {stream:.1} | {low_rank:.1} | {:.2} |", low_rank / stream);
+        for &k in &isas {
+            isa::set_isa(k).expect("detected above");
+            let low_rank = rate(
+                t,
+                (2 * M * n + 3 * n) * 4,
+                || (vec![0.5f32; M * n], vec![0.25f32; M * n], vec![1.0f32; n], vec![0.0f32; n]),
+                |(u, v, x, y)| {
+                    kernels::low_rank_acc(1e-3, black_box(u), black_box(v), n, black_box(x), y);
+                    black_box(&y[0]);
+                },
+            );
+            println!("| {t} | {stream:.1} | {} | {low_rank:.1} | {:.2} |", k.name(), low_rank / stream);
+        }
     }
 }

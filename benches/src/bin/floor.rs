@@ -20,7 +20,9 @@
 //! divided for a backend that takes the whole batch in one call); and the
 //! ratio solve / floor. Each figure is the median of 3 solves. `COLUMN_SPLIT=1` or `0`
 //! forces the backend's column split on or off
-//! ([`LayerBackend::with_column_split`]; by default it is chosen by size).
+//! ([`LayerBackend::with_column_split`]; by default it is chosen by size), and
+//! `ISA=baseline` or `ISA=avx` the instruction set of the solver's kernels
+//! ([`solver_core::kernels::isa`]; by default the best the CPU has).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -131,8 +133,10 @@ fn main() {
         backend = backend.with_column_split(v == "1");
     }
     let d = l * h;
+    let isa = deq_benches::isa_from_env();
     println!(
-        "floor: state [{b} × {l} × {h}], {threads} threads, median of 3 solves; the layer's product: {}{}\n",
+        "floor: state [{b} × {l} × {h}], {threads} threads, median of 3 solves; solver kernels: {}; the layer's product: {}{}\n",
+        isa.name(),
         solver_host::model::product_path(),
         if backend.column_split() { ", columns split between the threads" } else { "" }
     );

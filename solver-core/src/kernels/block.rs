@@ -229,6 +229,7 @@ fn axpy_pass<T: Real, V: Lanes<T, L>, const L: usize, const R: usize, const STAR
 }
 
 /// One block of `multi_dot`: `out[r] = rᵣ · x` for the `R` rows of `blk`.
+#[inline(always)]
 fn multi_dot_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
     blk: &[T],
     n: usize,
@@ -241,6 +242,7 @@ fn multi_dot_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
 }
 
 /// See [`super::multi_dot`].
+#[inline(always)]
 pub(crate) fn multi_dot<T: Real, V: Lanes<T, L>, const L: usize>(
     rows: &[T],
     n: usize,
@@ -262,6 +264,7 @@ pub(crate) fn multi_dot<T: Real, V: Lanes<T, L>, const L: usize>(
 }
 
 /// One block of `multi_dot2`.
+#[inline(always)]
 fn multi_dot2_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
     blk: &[T],
     n: usize,
@@ -280,6 +283,7 @@ fn multi_dot2_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
 }
 
 /// See [`super::multi_dot2`].
+#[inline(always)]
 pub(crate) fn multi_dot2<T: Real, V: Lanes<T, L>, const L: usize>(
     rows: &[T],
     n: usize,
@@ -307,6 +311,7 @@ pub(crate) fn multi_dot2<T: Real, V: Lanes<T, L>, const L: usize>(
 }
 
 /// One block of `multi_axpy`: `y += Σ cb[r]·rᵣ` for the `R` rows of `blk`.
+#[inline(always)]
 fn multi_axpy_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
     blk: &[T],
     n: usize,
@@ -321,6 +326,7 @@ fn multi_axpy_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
 }
 
 /// See [`super::multi_axpy`].
+#[inline(always)]
 pub(crate) fn multi_axpy<T: Real, V: Lanes<T, L>, const L: usize>(
     rows: &[T],
     n: usize,
@@ -368,6 +374,7 @@ pub(super) fn coefficients<T: Real, V: Lanes<T, L>, const L: usize, const R: usi
 /// one pass over `x` into a stack array, or given), then one pass over `y` adding
 /// `Σ cᵣ aᵣ`, from `beta·s` when `start` is given, forming the rows' dots with `w` when
 /// `ahead` is. The rows come from `pairs`, `R` of them.
+#[inline(always)]
 fn low_rank_block<'a, T: Real + 'a, V: Lanes<T, L>, const L: usize, const R: usize>(
     alpha: T,
     pairs: &mut impl Iterator<Item = (&'a [T], &'a [T])>,
@@ -417,6 +424,7 @@ fn low_rank_block<'a, T: Real + 'a, V: Lanes<T, L>, const L: usize, const R: usi
 /// See [`super::low_rank`]: the row pairs of `a[0]`, `b[0]` and then of `a[1]`, `b[1]`,
 /// taken in blocks of up to [`BLOCK`] across the two parts, so a skipped row in the
 /// middle costs no extra pass over `x` and `y`.
+#[inline(always)]
 pub(crate) fn low_rank<T: Real, V: Lanes<T, L>, const L: usize>(
     p: &LowRankProduct<'_, T>,
     y: &mut [T],

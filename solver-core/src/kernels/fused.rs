@@ -18,6 +18,7 @@ use super::{Coefs, LowRankProduct, SIMD};
 use crate::Real;
 
 /// The first `R` row pairs of `p`, across its two parts.
+#[inline(always)]
 fn gather<'a, T, const R: usize>(p: &LowRankProduct<'a, T>) -> (Rows<'a, T, R>, Rows<'a, T, R>) {
     let n = p.n.max(1);
     let part = |k: usize| p.a[k].chunks_exact(n).zip(p.b[k].chunks_exact(n));
@@ -30,6 +31,7 @@ fn gather<'a, T, const R: usize>(p: &LowRankProduct<'a, T>) -> (Rows<'a, T, R>, 
 
 /// The number of pairs of `p` (the coefficients given limit it), if the fused kernels
 /// apply: one to [`BLOCK`] pairs, vector registers.
+#[inline(always)]
 fn pairs<T>(p: &LowRankProduct<'_, T>) -> Option<usize> {
     let n = p.n;
     if !SIMD || n == 0 {
@@ -92,6 +94,7 @@ pub(crate) fn pair<T: Real>(
 }
 
 /// [`secant`] for `k` pairs, with `f32x8` or `f64x4` lanes.
+#[inline(always)]
 pub(crate) fn secant_simd<T: Real, V: Lanes<T, L>, const L: usize>(
     k: usize,
     p: &LowRankProduct<'_, T>,
@@ -106,6 +109,7 @@ pub(crate) fn secant_simd<T: Real, V: Lanes<T, L>, const L: usize>(
 /// [`pair`] for `k` pairs, with `f32x8` or `f64x4` lanes; `crs = [c, r, s]`, `c` used
 /// when `drop`.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 pub(crate) fn pair_simd<T: Real, V: Lanes<T, L>, const L: usize>(
     k: usize,
     p: &LowRankProduct<'_, T>,
@@ -121,6 +125,7 @@ pub(crate) fn pair_simd<T: Real, V: Lanes<T, L>, const L: usize>(
 }
 
 /// The lanes and the tail of the first `n` entries of `x`, if it has them.
+#[inline(always)]
 fn chunks<T, const L: usize>(x: &[T], n: usize) -> Option<(&[[T; L]], &[T])> {
     Some(x.get(..n)?.as_chunks::<L>())
 }
@@ -128,6 +133,7 @@ fn chunks<T, const L: usize>(x: &[T], n: usize) -> Option<(&[[T; L]], &[T])> {
 /// The start of a product, `beta·s` over its first `n` entries, as the lane chunks and the
 /// tail of `s` (`(None, None)` without a start); `None` when `s` is shorter than `n`.
 #[allow(clippy::type_complexity)]
+#[inline(always)]
 fn start_parts<T: Real, V: Lanes<T, L>, const L: usize>(
     start: Option<(T, &[T])>,
     n: usize,
@@ -185,6 +191,7 @@ impl<V> Dot4<V> {
     }
 }
 
+#[inline(always)]
 fn secant_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
     p: &LowRankProduct<'_, T>,
     out: &mut [T],
@@ -271,6 +278,7 @@ fn secant_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
 }
 
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn pair_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
     p: &LowRankProduct<'_, T>,
     out: &mut [T],

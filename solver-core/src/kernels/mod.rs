@@ -5,9 +5,11 @@
 //! for speed with `wide::f32x8` (`f32`) or `wide::f64x4` (`f64`), generic over the lane
 //! type, and several independent accumulators on targets with
 //! vector registers (x86, AArch64, wasm, ARM with NEON); microcontrollers use the
-//! scalar kernels (see `SIMD` in the source). The module
+//! scalar kernels (see `SIMD` in the source). On x86 the same loops are also compiled
+//! for AVX's 256-bit registers and chosen at run time where the CPU has them, with the
+//! same bits as the baseline SSE2 kernels ([`isa`]). The module
 //! [`scalar`] holds a plain reference implementation of each; tests compare the two on
-//! random inputs.
+//! random inputs, and the AVX kernels with the baseline ones bit for bit.
 //!
 //! None of these functions panics or allocates. When slice lengths disagree they work
 //! on the common prefix, like [`Iterator::zip`].
@@ -16,7 +18,7 @@
 //!
 //! The reductions ([`dot`], [`norm`], [`dist`], the norms of [`sub_norms`],
 //! [`multi_dot`] and the coefficients of [`low_rank_acc`]) sum in a different order than [`scalar`] (eight lanes, several
-//! accumulators, fused multiply-add where the target has it), so their results differ
+//! accumulators, fused multiply-add where the build targets it: never in the run-time AVX kernels), so their results differ
 //! from the reference by normal reassociation error, about `n·ε·Σ|terms|` in the
 //! worst case and far less in practice. [`axpy`] and [`multi_axpy`] add in exactly the
 //! reference order without fused multiply-add, so they are bit-for-bit equal to
@@ -39,9 +41,12 @@ macro_rules! with_rows {
     };
 }
 
+#[cfg(all(simd, any(target_arch = "x86", target_arch = "x86_64"), not(target_feature = "avx")))]
+pub(crate) mod avx;
 pub(crate) mod block;
 #[cfg(simd)]
 pub(crate) mod fused;
+pub mod isa;
 pub mod scalar;
 pub(crate) mod vector;
 

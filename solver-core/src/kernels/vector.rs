@@ -1,6 +1,7 @@
 //! Single-vector SIMD loops: the paired reduction behind `dot`/`dist`, `axpy`, and the
 //! fixed-point residual `sub_norms`, written once over [`Lanes`] (`wide::f32x8` for
-//! `f32`, `wide::f64x4` for `f64`).
+//! `f32`, `wide::f64x4` for `f64`; the types of [`avx`](super::avx) where the kernels
+//! run with AVX, see [`isa`](super::isa)).
 
 use core::ops::{Add, Mul, Sub};
 
@@ -96,7 +97,7 @@ pub(crate) fn reduce2<T: Copy + Add<Output = T>, V: Lanes<T, L>, const L: usize>
 
 /// `y ← y + alpha·x` over the common prefix; product then sum, no fused multiply-add,
 /// so every element is rounded exactly as in the scalar reference.
-#[inline]
+#[inline(always)]
 pub(crate) fn axpy<T, V: Lanes<T, L>, const L: usize>(alpha: T, x: &[T], y: &mut [T])
 where
     T: Copy + Add<Output = T> + Mul<Output = T>,
@@ -118,7 +119,7 @@ where
 /// `g ← g − x` over the common prefix, returning the sums of squares of `g` before and
 /// after: `(Σ gᵢ², Σ (gᵢ − xᵢ)²)`, in one pass (two accumulators for each sum). The
 /// differences are rounded exactly as in the scalar reference.
-#[inline]
+#[inline(always)]
 pub(crate) fn sub_norms<T, V: Lanes<T, L>, const L: usize>(x: &[T], g: &mut [T]) -> (T, T)
 where
     T: Copy + Add<Output = T> + Sub<Output = T> + Mul<Output = T>,
