@@ -155,7 +155,7 @@ mod private {
 /// `kernels::avx`'s types inside a function compiled for AVX; otherwise `$wide`.
 macro_rules! on_isa {
     ($t:ty, $wide:ty, $avx:ty, $lanes:literal, $V:ident => $body:expr) => {{
-        #[cfg(all(simd, any(target_arch = "x86", target_arch = "x86_64"), not(target_feature = "avx")))]
+        #[cfg(avx_dispatch)]
         if crate::kernels::isa::avx() {
             type $V = $avx;
             // SAFETY: `avx()` is true only where the CPU and the OS support AVX.

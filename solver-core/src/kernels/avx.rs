@@ -8,7 +8,7 @@
 //! is a product then a sum (no fused multiply-add), and `reduce_add` sums each
 //! 128-bit half in lane order, then adds the two halves, as `wide`'s SSE2 `f32x8` and
 //! `f64x4` do. So the kernels give the same bits on either instruction set
-//! (tests/kernels.rs checks it).
+//! (tests/isa.rs checks it).
 //!
 //! The methods are `#[inline(always)]` without a `target_feature` of their own: they
 //! are only ever inlined into `isa::with_avx`, which is compiled for AVX and is only

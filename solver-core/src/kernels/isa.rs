@@ -3,14 +3,14 @@
 //! `wide`'s types use the instructions the crate is compiled for: on x86-64 that is
 //! SSE2 (128-bit registers) unless the binary is built with `-C target-cpu` or
 //! `-C target-feature`, which a distributed binary cannot assume. So on x86 the kernels
-//! are also compiled a second time, inside functions compiled for AVX, over the plain
-//! lane type `vector::Plain` (eight `f32` or four `f64` lanes, each operation one
-//! 256-bit instruction there), and the first kernel call checks the CPU (`cpuid`, and
+//! are also compiled a second time, inside a function compiled for AVX, over the lane
+//! types of `kernels::avx` (eight `f32` or four `f64` lanes, each operation one
+//! 256-bit instruction), and the first kernel call checks the CPU (`cpuid`, and
 //! `xgetbv` for the operating system's support of the 256-bit registers) and takes the
 //! AVX kernels where it can. Nothing else changes: the same loops, the same order of
 //! every operation, no fused multiply-add on either path, so **both paths give the
 //! same bits**, and a solve's result does not depend on the CPU it runs on
-//! (tests/kernels.rs checks every kernel on both).
+//! (tests/isa.rs checks every kernel, and whole solves, on both).
 //!
 //! Elsewhere the choice is fixed at compile time: NEON on AArch64, simd128 on wasm32,
 //! and the scalar reference kernels on targets without vector registers (Cortex-M),
@@ -147,15 +147,12 @@ pub fn set_isa(isa: Isa) -> Result<(), Unsupported> {
     Ok(())
 }
 
-/// Whether the kernels take the AVX path now: the hot-path test, one relaxed load.
-#[cfg(all(simd, any(target_arch = "x86", target_arch = "x86_64"), not(target_feature = "avx")))]
+/// Whether the kernels take the AVX path now: the hot-path test, one relaxed load
+/// (after the first call).
+#[cfg(avx_dispatch)]
 #[inline]
 pub(crate) fn avx() -> bool {
-    match CHOSEN.load(Ordering::Relaxed) {
-        3 => true,
-        0 => isa() == Isa::Avx,
-        _ => false,
-    }
+    isa() == Isa::Avx
 }
 
 /// Runs `f` compiled for AVX: the kernels `f` calls are inlined into this function
@@ -163,7 +160,7 @@ pub(crate) fn avx() -> bool {
 ///
 /// # Safety
 /// The CPU and the operating system must support AVX ([`avx`] true).
-#[cfg(all(simd, any(target_arch = "x86", target_arch = "x86_64"), not(target_feature = "avx")))]
+#[cfg(avx_dispatch)]
 #[target_feature(enable = "avx")]
 #[inline]
 pub(crate) unsafe fn with_avx<R>(f: impl FnOnce() -> R) -> R {
@@ -173,7 +170,7 @@ pub(crate) unsafe fn with_avx<R>(f: impl FnOnce() -> R) -> R {
 /// Whether the CPU has AVX and the operating system saves its registers (`cpuid` leaf 1:
 /// AVX and OSXSAVE; `xgetbv`: the SSE and AVX state enabled in XCR0). Never on a build
 /// whose baseline is AVX already: `wide` uses it there.
-#[cfg(all(simd, any(target_arch = "x86", target_arch = "x86_64"), not(target_feature = "avx")))]
+#[cfg(avx_dispatch)]
 fn has_avx() -> bool {
     #[cfg(target_arch = "x86")]
     use core::arch::x86::{__cpuid, _xgetbv};
@@ -194,7 +191,7 @@ fn has_avx() -> bool {
 }
 
 /// Only x86 without compile-time AVX has a run-time choice.
-#[cfg(not(all(simd, any(target_arch = "x86", target_arch = "x86_64"), not(target_feature = "avx"))))]
+#[cfg(not(avx_dispatch))]
 fn has_avx() -> bool {
     false
 }

@@ -41,7 +41,7 @@ macro_rules! with_rows {
     };
 }
 
-#[cfg(all(simd, any(target_arch = "x86", target_arch = "x86_64"), not(target_feature = "avx")))]
+#[cfg(avx_dispatch)]
 pub(crate) mod avx;
 pub(crate) mod block;
 #[cfg(simd)]
