@@ -12,14 +12,15 @@
 //! * `linear`: `f(z) = A z + c`,
 //! * `hequation`: `f(z)ᵢ = 1 / (1 − (A z)ᵢ)`,
 //!
-//! each row product computed by [`deq_problems::dot8_f32`], so that a [`FileProblem`]
+//! each row product computed as [`deq_problems::dot8_f32`] does it
+//! ([`deq_problems::matvec8_f32`]), so that a [`FileProblem`]
 //! read back evaluates bit-identically to the in-memory problem it was written from
 //! ([`bit_identical`] checks it). An `index.json` next to the files lists them.
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use deq_problems::{FixedPointProblem, HEquation, LinearMap, TanhLayer, dot8_f32};
+use deq_problems::{FixedPointProblem, HEquation, LinearMap, TanhLayer, matvec8_f32};
 use rayon::prelude::*;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
@@ -181,11 +182,12 @@ impl FileProblem {
 
     /// `f` on the rows `a` (`out.len()` of them) with offsets `c`.
     fn rows(&self, a: &[f32], c: &[f32], z: &[f32], out: &mut [f32]) {
-        for (o, (row, &c)) in out.iter_mut().zip(a.chunks_exact(self.d).zip(c)) {
+        matvec8_f32(a, z, out);
+        for (o, &c) in out.iter_mut().zip(c) {
             *o = match self.kind {
-                Kind::Tanh => (dot8_f32(row, z) + c).tanh(),
-                Kind::Linear => dot8_f32(row, z) + c,
-                Kind::HEquation => 1.0 / (1.0 - dot8_f32(row, z)),
+                Kind::Tanh => (*o + c).tanh(),
+                Kind::Linear => *o + c,
+                Kind::HEquation => 1.0 / (1.0 - *o),
             };
         }
     }

@@ -1,6 +1,6 @@
 //! Chandrasekhar's H-equation, discretised by the composite midpoint rule.
 
-use crate::{FixedPointProblem, dot8_f32, newton_reference};
+use crate::{FixedPointProblem, matvec8_f32, newton_reference};
 
 /// The discretised Chandrasekhar H-equation (Kelley's standard nonlinear test
 /// problem) in fixed-point form:
@@ -100,8 +100,9 @@ impl FixedPointProblem for HEquation {
     fn f(&self, z: &[f32], out: &mut [f32]) {
         let n = self.n;
         assert!(z.len() == n && out.len() == n, "HEquation::f: length mismatch");
-        for (o, row) in out.iter_mut().zip(self.a32.chunks_exact(n)) {
-            *o = 1.0 / (1.0 - dot8_f32(row, z));
+        matvec8_f32(&self.a32, z, out);
+        for o in out.iter_mut() {
+            *o = 1.0 / (1.0 - *o);
         }
     }
 

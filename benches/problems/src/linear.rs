@@ -2,7 +2,7 @@
 
 use crate::linalg::{lu_solve, matvec, symmetric_with_spectrum};
 use crate::rng::SplitMix64;
-use crate::{FixedPointProblem, dot8_f32};
+use crate::{FixedPointProblem, matvec8_f32};
 
 /// Number of Householder reflections used to rotate the eigenbasis of `A`.
 pub const REFLECTIONS: usize = 8;
@@ -111,8 +111,9 @@ impl FixedPointProblem for LinearMap {
     fn f(&self, z: &[f32], out: &mut [f32]) {
         let d = self.d;
         assert!(z.len() == d && out.len() == d, "LinearMap::f: length mismatch");
-        for ((o, row), b) in out.iter_mut().zip(self.a32.chunks_exact(d)).zip(&self.b32) {
-            *o = dot8_f32(row, z) + b;
+        matvec8_f32(&self.a32, z, out);
+        for (o, b) in out.iter_mut().zip(&self.b32) {
+            *o += b;
         }
     }
 

@@ -7,7 +7,7 @@ use crate::linalg::{matvec, norm2};
 use crate::newton::{NewtonOptions, newton_with};
 use crate::orthogonal::RandomOrthogonal;
 use crate::rng::SplitMix64;
-use crate::{FixedPointProblem, dot8_f32, newton_reference};
+use crate::{FixedPointProblem, matvec8_f32, newton_reference};
 
 /// Step limit of the damped iteration (`ρ ≥ 1`, all stages together); Newton is
 /// tried after it regardless.
@@ -315,8 +315,9 @@ impl TanhLayer {
 pub(crate) fn tanh_map_f32(w: &[f32], c: &[f32], z: &[f32], out: &mut [f32]) {
     let d = c.len();
     assert!(z.len() == d && out.len() == d, "tanh map: length mismatch");
-    for ((o, row), c) in out.iter_mut().zip(w.chunks_exact(d)).zip(c) {
-        *o = (dot8_f32(row, z) + c).tanh();
+    matvec8_f32(w, z, out);
+    for (o, c) in out.iter_mut().zip(c) {
+        *o = (*o + c).tanh();
     }
 }
 
