@@ -54,9 +54,16 @@ X=$WORK/big_input.safetensors
 "$BIN/deq" demo --model-out "$M" --input-out "$X" --hidden 700 --input-width 700 --samples 15 --tokens 150
 "$PY" $PEERS/run.py reference --model "$M" --input "$X" --threads "$THREADS" --out "$WORK/big_reference.npy" \
     > "$WORK/big_reference.json"
+# The solves to tol: REPS fresh processes each (the report takes the median time; the
+# first also writes its fixed points), ours and torchdeq's alike.
+REPS=${REPS:-3}
+rm -f "$WORK"/ours_big_*.json
 for s in broyden anderson picard; do
-    "$BIN/deq" solve --model "$M" --input "$X" --solver "$s" --max-iters 500 --threads "$THREADS" \
-        --report "$WORK/ours_big_$s.json" --output "$WORK/ours_big_$s.safetensors"
+    for r in $(seq "$REPS"); do
+        out=(); [ "$r" = 1 ] && out=(--output "$WORK/ours_big_$s.safetensors")
+        "$BIN/deq" solve --model "$M" --input "$X" --solver "$s" --max-iters 500 --threads "$THREADS" \
+            --report "$WORK/ours_big_$s.r$r.json" "${out[@]}"
+    done
 done
 for it in 30 300; do
     "$BIN/deq" solve --model "$M" --input "$X" --solver broyden --max-iters $it --tol-rel 0 --stall-iters 0 \
@@ -66,7 +73,9 @@ big() { "$PY" $PEERS/run.py big --model "$M" --input "$X" --threads "$THREADS" "
 : > "$WORK/peers_big.jsonl"
 big --solver none --max-iters 0 >> "$WORK/peers_big.jsonl"
 for s in broyden anderson fixed_point_iter; do
-    big --solver $s --max-iters 500 --z-out "$WORK/peers_big_$s.npy" >> "$WORK/peers_big.jsonl"
+    for r in $(seq "$REPS"); do
+        big --solver $s --max-iters 500 --z-out "$WORK/peers_big_$s.npy" >> "$WORK/peers_big.jsonl"
+    done
 done
 for it in 30 300; do
     big --solver broyden --max-iters $it --tol 0 >> "$WORK/peers_big.jsonl"
@@ -74,13 +83,17 @@ done
 # The same state on 1 thread: ours Anderson and Picard against torchdeq's anderson and
 # fixed_point_iter.
 for s in anderson picard; do
-    "$BIN/deq" solve --model "$M" --input "$X" --solver "$s" --max-iters 500 --threads 1 \
-        --report "$WORK/ours_big_${s}_1t.json" --output "$WORK/ours_big_${s}_1t.safetensors"
+    for r in $(seq "$REPS"); do
+        "$BIN/deq" solve --model "$M" --input "$X" --solver "$s" --max-iters 500 --threads 1 \
+            --report "$WORK/ours_big_${s}_1t.r$r.json"
+    done
 done
 : > "$WORK/peers_big_1t.jsonl"
 for s in anderson fixed_point_iter; do
-    "$PY" $PEERS/run.py big --model "$M" --input "$X" --threads 1 --solver $s --max-iters 500 \
-        >> "$WORK/peers_big_1t.jsonl"
+    for r in $(seq "$REPS"); do
+        "$PY" $PEERS/run.py big --model "$M" --input "$X" --threads 1 --solver $s --max-iters 500 \
+            >> "$WORK/peers_big_1t.jsonl"
+    done
 done
 
 log "solver overhead: each solve against its evaluations alone (floor), and the kernels' bandwidth"

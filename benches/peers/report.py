@@ -154,6 +154,26 @@ def headline(runs, problems):
     return both, geomean(ev), geomean(tm), geomean(mem), ev, tm
 
 
+def ours_repeated(work, stem):
+    """The report of `deq solve` written as `{stem}.r1.json`, `{stem}.r2.json`, ... (fresh
+    processes, the same solve): the first, with `wall_time_s` the median over all of them."""
+    reps = [json.load(open(f)) for f in sorted(glob.glob(f"{work}/{stem}.r*.json"))]
+    if not reps:
+        raise FileNotFoundError(f"{work}/{stem}.r1.json")
+    return {**reps[0], "wall_time_s": statistics.median(r["wall_time_s"] for r in reps), "reps": len(reps)}
+
+
+def peers_repeated(path):
+    """The lines of a `run.py big` JSON-lines file, the repetitions of a run (the same solver,
+    max_iters and tol) merged into its first line with `time_s` their median."""
+    runs = {}
+    for line in open(path):
+        r = json.loads(line)
+        runs.setdefault((r["solver"], r["max_iters"], r["tol_rel"]), []).append(r)
+    return [{**rs[0], "time_s": statistics.median(r["time_s"] for r in rs), "reps": len(rs)}
+            for rs in runs.values()]
+
+
 def big_state(work):
     ref = np.load(f"{work}/big_reference.npy")
     refres = json.load(open(f"{work}/big_reference.json"))["reference_residual_rel"]
@@ -164,7 +184,7 @@ def big_state(work):
 
     rows = []
     for s in ("broyden", "anderson", "picard"):
-        rep = json.load(open(f"{work}/ours_big_{s}.json"))
+        rep = ours_repeated(work, f"ours_big_{s}")
         with safe_open(f"{work}/ours_big_{s}.safetensors", "np") as f:
             z = f.get_tensor("z")
         ev = [x["f_evals"] for x in rep["samples"]]
@@ -179,8 +199,7 @@ def big_state(work):
                      "conv": "–", "time": rep["wall_time_s"], "error": None, "rss": rep["peak_rss_bytes"],
                      "state": rep["solver_memory_bytes"]})
     base = None
-    for line in open(f"{work}/peers_big.jsonl"):
-        r = json.loads(line)
+    for r in peers_repeated(f"{work}/peers_big.jsonl"):
         if r["solver"] == "none":
             base = r["peak_rss_bytes"]
             continue
@@ -435,15 +454,12 @@ def threads_section(work, threads, rows):
     conv = {(r["tool"], r["solver"]): r for r in rows if r["tol"] > 0}
     one = {}
     if os.path.exists(f"{work}/peers_big_1t.jsonl"):
-        for line in open(f"{work}/peers_big_1t.jsonl"):
-            r = json.loads(line)
-            one[r["solver"]] = r
+        one = {r["solver"]: r for r in peers_repeated(f"{work}/peers_big_1t.jsonl")}
     for s, theirs in (("anderson", "anderson"), ("picard", "fixed_point_iter")):
-        f1 = f"{work}/ours_big_{s}_1t.json"
         o2, t2 = conv.get(("ours", s)), conv.get(("torchdeq", theirs))
-        if not (os.path.exists(f1) and theirs in one and o2 and t2):
+        if not (glob.glob(f"{work}/ours_big_{s}_1t.r*.json") and theirs in one and o2 and t2):
             continue
-        o1, t1 = json.load(open(f1))["wall_time_s"], one[theirs]["time_s"]
+        o1, t1 = ours_repeated(work, f"ours_big_{s}_1t")["wall_time_s"], one[theirs]["time_s"]
         big.append(f"- [15, 150, 700] state to tol_rel 1e-6, ours {s} against torchdeq {theirs}: 1 thread "
                    f"{fmt_t(o1)} vs {fmt_t(t1)} ({o1 / t1:.2f}×), {threads} threads "
                    f"{fmt_t(o2['time'])} vs {fmt_t(t2['time'])} ({o2['time'] / t2['time']:.2f}×)")
@@ -556,7 +572,9 @@ def main():
           "(the built-in demo layer, f(z) = tanh(z Wᵀ + x Uᵀ + b) per token). Ours: `deq solve` (lockstep, one "
           "Broyden per sample); torchdeq: the batch as one [15, 105 000] call per evaluation (its f-evaluations "
           "are batched calls; ours are per sample, a converged sample stops costing). Each run is a fresh "
-          "process; peak RSS is `VmHWM` (ours) and `ru_maxrss` (torch). Reference: torchdeq's anderson in "
+          f"process; the solves to tol_rel 1e-6 run in {len(glob.glob(f'{a.work}/ours_big_broyden.r*.json'))} "
+          "fresh processes each (`REPS`, 3 unless set), ours and torchdeq's, "
+          "and their time is the median (the 30- and 300-iteration runs: one process); peak RSS is `VmHWM` (ours) and `ru_maxrss` (torch). Reference: torchdeq's anderson in "
           f"float64 to a relative residual of {refres:.1e}. SciPy is not run on this state.",
           "", "## Convergence traces", "", f"![convergence]({rel}/convergence.svg)", "",
           "Relative residual ‖f(z) − z‖ / ‖f(z)‖ at every evaluation (solid: ours, dashed: torchdeq, "
