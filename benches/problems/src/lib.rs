@@ -134,7 +134,15 @@ pub fn dot8_f32(row: &[f32], z: &[f32]) -> f32 {
             acc[k] += r[k] * x[k];
         }
     }
-    for (k, (r, x)) in rc.remainder().iter().zip(zc.remainder()).enumerate() {
+    finish8(acc, rc.remainder(), zc.remainder())
+}
+
+/// The end of [`dot8_f32`] (and of each row of [`matvec8_f32`]): the products of the
+/// last `row.len() % 8` entries added to the first accumulators, then the eight summed
+/// pairwise.
+#[inline(always)]
+fn finish8(mut acc: [f32; 8], row_tail: &[f32], z_tail: &[f32]) -> f32 {
+    for (k, (r, x)) in row_tail.iter().zip(z_tail).enumerate() {
         acc[k] += r * x;
     }
     ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
@@ -191,11 +199,8 @@ fn matvec8_rows(a: &[f32], z: &[f32], out: &mut [f32]) {
             }
         }
         let tail = d - d % 8;
-        for (i, (row, acc)) in [r0, r1, r2, r3].into_iter().zip(&mut acc).enumerate() {
-            for (k, (r, x)) in row[tail..].iter().zip(&z[tail..]).enumerate() {
-                acc[k] += r * x;
-            }
-            o[i] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+        for (o, (row, acc)) in o.iter_mut().zip([r0, r1, r2, r3].into_iter().zip(&acc)) {
+            *o = finish8(*acc, &row[tail..], &z[tail..]);
         }
     }
     for (o, row) in out[done..].iter_mut().zip(a[done * d..].chunks_exact(d)) {
