@@ -173,3 +173,27 @@ fn main() {
 fn percent(a: u64, b: u64) -> f64 {
     100.0 * (a as f64 / b as f64 - 1.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use deq_problems::TanhLayer;
+
+    /// Kept in f32, the detached solve driven here is the shipped solver (`DynBroyden`)
+    /// bit for bit; kept in bf16 the rounding reaches the solve (its answer differs) and
+    /// the solve still converges to the tolerance.
+    #[test]
+    fn f32_is_the_shipped_solver_and_bf16_rounds_every_row() {
+        let p = TanhLayer::new(64, 1.2, 3).with_injection_scale(0.05);
+        let opts = Options { max_iters: 200, tol_rel: 1e-6, ..Options::DEFAULT };
+        let (r, z, _) = solve(&p, 8, Keep::F32, &opts);
+        let (shipped, zs) = deq_benches::broyden(&p, 8, &BroydenSettings::DEFAULT, &opts);
+        assert_eq!((r.f_evals, r.status), (shipped.f_evals, shipped.status));
+        assert_eq!(z, zs);
+        let (r16, z16, over) = solve(&p, 8, Keep::Bf16, &opts);
+        assert!(r16.status.is_converged(), "{r16:?}");
+        assert_eq!(over, 0);
+        assert_ne!(z16, z, "rounding the history must change the trajectory");
+        assert_eq!(Keep::Bf16.round(1.0 + 1.0 / 256.0).0, 1.0, "bf16 keeps 8 significant bits");
+    }
+}
