@@ -203,7 +203,9 @@ fn solve(p: &dyn FixedPointProblem, reduction: Reduction, reject: bool) -> Optio
         p.f64_map(&xn, &mut fxn);
         evals += 1;
         let gn: Vec<f64> = fxn.iter().zip(&xn).map(|(f, z)| f - z).collect();
-        if reject && !h.u.is_empty() && !(norm(&gn) <= allowed * norm(&g)) {
+        // Not within the growth allowed (a NaN norm is not either).
+        let within = norm(&gn) <= allowed * norm(&g);
+        if reject && !h.u.is_empty() && !within {
             h = Inverse::default();
             allowed *= 2.0;
             continue;
