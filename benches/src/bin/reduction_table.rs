@@ -3,7 +3,8 @@
 //! (no step rejection, line search or stall guard, so that only the reduction differs),
 //! run to `‖g‖ ≤ 1e-6·‖f(z)‖` on the standard and the hard suite (the problems' float64
 //! maps), under six treatments of a full history, then again with the shipped solver's
-//! step rejection (its one safeguard that the defaults turn on):
+//! step rejection (its one safeguard that the defaults turn on, [`Guard::RejectRestart`]),
+//! and with a rejection that keeps the rejected step's secant pair ([`Guard::RejectKeep`]):
 //!
 //! * **drop-oldest**: forget the oldest pair (the solver's default, `History::DropOldest`);
 //! * **restart**: forget every pair (`History::Restart`);
@@ -174,12 +175,24 @@ fn jacobi(mut a: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f64>>) {
     ((0..m).map(|i| a[i][i]).collect(), y)
 }
 
+/// What the prototype does with a quasi-Newton step (one taken with pairs stored) that
+/// multiplies `‖g‖` by more than the growth allowed (2 at first, doubled at each such
+/// step until a step reduces `‖g‖` again).
+#[derive(Clone, Copy, PartialEq)]
+enum Guard {
+    /// Takes it.
+    None,
+    /// The shipped solver's step rejection: the step is undone and the history
+    /// restarted, so the next step is a plain one.
+    RejectRestart,
+    /// The step is undone but its secant pair `(Δz, Δg)`, which is as true of `g` as any
+    /// other, updates the model as an accepted step's would; the next step is taken
+    /// from the same point with the updated `H`.
+    RejectKeep,
+}
+
 /// f-evaluations to tolerance (`None`: not reached within [`MAX_EVALS`] or not finite).
-/// With `reject`, the shipped solver's step rejection: a quasi-Newton step (one taken
-/// with pairs stored) that multiplies `‖g‖` by more than the growth allowed (2 at first)
-/// is undone, the history restarted (so the next step is a plain one) and the growth
-/// allowed doubled, until a step reduces `‖g‖` again.
-fn solve(p: &dyn FixedPointProblem, reduction: Reduction, reject: bool) -> Option<usize> {
+fn solve(p: &dyn FixedPointProblem, reduction: Reduction, guard: Guard) -> Option<usize> {
     let n = p.dim();
     let mut x: Vec<f64> = p.start().iter().map(|&v| f64::from(v)).collect();
     let (mut fx, mut evals) = (vec![0.0; n], 1);
@@ -205,10 +218,13 @@ fn solve(p: &dyn FixedPointProblem, reduction: Reduction, reject: bool) -> Optio
         let gn: Vec<f64> = fxn.iter().zip(&xn).map(|(f, z)| f - z).collect();
         // Not within the growth allowed (a NaN norm is not either).
         let within = norm(&gn) <= allowed * norm(&g);
-        if reject && !h.u.is_empty() && !within {
-            h = Inverse::default();
+        let rejected = guard != Guard::None && !h.u.is_empty() && !within;
+        if rejected {
             allowed *= 2.0;
-            continue;
+            if guard == Guard::RejectRestart {
+                h = Inverse::default();
+                continue;
+            }
         }
         if norm(&gn) < norm(&g) {
             allowed = 2.0;
@@ -237,7 +253,9 @@ fn solve(p: &dyn FixedPointProblem, reduction: Reduction, reject: bool) -> Optio
             h.u.push(step.iter().zip(&hdg).map(|(a, b)| (a - b) / den).collect());
             h.v.push(v);
         }
-        (x, fx, g) = (xn, fxn, gn);
+        if !rejected {
+            (x, fx, g) = (xn, fxn, gn);
+        }
     }
 }
 
@@ -254,11 +272,15 @@ fn main() {
         .collect();
     let names = ["drop-oldest", "restart", "BRR", "BRR to M/2", "drop oldest M/2"];
     let show = |e: Option<usize>| e.map_or("–".to_string(), |e| e.to_string());
-    for reject in [false, true] {
+    for guard in [Guard::None, Guard::RejectRestart, Guard::RejectKeep] {
         println!(
             "\nf-evaluations to ‖g‖ ≤ {TOL:e}·‖f(z)‖, float64 Broyden prototype ({}), M = {M}, max {MAX_EVALS} \
              (–: not reached); last columns: the shipped solver, f32, default settings\n",
-            if reject { "with step rejection" } else { "no safeguards" }
+            match guard {
+                Guard::None => "no safeguards",
+                Guard::RejectRestart => "with the shipped step rejection, which restarts the history",
+                Guard::RejectKeep => "with step rejection that keeps the rejected step's pair",
+            }
         );
         println!(
             "| problem | drop-oldest | restart | BRR | BRR to M/2 | drop oldest M/2 | unbounded | BRR / unbounded | \
@@ -276,7 +298,7 @@ fn main() {
                 Reduction::DropHalf,
                 Reduction::Unbounded,
             ]
-            .map(|r| solve(p, r, reject));
+            .map(|r| solve(p, r, guard));
             let unbounded = runs[5];
             for k in 0..5 {
                 match (runs[k], unbounded) {
