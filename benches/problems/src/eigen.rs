@@ -222,18 +222,31 @@ fn bisect(lo: &mut f64, hi: &mut f64, above: impl Fn(f64) -> bool) {
 }
 
 /// All eigenvalues of the symmetric row-major `n × n` matrix `a`, in increasing
-/// order, by the cyclic Jacobi method (float64).
-///
-/// Sweeps of plane rotations over all pairs `(p, q)`, `p < q`, until the
-/// off-diagonal Frobenius norm is below `10⁻¹⁶ ‖A‖_F` (at most 100 sweeps). Jacobi
-/// is slow (O(n³) per sweep, with several sweeps) but simple and accurate, which
-/// makes it a good independent check for small matrices.
+/// order, by the cyclic Jacobi method (float64): [`jacobi_eigen`] without the vectors.
 ///
 /// # Panics
 /// If `a.len() != n * n`.
 pub fn jacobi_eigenvalues(a: &[f64], n: usize) -> Vec<f64> {
     assert_eq!(a.len(), n * n, "jacobi_eigenvalues: shape mismatch");
+    jacobi_eigen(a, n).0
+}
+
+/// The eigenvalues of the symmetric row-major `n × n` matrix `a`, in increasing order,
+/// and its eigenvectors: the columns of the row-major `n × n` second value, column `j`
+/// for eigenvalue `j`. By the cyclic Jacobi method (float64).
+///
+/// Sweeps of plane rotations over all pairs `(p, q)`, `p < q`, until the
+/// off-diagonal Frobenius norm is below `10⁻¹⁶ ‖A‖_F` (at most 100 sweeps); the
+/// eigenvectors are the product of the rotations. Jacobi is slow (O(n³) per sweep,
+/// with several sweeps) but simple and accurate, which makes it a good independent
+/// check for small matrices.
+///
+/// # Panics
+/// If `a.len() != n * n`.
+pub fn jacobi_eigen(a: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
+    assert_eq!(a.len(), n * n, "jacobi_eigen: shape mismatch");
     let mut m = a.to_vec();
+    let mut y: Vec<f64> = (0..n * n).map(|k| f64::from(u8::from(k % (n + 1) == 0))).collect();
     let fro = norm2(&m);
     for _ in 0..100 {
         let off: f64 = (0..n)
@@ -254,11 +267,14 @@ pub fn jacobi_eigenvalues(a: &[f64], n: usize) -> Vec<f64> {
                 let t = theta.signum() / (theta.abs() + theta.hypot(1.0));
                 let c = 1.0 / t.hypot(1.0);
                 let s = t * c;
-                // M ← Jᵀ M J, J the rotation in the (p, q) plane.
+                // M ← Jᵀ M J and Y ← Y J, J the rotation in the (p, q) plane.
                 for k in 0..n {
                     let (mkp, mkq) = (m[k * n + p], m[k * n + q]);
                     m[k * n + p] = c * mkp - s * mkq;
                     m[k * n + q] = s * mkp + c * mkq;
+                    let (ykp, ykq) = (y[k * n + p], y[k * n + q]);
+                    y[k * n + p] = c * ykp - s * ykq;
+                    y[k * n + q] = s * ykp + c * ykq;
                 }
                 for k in 0..n {
                     let (mpk, mqk) = (m[p * n + k], m[q * n + k]);
@@ -271,9 +287,11 @@ pub fn jacobi_eigenvalues(a: &[f64], n: usize) -> Vec<f64> {
             }
         }
     }
-    let mut eig: Vec<f64> = (0..n).map(|i| m[i * n + i]).collect();
-    eig.sort_by(f64::total_cmp);
-    eig
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&i, &j| m[i * n + i].total_cmp(&m[j * n + j]));
+    let values = order.iter().map(|&i| m[i * n + i]).collect();
+    let vectors = (0..n * n).map(|k| y[k / n * n + order[k % n]]).collect();
+    (values, vectors)
 }
 
 #[cfg(test)]
@@ -307,6 +325,30 @@ mod tests {
         let got = jacobi_eigenvalues(&m, 6);
         for (g, e) in got.iter().zip(&eig) {
             assert!((g - e).abs() < 1e-13, "{got:?}");
+        }
+    }
+
+    /// The vectors of `jacobi_eigen` are orthonormal and satisfy `A yⱼ = λⱼ yⱼ` for the
+    /// eigenvalue in the same position (a repeated eigenvalue included).
+    #[test]
+    fn jacobi_eigenvectors_diagonalise() {
+        let mut rng = SplitMix64::new(5);
+        let eig = [-1.0, 0.5, 0.5, 2.0, 4.0];
+        let n = eig.len();
+        let a = crate::linalg::symmetric_with_spectrum(&eig, n, &mut rng);
+        let (values, y) = jacobi_eigen(&a, n);
+        assert_eq!(values, jacobi_eigenvalues(&a, n));
+        let col = |j: usize| -> Vec<f64> { (0..n).map(|i| y[i * n + j]).collect() };
+        for j in 0..n {
+            let mut ay = vec![0.0; n];
+            matvec(&a, &col(j), &mut ay);
+            for (i, v) in ay.iter().enumerate() {
+                assert!((v - values[j] * y[i * n + j]).abs() < 1e-12, "column {j}");
+            }
+            for k in 0..n {
+                let expect = f64::from(u8::from(j == k));
+                assert!((dot(&col(j), &col(k)) - expect).abs() < 1e-12, "columns {j}, {k}");
+            }
         }
     }
 
