@@ -32,6 +32,7 @@
 
 pub mod anderson;
 pub mod broyden;
+#[macro_use]
 pub mod kernels;
 pub mod math;
 mod monitor;

@@ -150,27 +150,6 @@ mod private {
     impl Sealed for f64 {}
 }
 
-/// `$body` with the lane type `$V` of the instruction set the kernels run with
-/// ([`kernels::isa`](crate::kernels::isa)): on x86 with AVX at run time,
-/// `kernels::avx`'s types inside a function compiled for AVX; otherwise `$wide`.
-macro_rules! on_isa {
-    ($t:ty, $wide:ty, $avx:ty, $lanes:literal, $V:ident => $body:expr) => {{
-        #[cfg(avx_dispatch)]
-        if crate::kernels::isa::avx() {
-            type $V = $avx;
-            // SAFETY: `avx()` is true only where the CPU and the OS support AVX.
-            return unsafe {
-                crate::kernels::isa::with_avx(
-                    #[inline(always)]
-                    || $body,
-                )
-            };
-        }
-        type $V = $wide;
-        $body
-    }};
-}
-
 macro_rules! real {
     ($t:ty, $simd:ty, $avx:ty, $lanes:literal, $sqrt:path, $sqrt_eps:literal, $name:literal) => {
         impl Real for $t {
@@ -219,13 +198,13 @@ macro_rules! real {
             #[inline]
             fn simd_dot(a: &[Self], b: &[Self]) -> Self {
                 on_isa!($t, $simd, $avx, $lanes, V => {
-                    vector::reduce2::<$t, V, $lanes>(a, b, |s, x, y| x.mul_add(y, s), |s, x, y| s + x * y)
+                    vector::reduce2::<$t, $t, V, $lanes>(a, b, |s, x, y| x.mul_add(y, s), |s, x, y| s + x * y)
                 })
             }
             #[inline]
             fn simd_dist2(a: &[Self], b: &[Self]) -> Self {
                 on_isa!($t, $simd, $avx, $lanes, V => {
-                    vector::reduce2::<$t, V, $lanes>(
+                    vector::reduce2::<$t, $t, V, $lanes>(
                         a,
                         b,
                         |s, x, y| {
@@ -242,7 +221,7 @@ macro_rules! real {
             #[inline]
             fn simd_axpy(alpha: Self, x: &[Self], y: &mut [Self]) {
                 on_isa!($t, $simd, $avx, $lanes, V => {
-                    vector::axpy::<$t, V, $lanes>(alpha, x, y)
+                    vector::axpy::<$t, $t, V, $lanes>(alpha, x, y)
                 })
             }
             #[inline]
@@ -316,7 +295,7 @@ macro_rules! real {
                 ahead: Option<(&[Self], &mut [Self])>,
             ) -> bool {
                 on_isa!($t, $simd, $avx, $lanes, V => {
-                    block::low_rank::<$t, V, $lanes>(p, y, ahead)
+                    block::low_rank::<$t, $t, V, $lanes>(p, y, ahead)
                 })
             }
         }

@@ -14,6 +14,10 @@
 //!   floats in each of `U` and `V`, `n` chosen so that `U` and `V` together take `MiB`:
 //!   one pass over `V` (the coefficients `vᵢ·x`) and one over `U` (`y += Σ cᵢ uᵢ`). Bytes
 //!   counted: `U`, `V`, `x` read and `y` read and written, each once.
+//! * **The same with `bf16` rows**: [`solver_core::kernels::low_rank_bf16`] on the same
+//!   `n` and `M` with `U` and `V` stored as `bf16` (half the bytes; `f32` arithmetic, the
+//!   bits of the `f32` product over the widened rows), its rate in bytes actually moved,
+//!   and the speed-up of the product: the `f32` rows' time over the `bf16` rows' time.
 //!
 //! Each figure is the median of 9 timed passes after one untimed pass; with `T` threads
 //! each thread has buffers of its own of the same size and the rate is their sum. The
@@ -23,8 +27,8 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use solver_core::kernels;
 use solver_core::kernels::isa::{self, Isa};
+use solver_core::kernels::{self, Bf16, Coefs, LowRankProduct};
 
 const M: usize = 8;
 const PASSES: usize = 9;
@@ -107,8 +111,8 @@ fn main() {
         Isa::Baseline.name()
     );
 
-    println!("| threads | streaming GB/s | kernels | U(Vᵀx) GB/s | ratio |");
-    println!("|--:|--:|---|--:|--:|");
+    println!("| threads | streaming GB/s | kernels | U(Vᵀx) GB/s | ratio | bf16 rows GB/s | bf16 speed-up |");
+    println!("|--:|--:|---|--:|--:|--:|--:|");
     for t in [1, threads].into_iter().collect::<std::collections::BTreeSet<_>>() {
         let stream_with = |sum: fn(&[f32]) -> f32| {
             rate(
@@ -127,16 +131,42 @@ fn main() {
             .fold(0.0, f64::max);
         for &k in &isas {
             isa::set_isa(k).expect("detected above");
+            let (bytes, half_bytes) = ((2 * M * n + 3 * n) * 4, 2 * M * n * 2 + 3 * n * 4);
             let low_rank = rate(
                 t,
-                (2 * M * n + 3 * n) * 4,
+                bytes,
                 || (vec![0.5f32; M * n], vec![0.25f32; M * n], vec![1.0f32; n], vec![0.0f32; n]),
                 |(u, v, x, y)| {
                     kernels::low_rank_acc(1e-3, black_box(u), black_box(v), n, black_box(x), y);
                     black_box(&y[0]);
                 },
             );
-            println!("| {t} | {stream:.1} | {} | {low_rank:.1} | {:.2} |", k.name(), low_rank / stream);
+            let half = rate(
+                t,
+                half_bytes,
+                || {
+                    (
+                        vec![Bf16::from_f32(0.5); M * n],
+                        vec![Bf16::from_f32(0.25); M * n],
+                        vec![1.0f32; n],
+                        vec![0.0f32; n],
+                    )
+                },
+                |(u, v, x, y)| {
+                    let (u, v) = (black_box(&u[..]), black_box(&v[..]));
+                    let coefs = Coefs::Dots(black_box(&x[..]));
+                    let p = LowRankProduct { alpha: 1e-3, a: [u, &[]], b: [v, &[]], n, coefs, start: None };
+                    kernels::low_rank_bf16(&p, y, None);
+                    black_box(&y[0]);
+                },
+            );
+            // Time per product is bytes / rate, so the f32 rows' time over the bf16 rows'.
+            let speed_up = (bytes as f64 / low_rank) / (half_bytes as f64 / half);
+            println!(
+                "| {t} | {stream:.1} | {} | {low_rank:.1} | {:.2} | {half:.1} | {speed_up:.2} |",
+                k.name(),
+                low_rank / stream
+            );
         }
     }
 }

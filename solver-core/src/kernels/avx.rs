@@ -20,6 +20,7 @@ use core::arch::x86::*;
 use core::arch::x86_64::*;
 use core::ops::{Add, Mul, Sub};
 
+use super::bf16::Bf16;
 use super::vector::Lanes;
 
 /// Eight `f32` lanes in one AVX register.
@@ -31,7 +32,7 @@ pub(crate) struct F32x8(__m256);
 pub(crate) struct F64x4(__m256d);
 
 macro_rules! avx_lanes {
-    ($v:ident, $t:ty, $l:literal, $reg:ty, $add:ident, $sub:ident, $mul:ident, $load:ident, $store:ident, $set1:ident) => {
+    ($v:ident, $t:ty, $l:literal, $reg:ty, $add:ident, $sub:ident, $mul:ident, $load:ident, $store:ident, $set1:ident, $bf16:ident) => {
         impl Add for $v {
             type Output = Self;
             #[inline(always)]
@@ -63,6 +64,10 @@ macro_rules! avx_lanes {
             fn load(c: &[$t; $l]) -> Self {
                 // SAFETY: `c` is `$l` readable values; the load is unaligned.
                 $v(unsafe { $load(c.as_ptr()) })
+            }
+            #[inline(always)]
+            fn load_bf16(c: &[Bf16; $l]) -> Self {
+                $bf16(c)
             }
             #[inline(always)]
             fn splat(x: $t) -> Self {
@@ -100,7 +105,8 @@ avx_lanes!(
     _mm256_mul_ps,
     _mm256_loadu_ps,
     _mm256_storeu_ps,
-    _mm256_set1_ps
+    _mm256_set1_ps,
+    f32x8_bf16
 );
 avx_lanes!(
     F64x4,
@@ -112,5 +118,22 @@ avx_lanes!(
     _mm256_mul_pd,
     _mm256_loadu_pd,
     _mm256_storeu_pd,
-    _mm256_set1_pd
+    _mm256_set1_pd,
+    f64x4_bf16
 );
+
+/// [`Lanes::load_bf16`] of [`F32x8`]: the SSE2 unpacks of the baseline, joined into one
+/// register.
+#[inline(always)]
+fn f32x8_bf16(c: &[Bf16; 8]) -> F32x8 {
+    let [lo, hi] = super::vector::bf16_halves(c);
+    // SAFETY: as for `add`.
+    F32x8(unsafe { _mm256_set_m128(hi, lo) })
+}
+
+/// [`Lanes::load_bf16`] of [`F64x4`] (exact; never on a hot path: `bf16` rows are read
+/// in `f32`).
+#[inline(always)]
+fn f64x4_bf16(c: &[Bf16; 4]) -> F64x4 {
+    F64x4::load(&c.map(|b| f64::from(b.to_f32())))
+}

@@ -7,6 +7,7 @@
 //! or a bounded stack frame), and every block makes a single pass over the shared
 //! vector.
 
+use super::bf16::Elem;
 use super::vector::{self, Lanes};
 use super::{Coefs, LowRankProduct};
 use crate::Real;
@@ -53,19 +54,20 @@ pub(super) fn split_rows<'a, T, const R: usize, const L: usize>(
 
 /// `[rᵣ · x]` for the `R` rows `rᵣ[..m]` of a block (`m = x.len()`), in one pass over
 /// `x`: each `L`-lane chunk of `x` is loaded once and feeds one accumulator per row.
+/// The rows are of `E` (widened as they are loaded).
 #[inline(always)]
-pub(super) fn dot_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
-    rows: Rows<'_, T, R>,
+pub(super) fn dot_block<T: Real, E: Elem<T>, V: Lanes<T, L>, const L: usize, const R: usize>(
+    rows: Rows<'_, E, R>,
     x: &[T],
 ) -> [T; R] {
     let mut res = [T::ZERO; R];
     if let ([r0], [row]) = (res.as_mut_slice(), rows.as_slice()) {
         // A single row has no cross-row parallelism; use the 4-accumulator kernel.
-        *r0 = super::dot(row, x);
+        *r0 = row_dot::<T, E, V, L>(row, x);
         return res;
     }
     let (xc, xt) = x.as_chunks::<L>();
-    let Some((rc, rt)) = split_rows::<T, R, L>(rows, xc.len(), xt.len()) else {
+    let Some((rc, rt)) = split_rows::<E, R, L>(rows, xc.len(), xt.len()) else {
         return res;
     };
     let mut acc = [V::ZERO; R];
@@ -73,18 +75,28 @@ pub(super) fn dot_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>
         let vx = V::load(cx);
         for (s, c) in acc.iter_mut().zip(&rc) {
             if let Some(c) = c.get(j) {
-                *s = V::load(c).mul_add(vx, *s);
+                *s = E::load::<V, L>(c).mul_add(vx, *s);
             }
         }
     }
     for ((s, a), t) in res.iter_mut().zip(&acc).zip(&rt) {
         let mut sum = a.reduce_add();
         for (v, xi) in t.iter().zip(xt) {
-            sum += *v * *xi;
+            sum += v.widen() * *xi;
         }
         *s = sum;
     }
     res
+}
+
+/// `row · x` by the 4-accumulator kernel of [`super::dot`] (its bits for a row of `T`;
+/// for a narrower row, the bits of that row widened).
+#[inline(always)]
+pub(super) fn row_dot<T: Real, E: Elem<T>, V: Lanes<T, L>, const L: usize>(row: &[E], x: &[T]) -> T {
+    match E::wide(row) {
+        Some(row) => super::dot(row, x),
+        None => vector::reduce2::<T, E, V, L>(row, x, |s, a, b| a.mul_add(b, s), |s, a, b| s + a * b),
+    }
 }
 
 /// `([rᵣ · x], [rᵣ · y])` for the `R` rows of a block in one pass over the rows: each
@@ -135,16 +147,16 @@ fn dot2_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
 /// pass over `y`: each chunk of `y` is loaded once, gets the rows added in order
 /// (product then sum, exactly as the scalar reference rounds), and is stored once.
 #[inline(always)]
-fn axpy_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
-    rows: Rows<'_, T, R>,
+fn axpy_block<T: Real, E: Elem<T>, V: Lanes<T, L>, const L: usize, const R: usize>(
+    rows: Rows<'_, E, R>,
     c: &[T; R],
     y: &mut [T],
 ) {
     if let ([c0], [row]) = (c.as_slice(), rows.as_slice()) {
-        vector::axpy::<T, V, L>(*c0, row, y);
+        vector::axpy::<T, E, V, L>(*c0, row, y);
         return;
     }
-    let _ = axpy_pass::<T, V, L, R, false, false>(rows, c, y, None, None);
+    let _ = axpy_pass::<T, E, V, L, R, false, false>(rows, c, y, None, None);
 }
 
 /// The pass of [`axpy_block`], with two extras that cost no pass of their own: with
@@ -155,8 +167,16 @@ fn axpy_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
 /// they are its bits (for `R ≥ 2`; it returns zeros without `DOTS`). `None` where a
 /// flag's operand is missing or a row is short: nothing is written then.
 #[inline(always)]
-fn axpy_pass<T: Real, V: Lanes<T, L>, const L: usize, const R: usize, const START: bool, const DOTS: bool>(
-    rows: Rows<'_, T, R>,
+fn axpy_pass<
+    T: Real,
+    E: Elem<T>,
+    V: Lanes<T, L>,
+    const L: usize,
+    const R: usize,
+    const START: bool,
+    const DOTS: bool,
+>(
+    rows: Rows<'_, E, R>,
     c: &[T; R],
     y: &mut [T],
     start: Option<(T, &[T])>,
@@ -174,7 +194,7 @@ fn axpy_pass<T: Real, V: Lanes<T, L>, const L: usize, const R: usize, const STAR
         None => &[][..],
     };
     let (yc, yt) = y.as_chunks_mut::<L>();
-    let (rc, rt) = split_rows::<T, R, L>(rows, yc.len(), yt.len())?;
+    let (rc, rt) = split_rows::<E, R, L>(rows, yc.len(), yt.len())?;
     let (sc, st) = s.as_chunks::<L>();
     let (wc, wt) = w.as_chunks::<L>();
     let mut cv = [V::ZERO; R];
@@ -194,7 +214,7 @@ fn axpy_pass<T: Real, V: Lanes<T, L>, const L: usize, const R: usize, const STAR
         };
         for ((rch, cr), s) in rc.iter().zip(&cv).zip(&mut acc) {
             if let Some(rv) = rch.get(j) {
-                let rv = V::load(rv);
+                let rv = E::load::<V, L>(rv);
                 v = v + *cr * rv;
                 if DOTS {
                     *s = rv.mul_add(vw, *s);
@@ -210,7 +230,7 @@ fn axpy_pass<T: Real, V: Lanes<T, L>, const L: usize, const R: usize, const STAR
         };
         for (t, cr) in rt.iter().zip(c) {
             if let Some(v) = t.get(i) {
-                s += *cr * *v;
+                s += *cr * v.widen();
             }
         }
         *yi = s;
@@ -220,7 +240,7 @@ fn axpy_pass<T: Real, V: Lanes<T, L>, const L: usize, const R: usize, const STAR
         for ((d, a), t) in dots.iter_mut().zip(&acc).zip(&rt) {
             let mut sum = a.reduce_add();
             for (v, wi) in t.iter().zip(wt) {
-                sum += *v * *wi;
+                sum += v.widen() * *wi;
             }
             *d = sum;
         }
@@ -236,7 +256,7 @@ fn multi_dot_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
     x: &[T],
     out: &mut [T],
 ) {
-    for (o, v) in out.iter_mut().zip(dot_block::<T, V, L, R>(contiguous(blk, n), x)) {
+    for (o, v) in out.iter_mut().zip(dot_block::<T, T, V, L, R>(contiguous(blk, n), x)) {
         *o = v;
     }
 }
@@ -322,7 +342,7 @@ fn multi_axpy_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
     for (d, s) in c.iter_mut().zip(cb) {
         *d = *s;
     }
-    axpy_block::<T, V, L, R>(contiguous(blk, n), &c, y);
+    axpy_block::<T, T, V, L, R>(contiguous(blk, n), &c, y);
 }
 
 /// See [`super::multi_axpy`].
@@ -349,13 +369,13 @@ pub(crate) fn multi_axpy<T: Real, V: Lanes<T, L>, const L: usize>(
 
 /// `alpha·cᵣ` for the `R` rows `b` of a block: `cᵣ = bᵣ · x` ([`dot_block`]) or given.
 #[inline(always)]
-pub(super) fn coefficients<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
+pub(super) fn coefficients<T: Real, E: Elem<T>, V: Lanes<T, L>, const L: usize, const R: usize>(
     alpha: T,
-    b: Rows<'_, T, R>,
+    b: Rows<'_, E, R>,
     coefs: Coefs<'_, T>,
 ) -> [T; R] {
     let mut c = match coefs {
-        Coefs::Dots(x) => dot_block::<T, V, L, R>(b, x),
+        Coefs::Dots(x) => dot_block::<T, E, V, L, R>(b, x),
         Coefs::Given(given) => {
             let mut c = [T::ZERO; R];
             for (ci, g) in c.iter_mut().zip(given) {
@@ -375,24 +395,24 @@ pub(super) fn coefficients<T: Real, V: Lanes<T, L>, const L: usize, const R: usi
 /// `Σ cᵣ aᵣ`, from `beta·s` when `start` is given, forming the rows' dots with `w` when
 /// `ahead` is. The rows come from `pairs`, `R` of them.
 #[inline(always)]
-fn low_rank_block<'a, T: Real + 'a, V: Lanes<T, L>, const L: usize, const R: usize>(
+fn low_rank_block<'a, T: Real, E: Elem<T>, V: Lanes<T, L>, const L: usize, const R: usize>(
     alpha: T,
-    pairs: &mut impl Iterator<Item = (&'a [T], &'a [T])>,
+    pairs: &mut impl Iterator<Item = (&'a [E], &'a [E])>,
     coefs: Coefs<'_, T>,
     start: Option<(T, &[T])>,
     y: &mut [T],
     ahead: Option<(&[T], &mut [T])>,
 ) -> bool {
-    let (mut a, mut b): (Rows<'a, T, R>, Rows<'a, T, R>) = ([&[]; R], [&[]; R]);
+    let (mut a, mut b): (Rows<'a, E, R>, Rows<'a, E, R>) = ([&[]; R], [&[]; R]);
     for ((ar, br), (ai, bi)) in a.iter_mut().zip(&mut b).zip(pairs) {
         (*ar, *br) = (ai, bi);
     }
-    let c = coefficients::<T, V, L, R>(alpha, b, coefs);
+    let c = coefficients::<T, E, V, L, R>(alpha, b, coefs);
     let Some((w, out)) = ahead else {
         match start {
-            None => axpy_block::<T, V, L, R>(a, &c, y),
+            None => axpy_block::<T, E, V, L, R>(a, &c, y),
             Some(_) => {
-                let _ = axpy_pass::<T, V, L, R, true, false>(a, &c, y, start, None);
+                let _ = axpy_pass::<T, E, V, L, R, true, false>(a, &c, y, start, None);
             }
         }
         return false;
@@ -400,18 +420,18 @@ fn low_rank_block<'a, T: Real + 'a, V: Lanes<T, L>, const L: usize, const R: usi
     let dots = if R == 1 {
         // dot_block's single row takes the 4-accumulator dot: so do these.
         let _ = match start {
-            None => axpy_pass::<T, V, L, R, false, false>(a, &c, y, None, None),
-            Some(_) => axpy_pass::<T, V, L, R, true, false>(a, &c, y, start, None),
+            None => axpy_pass::<T, E, V, L, R, false, false>(a, &c, y, None, None),
+            Some(_) => axpy_pass::<T, E, V, L, R, true, false>(a, &c, y, start, None),
         };
         let mut d = [T::ZERO; R];
         for (d, row) in d.iter_mut().zip(a) {
-            *d = super::dot(row, w);
+            *d = row_dot::<T, E, V, L>(row, w);
         }
         Some(d)
     } else {
         match start {
-            None => axpy_pass::<T, V, L, R, false, true>(a, &c, y, None, Some(w)),
-            Some(_) => axpy_pass::<T, V, L, R, true, true>(a, &c, y, start, Some(w)),
+            None => axpy_pass::<T, E, V, L, R, false, true>(a, &c, y, None, Some(w)),
+            Some(_) => axpy_pass::<T, E, V, L, R, true, true>(a, &c, y, start, Some(w)),
         }
     };
     let Some(dots) = dots else { return false };
@@ -425,8 +445,8 @@ fn low_rank_block<'a, T: Real + 'a, V: Lanes<T, L>, const L: usize, const R: usi
 /// taken in blocks of up to [`BLOCK`] across the two parts, so a skipped row in the
 /// middle costs no extra pass over `x` and `y`.
 #[inline(always)]
-pub(crate) fn low_rank<T: Real, V: Lanes<T, L>, const L: usize>(
-    p: &LowRankProduct<'_, T>,
+pub(crate) fn low_rank<T: Real, E: Elem<T>, V: Lanes<T, L>, const L: usize>(
+    p: &LowRankProduct<'_, T, E>,
     y: &mut [T],
     ahead: Option<(&[T], &mut [T])>,
 ) -> bool {
@@ -474,7 +494,7 @@ pub(crate) fn low_rank<T: Real, V: Lanes<T, L>, const L: usize>(
                 Coefs::Given(this)
             }
         };
-        formed |= with_rows!(r, low_rank_block[T, V, L](p.alpha, &mut pairs, block_coefs, start.take(), y, ahead.take()));
+        formed |= with_rows!(r, low_rank_block[T, E, V, L](p.alpha, &mut pairs, block_coefs, start.take(), y, ahead.take()));
     }
     formed
 }

@@ -201,7 +201,7 @@ fn secant_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
 ) -> Option<(SecantSums<T>, bool)> {
     let n = p.n;
     let (a, b) = gather::<T, R>(p);
-    let c = coefficients::<T, V, L, R>(p.alpha, b, p.coefs);
+    let c = coefficients::<T, T, V, L, R>(p.alpha, b, p.coefs);
     let out = out.get_mut(..n).filter(|o| o.len() == n)?;
     let (gc, gt) = g.get_mut(..n)?.as_chunks_mut::<L>();
     let (nc, nt) = chunks::<T, L>(gn, n)?;
@@ -291,7 +291,7 @@ fn pair_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
 ) -> Option<(bool, bool)> {
     let n = p.n;
     let (a, b) = gather::<T, R>(p);
-    let cf = coefficients::<T, V, L, R>(p.alpha, b, p.coefs);
+    let cf = coefficients::<T, T, V, L, R>(p.alpha, b, p.coefs);
     let out = out.get_mut(..n).filter(|o| o.len() == n)?;
     let (uc, ut) = row.get_mut(..n)?.as_chunks_mut::<L>();
     let (tc, tt) = trial.get_mut(..n)?.as_chunks_mut::<L>();

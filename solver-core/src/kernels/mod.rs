@@ -41,14 +41,38 @@ macro_rules! with_rows {
     };
 }
 
+/// `$body` with the lane type `$V` of the instruction set the kernels run with
+/// ([`kernels::isa`](crate::kernels::isa)): on x86 with AVX at run time,
+/// `kernels::avx`'s types inside a function compiled for AVX; otherwise `$wide`.
+macro_rules! on_isa {
+    ($t:ty, $wide:ty, $avx:ty, $lanes:literal, $V:ident => $body:expr) => {{
+        #[cfg(avx_dispatch)]
+        if crate::kernels::isa::avx() {
+            type $V = $avx;
+            // SAFETY: `avx()` is true only where the CPU and the OS support AVX.
+            return unsafe {
+                crate::kernels::isa::with_avx(
+                    #[inline(always)]
+                    || $body,
+                )
+            };
+        }
+        type $V = $wide;
+        $body
+    }};
+}
+
 #[cfg(avx_dispatch)]
 pub(crate) mod avx;
+pub mod bf16;
 pub(crate) mod block;
 #[cfg(simd)]
 pub(crate) mod fused;
 pub mod isa;
 pub mod scalar;
 pub(crate) mod vector;
+
+pub use bf16::Bf16;
 
 use crate::Real;
 
@@ -249,13 +273,13 @@ pub enum Coefs<'a, T> {
 /// [`low_rank_acc_parts`] takes them), with `start` either `y` itself or `beta·s`, and
 /// `cᵢ` the dot products `bᵢ · x` or given ([`Coefs`]).
 #[derive(Clone, Copy, Debug)]
-pub struct LowRankProduct<'a, T> {
+pub struct LowRankProduct<'a, T, E = T> {
     /// The factor of the sum.
     pub alpha: T,
     /// The rows added, in two parts (rows of `n`).
-    pub a: [&'a [T]; 2],
+    pub a: [&'a [E]; 2],
     /// The rows dotted (paired with those of `a`).
-    pub b: [&'a [T]; 2],
+    pub b: [&'a [E]; 2],
     /// The length of a row.
     pub n: usize,
     /// The coefficients.
@@ -283,4 +307,37 @@ pub struct LowRankProduct<'a, T> {
 #[inline]
 pub fn low_rank<T: Real>(p: &LowRankProduct<'_, T>, y: &mut [T], ahead: Option<(&[T], &mut [T])>) -> bool {
     if SIMD { T::simd_low_rank(p, y, ahead) } else { scalar::low_rank(p, y, ahead) }
+}
+
+/// [`low_rank`] over rows stored as [`Bf16`] (a history kept in half the memory): each
+/// row entry is widened to `f32` as it is loaded and all arithmetic is `f32`, so the
+/// result is bit for bit that of [`low_rank`] over the same rows widened to `f32` (the
+/// same order of every operation, on every instruction set), while the rows stream
+/// half the bytes.
+///
+/// ```
+/// use solver_core::kernels::{self, Bf16, Coefs, LowRankProduct};
+/// let n = 4;
+/// let wide = [1.0f32, 2.0, 3.0, 4.0, 0.5, 0.25, 0.125, 1.0]; // two rows, exact in bf16
+/// let half = wide.map(Bf16::from_f32);
+/// let x = [1.0f32, 0.0, -1.0, 2.0];
+/// let (mut y, mut y_half) = ([0.0f32; 4], [0.0f32; 4]);
+/// let p = LowRankProduct { alpha: 1.0, a: [&wide[..], &[]], b: [&wide[..], &[]], n, coefs: Coefs::Dots(&x), start: None };
+/// kernels::low_rank(&p, &mut y, None);
+/// let q = LowRankProduct { alpha: 1.0, a: [&half[..], &[]], b: [&half[..], &[]], n, coefs: Coefs::Dots(&x), start: None };
+/// kernels::low_rank_bf16(&q, &mut y_half, None);
+/// assert_eq!(y, y_half);
+/// ```
+#[inline]
+pub fn low_rank_bf16(
+    p: &LowRankProduct<'_, f32, Bf16>,
+    y: &mut [f32],
+    ahead: Option<(&[f32], &mut [f32])>,
+) -> bool {
+    #[cfg(simd)]
+    {
+        on_isa!(f32, wide::f32x8, avx::F32x8, 8, V => block::low_rank::<f32, Bf16, V, 8>(p, y, ahead))
+    }
+    #[cfg(not(simd))]
+    scalar::low_rank_rows(p, y, ahead)
 }

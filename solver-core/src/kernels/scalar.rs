@@ -7,6 +7,7 @@
 //! Like the SIMD kernels, they never panic: when slice lengths disagree they work on
 //! the common prefix (the shorter length), exactly like [`Iterator::zip`].
 
+use super::bf16::Elem;
 use crate::Real;
 
 /// `Σ aᵢ bᵢ` over the common prefix of `a` and `b`.
@@ -164,6 +165,17 @@ pub fn low_rank<T: Real>(
     y: &mut [T],
     ahead: Option<(&[T], &mut [T])>,
 ) -> bool {
+    low_rank_rows(p, y, ahead)
+}
+
+/// [`low_rank`] over rows of any element type `E` (each entry widened to `T` where it
+/// is read), so a product over `bf16` rows gives the bits of the product over those
+/// rows in `f32`.
+pub(crate) fn low_rank_rows<T: Real, E: Elem<T>>(
+    p: &super::LowRankProduct<'_, T, E>,
+    y: &mut [T],
+    ahead: Option<(&[T], &mut [T])>,
+) -> bool {
     let n = p.n;
     if n == 0 {
         return false;
@@ -183,8 +195,11 @@ pub fn low_rank<T: Real>(
     match (p.coefs, ahead) {
         // The plain product, as `low_rank_acc_parts`.
         (super::Coefs::Dots(x), None) => {
-            low_rank_acc(p.alpha, p.a[0], p.b[0], n, x, y);
-            low_rank_acc(p.alpha, p.a[1], p.b[1], n, x, y);
+            for k in 0..2 {
+                for (ar, br) in p.a[k].chunks_exact(n).zip(p.b[k].chunks_exact(n)) {
+                    row_axpy(p.alpha * row_dot(br, x), ar, y);
+                }
+            }
             false
         }
         (coefs, ahead) => low_rank_given_or_ahead(p, coefs, y, ahead),
@@ -193,8 +208,8 @@ pub fn low_rank<T: Real>(
 
 /// The rest of [`low_rank`] (out of line: the plain product takes no stack for it).
 #[inline(never)]
-fn low_rank_given_or_ahead<T: Real>(
-    p: &super::LowRankProduct<'_, T>,
+fn low_rank_given_or_ahead<T: Real, E: Elem<T>>(
+    p: &super::LowRankProduct<'_, T, E>,
     coefs: super::Coefs<'_, T>,
     y: &mut [T],
     ahead: Option<(&[T], &mut [T])>,
@@ -213,13 +228,13 @@ fn low_rank_given_or_ahead<T: Real>(
     match coefs {
         super::Coefs::Dots(x) => {
             for (ar, br) in pairs {
-                axpy(p.alpha * dot(br, x), ar, y);
+                row_axpy(p.alpha * row_dot(br, x), ar, y);
             }
         }
         super::Coefs::Given(g) => {
             k = k.min(g.len());
             for ((ar, _), c) in pairs.zip(g) {
-                axpy(p.alpha * *c, ar, y);
+                row_axpy(p.alpha * *c, ar, y);
             }
         }
     }
@@ -229,7 +244,23 @@ fn low_rank_given_or_ahead<T: Real>(
         return false;
     };
     for (o, (ar, _)) in out.iter_mut().zip(part(0).chain(part(1))).take(k) {
-        *o = dot(ar, w);
+        *o = row_dot(ar, w);
     }
     true
+}
+
+/// [`dot`] with a row of `E`, widened.
+fn row_dot<T: Real, E: Elem<T>>(row: &[E], x: &[T]) -> T {
+    let mut s = T::ZERO;
+    for (r, xi) in row.iter().zip(x) {
+        s += r.widen() * *xi;
+    }
+    s
+}
+
+/// [`axpy`] of a row of `E`, widened.
+fn row_axpy<T: Real, E: Elem<T>>(alpha: T, row: &[E], y: &mut [T]) {
+    for (yi, r) in y.iter_mut().zip(row) {
+        *yi += alpha * r.widen();
+    }
 }

@@ -7,6 +7,13 @@ use core::ops::{Add, Mul, Sub};
 
 use wide::{f32x8, f64x4};
 
+#[cfg(target_arch = "x86")]
+use core::arch::x86;
+#[cfg(target_arch = "x86_64")]
+use core::arch::x86_64 as x86;
+
+use super::bf16::{Bf16, Elem};
+
 /// A SIMD vector of `L` lanes of `T`: what the kernels need of `wide`'s types.
 pub(crate) trait Lanes<T, const L: usize>:
     Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self>
@@ -15,6 +22,9 @@ pub(crate) trait Lanes<T, const L: usize>:
     const ZERO: Self;
     /// Loads one chunk.
     fn load(c: &[T; L]) -> Self;
+    /// Loads one chunk of `bf16`, widened exactly (each value's bits shifted up by 16:
+    /// on x86, two SSE2 unpacks with zero per eight values).
+    fn load_bf16(c: &[Bf16; L]) -> Self;
     /// All lanes `x`.
     fn splat(x: T) -> Self;
     /// `self·b + c` (fused where the target has it).
@@ -26,12 +36,16 @@ pub(crate) trait Lanes<T, const L: usize>:
 }
 
 macro_rules! lanes {
-    ($v:ty, $t:ty, $l:literal) => {
+    ($v:ty, $t:ty, $l:literal, $bf16:ident) => {
         impl Lanes<$t, $l> for $v {
             const ZERO: Self = <$v>::ZERO;
             #[inline(always)]
             fn load(c: &[$t; $l]) -> Self {
                 <$v>::new(*c)
+            }
+            #[inline(always)]
+            fn load_bf16(c: &[Bf16; $l]) -> Self {
+                $bf16(c)
             }
             #[inline(always)]
             fn splat(x: $t) -> Self {
@@ -53,18 +67,58 @@ macro_rules! lanes {
     };
 }
 
-lanes!(f32x8, f32, 8);
-lanes!(f64x4, f64, 4);
+lanes!(f32x8, f32, 8, f32x8_bf16);
+lanes!(f64x4, f64, 4, f64x4_bf16);
+
+/// Eight `bf16` widened into the two 128-bit halves of eight `f32` lanes: the low four
+/// values by `unpacklo` with zero (zero below each value: its bits shifted up by 16),
+/// the high four by `unpackhi`. SSE2, which every x86-64 CPU has.
+#[cfg(all(any(target_arch = "x86", target_arch = "x86_64"), target_feature = "sse2"))]
+#[inline(always)]
+pub(crate) fn bf16_halves(c: &[Bf16; 8]) -> [x86::__m128; 2] {
+    use x86::*;
+    // SAFETY: SSE2 is enabled (cfg above); `c` is 16 readable bytes; unaligned load.
+    unsafe {
+        let v = _mm_loadu_si128(c.as_ptr().cast::<__m128i>());
+        let zero = _mm_setzero_si128();
+        [_mm_castsi128_ps(_mm_unpacklo_epi16(zero, v)), _mm_castsi128_ps(_mm_unpackhi_epi16(zero, v))]
+    }
+}
+
+/// [`Lanes::load_bf16`] of `f32x8`.
+#[inline(always)]
+fn f32x8_bf16(c: &[Bf16; 8]) -> f32x8 {
+    {
+        #[cfg(all(any(target_arch = "x86", target_arch = "x86_64"), target_feature = "sse2"))]
+        {
+            // SAFETY: `f32x8` is eight `f32` lanes in order, 32 bytes, like the two halves;
+            // every bit pattern is a valid value of either.
+            unsafe { core::mem::transmute::<[x86::__m128; 2], f32x8>(bf16_halves(c)) }
+        }
+        #[cfg(not(all(any(target_arch = "x86", target_arch = "x86_64"), target_feature = "sse2")))]
+        {
+            f32x8::new(c.map(Bf16::to_f32))
+        }
+    }
+}
+
+/// [`Lanes::load_bf16`] of `f64x4` (exact: a `bf16` is an `f32`, an `f32` an `f64`).
+#[inline(always)]
+fn f64x4_bf16(c: &[Bf16; 4]) -> f64x4 {
+    f64x4::new(c.map(|b| f64::from(b.to_f32())))
+}
 
 /// Folds `vf` over the `L`-lane chunks of the common prefix of `a` and `b` with four
-/// independent accumulators, then `sf` over the scalar tail, and returns the total.
+/// independent accumulators, then `sf` over the scalar tail, and returns the total
+/// (`a`'s entries widened to `T` as they are loaded: a `bf16` row gives the bits of
+/// that row in `f32`).
 ///
 /// `vf(acc, a_chunk, b_chunk)` and `sf(acc, aᵢ, bᵢ)` must compute the same per-element
 /// update. Slicing is done with `as_chunks` and iterator zips only, so the loops carry
 /// no bounds checks.
 #[inline(always)]
-pub(crate) fn reduce2<T: Copy + Add<Output = T>, V: Lanes<T, L>, const L: usize>(
-    a: &[T],
+pub(crate) fn reduce2<T: Copy + Add<Output = T>, A: Elem<T>, V: Lanes<T, L>, const L: usize>(
+    a: &[A],
     b: &[T],
     vf: impl Fn(V, V, V) -> V,
     sf: impl Fn(T, T, T) -> T,
@@ -80,25 +134,25 @@ pub(crate) fn reduce2<T: Copy + Add<Output = T>, V: Lanes<T, L>, const L: usize>
     let mut acc = [V::ZERO; 4];
     for (xa, xb) in a4.iter().zip(b4) {
         for ((s, ca), cb) in acc.iter_mut().zip(xa).zip(xb) {
-            *s = vf(*s, V::load(ca), V::load(cb));
+            *s = vf(*s, A::load(ca), V::load(cb));
         }
     }
     // Up to three remaining whole chunks, one per accumulator.
     for ((s, ca), cb) in acc.iter_mut().zip(ar).zip(br) {
-        *s = vf(*s, V::load(ca), V::load(cb));
+        *s = vf(*s, A::load(ca), V::load(cb));
     }
     let [s0, s1, s2, s3] = acc;
     let mut s = ((s0 + s1) + (s2 + s3)).reduce_add();
     for (x, y) in at.iter().zip(bt) {
-        s = sf(s, *x, *y);
+        s = sf(s, x.widen(), *y);
     }
     s
 }
 
 /// `y ← y + alpha·x` over the common prefix; product then sum, no fused multiply-add,
-/// so every element is rounded exactly as in the scalar reference.
+/// so every element is rounded exactly as in the scalar reference (`x` widened to `T`).
 #[inline(always)]
-pub(crate) fn axpy<T, V: Lanes<T, L>, const L: usize>(alpha: T, x: &[T], y: &mut [T])
+pub(crate) fn axpy<T, E: Elem<T>, V: Lanes<T, L>, const L: usize>(alpha: T, x: &[E], y: &mut [T])
 where
     T: Copy + Add<Output = T> + Mul<Output = T>,
 {
@@ -109,10 +163,10 @@ where
     let (yc, yt) = y.as_chunks_mut::<L>();
     let av = V::splat(alpha);
     for (cy, cx) in yc.iter_mut().zip(xc) {
-        *cy = (V::load(cy) + av * V::load(cx)).to_array();
+        *cy = (V::load(cy) + av * E::load(cx)).to_array();
     }
     for (yi, xi) in yt.iter_mut().zip(xt) {
-        *yi = *yi + alpha * *xi;
+        *yi = *yi + alpha * xi.widen();
     }
 }
 
