@@ -65,6 +65,14 @@ pub trait Real:
     const BYTES: usize;
     /// `"f32"` or `"f64"`.
     const NAME: &'static str;
+    /// The narrow type a Broyden history can keep its rows in: [`Bf16`](crate::kernels::Bf16)
+    /// for `f32`; `f64` itself for `f64` (which has no narrow history).
+    #[doc(hidden)]
+    type Half: crate::kernels::RowElem<Self>;
+    /// A buffer of `T` as rows of [`Self::Half`]: two `bf16` to each `f32` entry; an `f64`
+    /// buffer as itself.
+    #[doc(hidden)]
+    fn half_rows(buf: &mut [Self]) -> &mut [Self::Half];
 
     /// Square root (`libm`).
     fn sqrt(self) -> Self;
@@ -151,7 +159,7 @@ mod private {
 }
 
 macro_rules! real {
-    ($t:ty, $simd:ty, $avx:ty, $lanes:literal, $sqrt:path, $sqrt_eps:literal, $name:literal) => {
+    ($t:ty, $simd:ty, $avx:ty, $lanes:literal, $sqrt:path, $sqrt_eps:literal, $name:literal, $half:ty, $half_rows:path) => {
         impl Real for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -166,6 +174,12 @@ macro_rules! real {
             const SQRT_EPSILON: Self = $sqrt_eps;
             const BYTES: usize = core::mem::size_of::<$t>();
             const NAME: &'static str = $name;
+            type Half = $half;
+
+            #[inline]
+            fn half_rows(buf: &mut [Self]) -> &mut [Self::Half] {
+                $half_rows(buf)
+            }
 
             #[inline]
             fn sqrt(self) -> Self {
@@ -266,7 +280,7 @@ macro_rules! real {
                 gn: &[Self],
             ) -> Option<([Self; 5], bool)> {
                 on_isa!($t, $simd, $avx, $lanes, V => {
-                    crate::kernels::fused::secant_simd::<$t, V, $lanes>(k, p, out, ahead, g, gn)
+                    crate::kernels::fused::secant_simd::<$t, $t, V, $lanes>(k, p, out, ahead, g, gn)
                 })
             }
             #[inline]
@@ -283,7 +297,7 @@ macro_rules! real {
                 ahead: Option<&mut [Self]>,
             ) -> Option<(bool, bool)> {
                 on_isa!($t, $simd, $avx, $lanes, V => {
-                    crate::kernels::fused::pair_simd::<$t, V, $lanes>(
+                    crate::kernels::fused::pair_simd::<$t, $t, V, $lanes>(
                         k, p, out, row, crs, drop, point, trial, ahead,
                     )
                 })
@@ -302,5 +316,25 @@ macro_rules! real {
     };
 }
 
-real!(f32, wide::f32x8, crate::kernels::avx::F32x8, 8, libm::sqrtf, 3.4526698e-4, "f32");
-real!(f64, wide::f64x4, crate::kernels::avx::F64x4, 4, libm::sqrt, 1.4901161193847656e-8, "f64");
+real!(
+    f32,
+    wide::f32x8,
+    crate::kernels::avx::F32x8,
+    8,
+    libm::sqrtf,
+    3.4526698e-4,
+    "f32",
+    crate::kernels::Bf16,
+    crate::kernels::bf16::packed
+);
+real!(
+    f64,
+    wide::f64x4,
+    crate::kernels::avx::F64x4,
+    4,
+    libm::sqrt,
+    1.4901161193847656e-8,
+    "f64",
+    f64,
+    core::convert::identity
+);

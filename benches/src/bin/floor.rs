@@ -8,7 +8,8 @@
 //! Defaults: the `[15 × 150 × 700]` state of a DEQ-Transformer (15 samples of 150 tokens,
 //! `h = 700`), on the built-in demonstration layer at that width (`DeqLayer::demo`:
 //! tanh, `‖W‖₂ = 0.95`), inputs of width 64, on every thread of rayon's pool (set
-//! `RAYON_NUM_THREADS`). For each solver (Broyden M = 8, Anderson M = 5, Picard) it runs
+//! `RAYON_NUM_THREADS`). For each solver (Broyden M = 8, the same with its history in
+//! bf16 (`DynBroyden::with_sizes_bf16`), Anderson M = 5, Picard) it runs
 //! the solve twice:
 //!
 //! * to `tol_rel = 1e-6` (at most 100 iterations), and
@@ -144,8 +145,9 @@ fn main() {
     println!("|---|---|--:|--:|--:|--:|--:|");
     let to_tol = Options { max_iters: 100, tol_rel: 1e-6, ..Options::DEFAULT };
     let forced = Options { max_iters: iters, tol_rel: 0.0, tol_abs: 0.0, stall_iters: 0, ..Options::DEFAULT };
-    let solvers: [(&str, Make<'_>); 3] = [
+    let solvers: [(&str, Make<'_>); 4] = [
         ("Broyden M=8", &|| DynBroyden::with_sizes(d, 8).map(AnySolver::Broyden)),
+        ("Broyden M=8 bf16 history", &|| DynBroyden::with_sizes_bf16(d, 8).map(AnySolver::Broyden)),
         ("Anderson M=5", &|| DynAnderson::with_sizes(d, 5).map(AnySolver::Anderson)),
         ("Picard", &|| DynPicard::with_sizes(d).map(AnySolver::Picard)),
     ];

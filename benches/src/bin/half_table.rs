@@ -13,6 +13,10 @@
 //! pass. An f16 entry that overflows (|x| > 65504) is counted in the last column; bf16 has
 //! f32's range.
 //!
+//! The column "bf16 storage" is the solver itself with its history stored in bf16
+//! (`DynBroyden::with_sizes_bf16`, default settings): there the fused passes use the
+//! new rows as stored, and the operations on a row by itself add entry by entry.
+//!
 //! ```text
 //! cargo run --release -p deq-benches --bin half_table
 //! ```
@@ -20,7 +24,8 @@
 use deq_benches::{error, evals};
 use deq_problems::{FixedPointProblem, hard_suite, standard_suite};
 use solver_core::broyden::ops::{Factor, Op, Reply, SliceVectors, Vector};
-use solver_core::{BroydenSettings, BroydenState, Options, Report};
+use solver_core::{BroydenSettings, BroydenState, Options, Report, Solver};
+use solver_host::DynBroyden;
 
 const MAX_ITERS: u32 = 2000;
 
@@ -111,14 +116,14 @@ fn main() {
         "Broyden M = 8, default settings, f32 arithmetic, tol_rel = 1e-6, max_iters = {MAX_ITERS}: f-evaluations \
          (relative error against the float64 reference root) with the history rows kept in f32, bf16 or f16\n"
     );
-    println!("| problem | f32 | bf16 | f16 | unbounded f32 | f16 overflows |");
-    println!("|---|---|---|---|---|---|");
-    let mut totals = [0u64; 4];
-    let mut converged = [0usize; 4];
-    let mut worst: f64 = 0.0;
+    println!("| problem | f32 | bf16 | f16 | unbounded f32 | f16 overflows | bf16 storage |");
+    println!("|---|---|---|---|---|---|---|");
+    let mut totals = [0u64; 5];
+    let mut converged = [0usize; 5];
+    let (mut worst, mut worst_stored): (f64, f64) = (0.0, 0.0);
     let (standard, hard) = (standard_suite(), hard_suite());
     for (suite, problems) in [("standard", &standard), ("hard", &hard)] {
-        let mut sums = [0u64; 4];
+        let mut sums = [0u64; 5];
         for p in problems.iter() {
             let p = p.as_ref();
             let runs = [
@@ -127,8 +132,9 @@ fn main() {
                 solve(p, 8, Keep::F16, &opts),
                 solve(p, MAX_ITERS as usize + 1, Keep::F32, &opts),
             ];
+            let stored = stored_bf16(p, &opts);
             let mut row = format!("| {} |", p.name());
-            let all = runs[..3].iter().all(|r| r.0.status.is_converged());
+            let all = runs[..3].iter().all(|r| r.0.status.is_converged()) && stored.0.status.is_converged();
             for (k, (r, z, _)) in runs.iter().enumerate() {
                 if all {
                     sums[k] += u64::from(r.f_evals);
@@ -138,35 +144,54 @@ fn main() {
             }
             if all {
                 worst = worst.max(f64::from(runs[1].0.f_evals) / f64::from(runs[0].0.f_evals));
+                worst_stored = worst_stored.max(f64::from(stored.0.f_evals) / f64::from(runs[0].0.f_evals));
             }
-            println!("{row} {} |", runs[2].2);
+            if all {
+                sums[4] += u64::from(stored.0.f_evals);
+            }
+            converged[4] += usize::from(stored.0.status.is_converged());
+            println!("{row} {} | {} ({}) |", runs[2].2, evals(&stored.0), error(p, &stored.1));
         }
         println!(
-            "| **{suite} suite, total where f32, bf16 and f16 converge** | {} | {} ({:+.1}%) | {} ({:+.1}%) | {} | |",
+            "| **{suite} suite, total where all of f32, bf16, f16 and bf16 storage converge** | {} | {} ({:+.1}%) | {} \
+             ({:+.1}%) | {} | | {} ({:+.1}%) |",
             sums[0],
             sums[1],
             percent(sums[1], sums[0]),
             sums[2],
             percent(sums[2], sums[0]),
-            sums[3]
+            sums[3],
+            sums[4],
+            percent(sums[4], sums[0])
         );
         for (t, s) in totals.iter_mut().zip(sums) {
             *t += s;
         }
     }
     println!(
-        "\nboth suites, where f32, bf16 and f16 converge: f-evaluations f32 {} / bf16 {} ({:+.1}%) / f16 {} \
-         ({:+.1}%) / unbounded {}; worst bf16 / f32 on one problem {worst:.2}; converged (f32, bf16, f16, \
-         unbounded) {:?} of {}",
+        "\nboth suites, where all converge: f-evaluations f32 {} / bf16 {} ({:+.1}%) / f16 {} ({:+.1}%) / \
+         unbounded {} / bf16 storage {} ({:+.1}%); worst bf16 / f32 on one problem {worst:.2}, bf16 storage / f32 \
+         {worst_stored:.2}; converged (f32, bf16, f16, unbounded, bf16 storage) {:?} of {}",
         totals[0],
         totals[1],
         percent(totals[1], totals[0]),
         totals[2],
         percent(totals[2], totals[0]),
         totals[3],
+        totals[4],
+        percent(totals[4], totals[0]),
         converged,
         standard.len() + hard.len()
     );
+}
+
+/// The solver with its history stored in bf16 (M = 8, default settings): the report and
+/// the answer.
+fn stored_bf16(p: &dyn FixedPointProblem, opts: &Options) -> (Report, Vec<f32>) {
+    let mut solver = DynBroyden::with_sizes_bf16(p.dim(), 8).expect("sizes");
+    let mut z = p.start();
+    let report = solver.solve(&mut |x: &[f32], out: &mut [f32]| p.f(x, out), &mut z, opts).expect("lengths");
+    (report, z)
 }
 
 /// `a` relative to `b`, in percent.

@@ -444,6 +444,74 @@ impl<S: Allocate<T, 3>, T: Real> BroydenInner<S, T> {
     }
 }
 
+impl<S: Allocate<f32, 3>> BroydenInner<S, f32> {
+    /// [`with_sizes`](Self::with_sizes) with `U` and `V` kept in `bf16`
+    /// ([`Bf16`](crate::kernels::Bf16), packed two to each `f32` of their buffers): the
+    /// history takes half the memory, `2·m·n·2` bytes instead of `2·m·n·4`, and each
+    /// iteration streams half the bytes of its reads of the history. The arithmetic stays
+    /// `f32`: every row is widened exactly as it is read and rounded to nearest (ties to
+    /// even) as it is written, and the step is formed from the new row as stored, so
+    /// the step taken is that of the model kept.
+    ///
+    /// What it costs in f-evaluations is measured, not assumed (`half_table` in the
+    /// benches: within 2 % on the project's suites). For `n ≤ m` the rows stay `f32`
+    /// (there is nothing to save, and a root solve's dense model needs them exact):
+    /// [`history_in_bf16`](Self::history_in_bf16) says which.
+    ///
+    /// ```
+    /// use solver_core::{Options, Solver};
+    /// # type DynBroyden = solver_core::BroydenInner<Heap, f32>;
+    /// # struct Heap([Vec<f32>; 3]);
+    /// # impl solver_core::storage::Storage<f32, 3> for Heap {
+    /// #     fn buffers(&self) -> [&[f32]; 3] { [&self.0[0], &self.0[1], &self.0[2]] }
+    /// #     fn buffers_mut(&mut self) -> [&mut [f32]; 3] { let [a, b, c] = &mut self.0; [a, b, c] }
+    /// # }
+    /// # impl solver_core::storage::Allocate<f32, 3> for Heap {
+    /// #     fn zeroed(l: [usize; 3]) -> Result<Self, solver_core::SizeError> { Ok(Heap(l.map(|l| vec![0.0; l]))) }
+    /// # }
+    /// let (n, m) = (1000, 8);
+    /// let mut half = DynBroyden::with_sizes_bf16(n, m).unwrap();
+    /// let full = DynBroyden::with_sizes(n, m).unwrap();
+    /// assert!(half.history_in_bf16());
+    /// assert_eq!(full.memory_bytes() - half.memory_bytes(), 2 * m * n * 2);
+    /// let mut z = vec![0.0f32; n];
+    /// let mut f = |z: &[f32], out: &mut [f32]| {
+    ///     for (i, o) in out.iter_mut().enumerate() {
+    ///         *o = (0.5 * z[(i + 1) % n]).tanh() + 0.01;
+    ///     }
+    /// };
+    /// assert!(half.solve(&mut f, &mut z, &Options::default()).unwrap().status.is_converged());
+    /// ```
+    pub fn with_sizes_bf16(n: usize, m: usize) -> Result<Self, SizeError> {
+        let [lu, lv, lw] = buffer_lens(n, m)?;
+        if n <= m {
+            return Self::with_sizes(n, m);
+        }
+        let storage = S::zeroed([lu.div_ceil(2), lv.div_ceil(2), lw])?;
+        Ok(BroydenInner {
+            settings: BroydenSettings::DEFAULT,
+            n,
+            m,
+            state: None,
+            #[cfg(simd)]
+            ahead: Ahead::new(),
+            storage,
+        })
+    }
+}
+
+impl<S: Storage<T, 3>, T: Real> BroydenInner<S, T> {
+    /// Whether the history's rows are kept in `bf16`
+    /// ([`with_sizes_bf16`](BroydenInner::with_sizes_bf16)). The storage says it, with no
+    /// field of its own: `U`'s buffer holds fewer than `m·n` entries only then (every
+    /// other constructor asks for at least `m·n`), so an `f32` solver's size is
+    /// unchanged.
+    pub fn history_in_bf16(&self) -> bool {
+        let [u, _, _] = self.storage.buffers();
+        self.m.checked_mul(self.n).is_some_and(|len| u.len() < len)
+    }
+}
+
 impl<S, T: Real> BroydenInner<S, T> {
     /// Bytes of the buffers of a solver for `n` unknowns and `m` pairs,
     /// `size_of::<T>()·n·(2m + 5)`; `None` on overflow or a zero size.
@@ -509,6 +577,27 @@ impl<S: Storage<T, 3>, T: Real> BroydenInner<S, T> {
     }
 }
 
+/// Runs `state` on `vectors` until it asks for an evaluation or is done.
+#[inline(always)]
+fn drive<T: Real, E: crate::kernels::RowElem<T>>(
+    state: &mut BroydenState<T>,
+    mut vectors: SliceVectors<'_, T, E>,
+) -> Next<T> {
+    let mut reply = Reply::None;
+    loop {
+        match state.advance(reply) {
+            op @ Op::Evaluate { .. } => {
+                // The caller writes `f` of the point: the executor forgets what that
+                // makes stale.
+                vectors.execute(&op);
+                return Next::Evaluate;
+            }
+            Op::Done(report) => return Next::Done(report),
+            op => reply = vectors.run(op),
+        }
+    }
+}
+
 impl<S: Storage<T, 3>, T: Real> Solver<T> for BroydenInner<S, T> {
     fn dim(&self) -> usize {
         self.n
@@ -536,23 +625,17 @@ impl<S: Storage<T, 3>, T: Real> Solver<T> for BroydenInner<S, T> {
     fn resume(&mut self, z: &mut [T]) -> Next<T> {
         let Some(state) = self.state.as_mut() else { return Next::Done(not_started()) };
         let [u, v, work] = self.storage.buffers_mut();
+        if self.m.checked_mul(self.n).is_some_and(|len| u.len() < len) {
+            // Rows in bf16 (`history_in_bf16`).
+            let vectors = SliceVectors::new(self.n, T::half_rows(u), T::half_rows(v), work, z);
+            #[cfg(simd)]
+            let vectors = vectors.keeping(&mut self.ahead);
+            return drive(state, vectors);
+        }
         let vectors = SliceVectors::new(self.n, u, v, work, z);
         #[cfg(simd)]
         let vectors = vectors.keeping(&mut self.ahead);
-        let mut vectors = vectors;
-        let mut reply = Reply::None;
-        loop {
-            match state.advance(reply) {
-                op @ Op::Evaluate { .. } => {
-                    // The caller writes `f` of the point: the executor forgets what that
-                    // makes stale.
-                    vectors.execute(&op);
-                    return Next::Evaluate;
-                }
-                Op::Done(report) => return Next::Done(report),
-                op => reply = vectors.run(op),
-            }
-        }
+        drive(state, vectors)
     }
 
     fn iterations(&self) -> u32 {

@@ -12,16 +12,25 @@ use super::ops::{Lowering, Then};
 
 #[cfg(simd)]
 mod fused;
+mod narrow;
 use crate::Real;
-use crate::kernels::{self, copy};
+use crate::kernels::{self, RowElem, copy};
 
 /// The vectors of one Broyden solve as slices, and the executor of its operations on
-/// them: `u`, `v` (`m·n` each, row-major), the five work vectors (`5·n`) and the
-/// caller's best iterate `z` (`n`).
-pub struct SliceVectors<'b, T> {
+/// them: `u`, `v` (`m·n` each, row-major, of `T` or of a narrower [`RowElem`] `E`: a
+/// history kept in `bf16`), the five work vectors (`5·n`) and the caller's best
+/// iterate `z` (`n`).
+///
+/// With rows of `E = T` every operation takes the kernels of `T`. With `bf16` rows the
+/// low-rank products (plain and fused) take the same kernels over the narrow rows
+/// (widened as loaded, the rows they write rounded as stored, every later use of a
+/// written row its stored value), operations that touch no row run exactly as with
+/// `T` rows, and the rest (an operation on a row by itself: the updates of the first
+/// iterations and of backtracked steps) entry by entry.
+pub struct SliceVectors<'b, T, E = T> {
     n: usize,
-    u: &'b mut [T],
-    v: &'b mut [T],
+    u: &'b mut [E],
+    v: &'b mut [E],
     work: &'b mut [T],
     z: &'b mut [T],
     /// Where the dots formed ahead are kept ([`keeping`](Self::keeping)); without it
@@ -112,11 +121,11 @@ impl<'s, T> Split<'s, T> {
     }
 }
 
-impl<'b, T: Real> SliceVectors<'b, T> {
+impl<'b, T: Real, E: RowElem<T>> SliceVectors<'b, T, E> {
     /// The vectors of a solve of `n` unknowns over these slices (`u`, `v` of `m·n`
     /// entries for `m` pairs, `work` of `5·n`, `z` of `n`). Slices too short for an
     /// operation make it do nothing (and reply as if not finite); none is checked here.
-    pub fn new(n: usize, u: &'b mut [T], v: &'b mut [T], work: &'b mut [T], z: &'b mut [T]) -> Self {
+    pub fn new(n: usize, u: &'b mut [E], v: &'b mut [E], work: &'b mut [T], z: &'b mut [T]) -> Self {
         SliceVectors {
             n,
             u,
@@ -144,16 +153,45 @@ impl<'b, T: Real> SliceVectors<'b, T> {
     /// a row it also reads, does nothing and replies as if its result were not finite;
     /// nothing here panics.
     pub fn execute(&mut self, op: &Op<T>) -> Reply<T> {
-        execute(self, op)
+        execute_rows(self, op)
     }
 
     /// [`execute`](Self::execute), taking the operation by value (so that a caller that
     /// makes it just before need not keep it in memory).
     #[inline(always)]
     pub(crate) fn run(&mut self, op: Op<T>) -> Reply<T> {
-        execute(self, &op)
+        execute_rows(self, &op)
     }
 
+    /// These vectors with rows of `T`, when they are (`E = T`).
+    #[inline(always)]
+    fn wide(&mut self) -> Option<SliceVectors<'_, T>> {
+        Some(SliceVectors {
+            n: self.n,
+            u: E::wide_mut(self.u)?,
+            v: E::wide_mut(self.v)?,
+            work: self.work,
+            z: self.z,
+            #[cfg(simd)]
+            ahead: self.ahead.as_deref_mut(),
+        })
+    }
+
+    /// These vectors without the rows (for an operation that touches none).
+    fn no_rows(&mut self) -> SliceVectors<'_, T> {
+        SliceVectors {
+            n: self.n,
+            u: &mut [],
+            v: &mut [],
+            work: self.work,
+            z: self.z,
+            #[cfg(simd)]
+            ahead: self.ahead.as_deref_mut(),
+        }
+    }
+}
+
+impl<T: Real> SliceVectors<'_, T> {
     /// A vector, read-only.
     fn read(&self, v: Vector) -> Option<&[T]> {
         let n = self.n;
@@ -360,7 +398,9 @@ impl<T: Real> SliceVectors<'_, T> {
             f(w.out, x, y)
         }
     }
+}
 
+impl<T: Real, E: RowElem<T>> SliceVectors<'_, T, E> {
     /// The low-rank product of [`Op::LowRank`] (`p`): the fast paths for an output that is
     /// a work vector or a row, every other vector a work vector; the dots formed ahead
     /// used when they are the ones it needs, and formed when it asks for them.
@@ -381,7 +421,7 @@ impl<T: Real> SliceVectors<'_, T> {
     fn run_lowered(&mut self, op: Op<T>) -> Reply<T> {
         let mut lowering = Lowering::new(op);
         while let Some(part) = lowering.next_part() {
-            let reply = execute(self, &part);
+            let reply = execute_rows(self, &part);
             lowering.answer(reply);
         }
         lowering.reply()
@@ -395,7 +435,8 @@ impl<T: Real> SliceVectors<'_, T> {
         if from == out && beta != T::ONE {
             // Scaled in place first (the iteration never asks for this), as a scale
             // rounds it.
-            self.with(out, out, out, |o, _, _| combine(o, None, None, |a, _| beta * a));
+            let Some(mut wide) = self.wide() else { return self.low_rank_general(p) };
+            wide.with(out, out, out, |o, _, _| combine(o, None, None, |a, _| beta * a));
             beta = T::ONE;
         }
         // Dots formed ahead exist only where the kernels fuse (not on Cortex-M, whose
@@ -411,9 +452,13 @@ impl<T: Real> SliceVectors<'_, T> {
         let from_work = match from.work_index() {
             _ if from == out => None,
             Some(i) => Some(i),
-            None => return self.low_rank_split(p),
+            None => return self.low_rank_general(p),
         };
-        let Some(xi) = p.x.work_index() else { return self.low_rank_split(p) };
+        let Some(xi) = p.x.work_index() else { return self.low_rank_general(p) };
+        if matches!(out, Vector::U(_) | Vector::V(_)) && E::wide(&[]).is_none() {
+            // Into a narrow row: entry by entry (the fused passes write the new rows).
+            return self.low_rank_general(p);
+        }
         #[cfg(simd)]
         let SliceVectors { u, v, work, ahead, .. } = self;
         #[cfg(not(simd))]
@@ -439,9 +484,10 @@ impl<T: Real> SliceVectors<'_, T> {
                 };
                 let w = w_at.and_then(get);
                 let Some((o, u, v)) = cut_row(u, v, out, n) else { return };
+                let Some(o) = E::wide_mut(o) else { return };
                 (o, x, s, w, u, v)
             }
-            _ => return self.low_rank_split(p),
+            _ => return self.low_rank_general(p),
         };
         let factor = |f: Factor| rows(if f == Factor::U { u } else { v }, n, p.pairs);
         let (Some(a), Some(b)) = (factor(p.a), factor(p.b)) else { return };
@@ -460,7 +506,7 @@ impl<T: Real> SliceVectors<'_, T> {
         #[cfg(simd)]
         if let (Some(w), Some(with), Some(ahead)) = (w, p.ahead, ahead) {
             let mut dots = [T::ZERO; 8];
-            if kernels::low_rank(&product, o, Some((w, &mut dots[..]))) {
+            if E::low_rank(&product, o, Some((w, &mut dots[..]))) {
                 let k = (0..p.pairs.end).filter(|&i| p.pairs.contains(i)).count();
                 let style = if k == 1 { Style::Single } else { Style::Block };
                 ahead.hold((p.a, with, style), p.pairs, &dots, None);
@@ -468,9 +514,22 @@ impl<T: Real> SliceVectors<'_, T> {
             return;
         }
         let _ = w;
-        kernels::low_rank(&product, o, None);
+        E::low_rank(&product, o, None);
     }
 
+    /// A low-rank product in no shape of the fast paths: [`low_rank_split`]
+    /// (Self::low_rank_split) over rows of `T`, entry by entry over narrower ones.
+    fn low_rank_general(&mut self, p: &LowRankOp<T>) {
+        match self.wide() {
+            Some(mut wide) => wide.low_rank_split(p),
+            None => {
+                let _ = self.entrywise(&p.op());
+            }
+        }
+    }
+}
+
+impl<T: Real> SliceVectors<'_, T> {
     /// `aⱼ ← aⱼ + coef[j]·x` for the rows `j < rows` of `a`; `coef` and `x` must be work
     /// vectors (anything else does nothing).
     #[inline(never)]
@@ -590,12 +649,17 @@ struct LowRankOp<T: Real> {
     then: Then<T>,
 }
 
-#[cfg(simd)]
 impl<T: Real> LowRankOp<T> {
     /// The operation these are the fields of.
     fn op(self) -> Op<T> {
+        #[cfg(simd)]
         let LowRankOp { out, from, beta, alpha, a, b, pairs, x, ahead, then } = self;
-        Op::LowRank { out, from, beta, alpha, a, b, pairs, x, ahead, then }
+        #[cfg(simd)]
+        return Op::LowRank { out, from, beta, alpha, a, b, pairs, x, ahead, then };
+        #[cfg(not(simd))]
+        let LowRankOp { out, from, beta, alpha, a, b, pairs, x } = self;
+        #[cfg(not(simd))]
+        Op::LowRank { out, from, beta, alpha, a, b, pairs, x }
     }
 }
 
@@ -641,7 +705,17 @@ fn add_diagonal<T: Real>(buf: &mut [T], n: usize, add: T) {
     }
 }
 
-/// See [`SliceVectors::execute`].
+/// See [`SliceVectors::execute`]: rows of `T` take [`execute`], narrower ones
+/// [`narrow::execute`].
+#[inline(always)]
+fn execute_rows<T: Real, E: RowElem<T>>(s: &mut SliceVectors<'_, T, E>, op: &Op<T>) -> Reply<T> {
+    match s.wide() {
+        Some(mut wide) => execute(&mut wide, op),
+        None => narrow::execute(s, op),
+    }
+}
+
+/// [`SliceVectors::execute`] over rows of `T`.
 ///
 /// `x + alpha·y` with `alpha = ±1` is computed as `x ± y`, and `alpha·x` as `±x`: the
 /// same values (the product by ±1 is exact), without a multiplication, which on a

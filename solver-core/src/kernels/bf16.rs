@@ -20,7 +20,9 @@
 //! assert!(Bf16::from_f32(f32::NAN).to_f32().is_nan());
 //! ```
 
+use super::LowRankProduct;
 use super::vector::Lanes;
+use crate::Real;
 
 /// A `bfloat16`: the upper 16 bits of an `f32` (see the [module docs](self)).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -37,12 +39,11 @@ impl Bf16 {
     #[inline(always)]
     pub const fn from_f32(x: f32) -> Bf16 {
         let bits = x.to_bits();
-        if x.is_nan() {
-            // Keep the sign and set the quiet bit, so that no NaN becomes an infinity.
-            return Bf16(((bits >> 16) as u16) | 0x0040);
-        }
-        let round = 0x7fff + ((bits >> 16) & 1);
-        Bf16((bits.wrapping_add(round) >> 16) as u16)
+        let rounded = (bits.wrapping_add(0x7fff + ((bits >> 16) & 1)) >> 16) as u16;
+        // A NaN keeps its sign and gets the quiet bit, so that none becomes an infinity
+        // (a select, not a branch: the narrowing of eight lanes vectorises).
+        let quiet = ((bits >> 16) as u16) | 0x0040;
+        Bf16(if x.is_nan() { quiet } else { rounded })
     }
 
     /// The value as an `f32`, exactly.
@@ -62,51 +63,209 @@ impl Bf16 {
     }
 }
 
-/// An element type the row kernels read rows of, for arithmetic in `T`: `T` itself, or
-/// [`Bf16`] for `T = f32`. Widening is exact; the kernels compute in `T` whatever the
-/// rows are stored as, so a product over `bf16` rows gives the bits of the same product
-/// over those rows widened to `f32`.
-pub(crate) trait Elem<T>: Copy + 'static {
+/// An element type the rows of a Broyden history can be stored in, for arithmetic in
+/// `T`: `T` itself, or [`Bf16`] for `T = f32`. Widening is exact and every kernel
+/// computes in `T` whatever the rows are stored as, so a product over `bf16` rows gives
+/// the bits of the same product over those rows widened to `f32`. Sealed; the methods
+/// past [`narrow`](Self::narrow) are the kernels' and the executor's.
+pub trait RowElem<T: Real>: Copy + Default + 'static + sealed::Sealed {
     /// The value in `T`, exactly.
     fn widen(self) -> T;
+    /// `x` rounded to this type (nearest, ties to even).
+    fn narrow(x: T) -> Self;
     /// The row itself when it already is `T` (so that the caller can take `T`'s own
     /// kernel); `None` for a narrower type.
+    #[doc(hidden)]
     fn wide(row: &[Self]) -> Option<&[T]>;
+    /// [`wide`](Self::wide), writable.
+    #[doc(hidden)]
+    fn wide_mut(row: &mut [Self]) -> Option<&mut [T]>;
+    /// [`kernels::low_rank`](super::low_rank) over rows of this type.
+    #[doc(hidden)]
+    fn low_rank(p: &LowRankProduct<'_, T, Self>, y: &mut [T], ahead: Option<(&[T], &mut [T])>) -> bool;
+    /// The fused secant pass for `k` pairs over rows of this type.
+    #[doc(hidden)]
+    #[cfg(simd)]
+    fn secant(
+        k: usize,
+        p: &LowRankProduct<'_, T, Self>,
+        out: &mut [Self],
+        ahead: Option<(&[T], &mut [T])>,
+        g: &mut [T],
+        gn: &[T],
+    ) -> Option<([T; 5], bool)>;
+    /// The fused pair pass for `k` pairs over rows of this type.
+    #[doc(hidden)]
+    #[cfg(simd)]
+    #[allow(clippy::too_many_arguments)]
+    fn pair(
+        k: usize,
+        p: &LowRankProduct<'_, T, Self>,
+        out: &mut [T],
+        row: &mut [Self],
+        crs: [T; 3],
+        drop: bool,
+        point: [&[T]; 1],
+        trial: &mut [T],
+        ahead: Option<&mut [T]>,
+    ) -> Option<(bool, bool)>;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl<T: crate::Real> Sealed for T {}
+    impl Sealed for super::Bf16 {}
+}
+
+/// What the SIMD kernels need of a [`RowElem`]: loads and stores of lane chunks.
+pub(crate) trait Elem<T: Real>: RowElem<T> {
     /// One `L`-lane chunk, widened.
+    fn load<V: Lanes<T, L>, const L: usize>(c: &[Self; L]) -> V;
+    /// The lanes `v` as stored in this type, and their value as stored (`v` itself for
+    /// `T`; rounded for a narrower type).
+    #[cfg(simd)]
     #[inline(always)]
-    fn load<V: Lanes<T, L>, const L: usize>(c: &[Self; L]) -> V {
-        V::load(&c.map(Self::widen))
+    fn store<V: Lanes<T, L>, const L: usize>(v: V) -> ([Self; L], V) {
+        let stored = v.to_array().map(Self::narrow);
+        (stored, Self::load(&stored))
     }
 }
 
-impl<T: crate::Real> Elem<T> for T {
+impl<T: Real> RowElem<T> for T {
     #[inline(always)]
     fn widen(self) -> T {
         self
+    }
+    #[inline(always)]
+    fn narrow(x: T) -> Self {
+        x
     }
     #[inline(always)]
     fn wide(row: &[T]) -> Option<&[T]> {
         Some(row)
     }
     #[inline(always)]
-    fn load<V: Lanes<T, L>, const L: usize>(c: &[T; L]) -> V {
-        V::load(c)
+    fn wide_mut(row: &mut [T]) -> Option<&mut [T]> {
+        Some(row)
+    }
+    #[inline(always)]
+    fn low_rank(p: &LowRankProduct<'_, T>, y: &mut [T], ahead: Option<(&[T], &mut [T])>) -> bool {
+        super::low_rank(p, y, ahead)
+    }
+    #[cfg(simd)]
+    #[inline(always)]
+    fn secant(
+        k: usize,
+        p: &LowRankProduct<'_, T>,
+        out: &mut [T],
+        ahead: Option<(&[T], &mut [T])>,
+        g: &mut [T],
+        gn: &[T],
+    ) -> Option<([T; 5], bool)> {
+        T::simd_secant(k, p, out, ahead, g, gn)
+    }
+    #[cfg(simd)]
+    #[inline(always)]
+    fn pair(
+        k: usize,
+        p: &LowRankProduct<'_, T>,
+        out: &mut [T],
+        row: &mut [T],
+        crs: [T; 3],
+        drop: bool,
+        point: [&[T]; 1],
+        trial: &mut [T],
+        ahead: Option<&mut [T]>,
+    ) -> Option<(bool, bool)> {
+        T::simd_pair(k, p, out, row, crs, drop, point, trial, ahead)
     }
 }
 
-impl Elem<f32> for Bf16 {
+impl<T: Real> Elem<T> for T {
+    #[inline(always)]
+    fn load<V: Lanes<T, L>, const L: usize>(c: &[T; L]) -> V {
+        V::load(c)
+    }
+    #[cfg(simd)]
+    #[inline(always)]
+    fn store<V: Lanes<T, L>, const L: usize>(v: V) -> ([T; L], V) {
+        (v.to_array(), v)
+    }
+}
+
+impl RowElem<f32> for Bf16 {
     #[inline(always)]
     fn widen(self) -> f32 {
         self.to_f32()
+    }
+    #[inline(always)]
+    fn narrow(x: f32) -> Self {
+        Bf16::from_f32(x)
     }
     #[inline(always)]
     fn wide(_: &[Bf16]) -> Option<&[f32]> {
         None
     }
     #[inline(always)]
+    fn wide_mut(_: &mut [Bf16]) -> Option<&mut [f32]> {
+        None
+    }
+    #[inline]
+    fn low_rank(
+        p: &LowRankProduct<'_, f32, Bf16>,
+        y: &mut [f32],
+        ahead: Option<(&[f32], &mut [f32])>,
+    ) -> bool {
+        super::low_rank_bf16(p, y, ahead)
+    }
+    #[cfg(simd)]
+    #[inline]
+    fn secant(
+        k: usize,
+        p: &LowRankProduct<'_, f32, Bf16>,
+        out: &mut [Bf16],
+        ahead: Option<(&[f32], &mut [f32])>,
+        g: &mut [f32],
+        gn: &[f32],
+    ) -> Option<([f32; 5], bool)> {
+        on_isa!(f32, wide::f32x8, super::avx::F32x8, 8, V => {
+            super::fused::secant_simd::<f32, Bf16, V, 8>(k, p, out, ahead, g, gn)
+        })
+    }
+    #[cfg(simd)]
+    #[inline]
+    fn pair(
+        k: usize,
+        p: &LowRankProduct<'_, f32, Bf16>,
+        out: &mut [f32],
+        row: &mut [Bf16],
+        crs: [f32; 3],
+        drop: bool,
+        point: [&[f32]; 1],
+        trial: &mut [f32],
+        ahead: Option<&mut [f32]>,
+    ) -> Option<(bool, bool)> {
+        on_isa!(f32, wide::f32x8, super::avx::F32x8, 8, V => {
+            super::fused::pair_simd::<f32, Bf16, V, 8>(k, p, out, row, crs, drop, point, trial, ahead)
+        })
+    }
+}
+
+impl Elem<f32> for Bf16 {
+    #[inline(always)]
     fn load<V: Lanes<f32, L>, const L: usize>(c: &[Bf16; L]) -> V {
         V::load_bf16(c)
     }
+}
+
+/// `buf` as `bf16`, two to each entry (the packed rows of a history kept in `bf16`).
+#[inline]
+pub(crate) fn packed(buf: &mut [f32]) -> &mut [Bf16] {
+    let len = buf.len() * 2;
+    // SAFETY: `Bf16` is a `u16` (`repr(transparent)`): two of them fill one `f32` (size
+    // 4, alignment 4 ≥ 2), every bit pattern is a valid value of both, and the new slice
+    // borrows `buf` mutably for its whole life.
+    unsafe { core::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<Bf16>(), len) }
 }
 
 #[cfg(test)]

@@ -12,17 +12,18 @@
 //! targets with vector registers; elsewhere they return `None` and the caller runs the
 //! sequence instead.
 
-use super::block::{BLOCK, Rows, coefficients, split_rows};
+use super::bf16::{Elem, RowElem};
+use super::block::{BLOCK, Rows, coefficients, row_dot, split_rows};
 use super::vector::Lanes;
 use super::{Coefs, LowRankProduct, SIMD};
 use crate::Real;
 
 /// The first `R` row pairs of `p`, across its two parts.
 #[inline(always)]
-fn gather<'a, T, const R: usize>(p: &LowRankProduct<'a, T>) -> (Rows<'a, T, R>, Rows<'a, T, R>) {
+fn gather<'a, T, E, const R: usize>(p: &LowRankProduct<'a, T, E>) -> (Rows<'a, E, R>, Rows<'a, E, R>) {
     let n = p.n.max(1);
     let part = |k: usize| p.a[k].chunks_exact(n).zip(p.b[k].chunks_exact(n));
-    let (mut a, mut b): (Rows<'a, T, R>, Rows<'a, T, R>) = ([&[]; R], [&[]; R]);
+    let (mut a, mut b): (Rows<'a, E, R>, Rows<'a, E, R>) = ([&[]; R], [&[]; R]);
     for ((ar, br), (ai, bi)) in a.iter_mut().zip(&mut b).zip(part(0).chain(part(1))) {
         (*ar, *br) = (ai, bi);
     }
@@ -32,7 +33,7 @@ fn gather<'a, T, const R: usize>(p: &LowRankProduct<'a, T>) -> (Rows<'a, T, R>, 
 /// The number of pairs of `p` (the coefficients given limit it), if the fused kernels
 /// apply: one to [`BLOCK`] pairs, vector registers.
 #[inline(always)]
-fn pairs<T>(p: &LowRankProduct<'_, T>) -> Option<usize> {
+fn pairs<T, E>(p: &LowRankProduct<'_, T, E>) -> Option<usize> {
     let n = p.n;
     if !SIMD || n == 0 {
         return None;
@@ -56,15 +57,15 @@ pub(crate) type SecantSums<T> = [T; 5];
 /// second value says whether its dots were formed. `None` (nothing written) where the
 /// fused pass does not apply: more than [`BLOCK`] pairs, no vector registers, or an
 /// operand shorter than `n`.
-pub(crate) fn secant<T: Real>(
-    p: &LowRankProduct<'_, T>,
-    out: &mut [T],
+pub(crate) fn secant<T: Real, E: RowElem<T>>(
+    p: &LowRankProduct<'_, T, E>,
+    out: &mut [E],
     ahead: Option<(&[T], &mut [T])>,
     g: &mut [T],
     gn: &[T],
 ) -> Option<(SecantSums<T>, bool)> {
     let k = pairs(p)?;
-    T::simd_secant(k, p, out, ahead, g, gn)
+    E::secant(k, p, out, ahead, g, gn)
 }
 
 /// The product `p` into `out`, then, with `t = out + (−c)·row` (or `t = out` when `c`
@@ -77,10 +78,10 @@ pub(crate) fn secant<T: Real>(
 /// accumulates its coefficients. `None` (nothing written) where the fused pass does not
 /// apply, as for [`secant`].
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn pair<T: Real>(
-    p: &LowRankProduct<'_, T>,
+pub(crate) fn pair<T: Real, E: RowElem<T>>(
+    p: &LowRankProduct<'_, T, E>,
     out: &mut [T],
-    row: &mut [T],
+    row: &mut [E],
     c: Option<T>,
     r: T,
     s: T,
@@ -90,38 +91,38 @@ pub(crate) fn pair<T: Real>(
 ) -> Option<(bool, bool)> {
     let k = pairs(p)?;
     let ahead = ahead.filter(|d| d.len() > k);
-    T::simd_pair(k, p, out, row, [c.unwrap_or(T::ZERO), r, s], c.is_some(), [point], trial, ahead)
+    E::pair(k, p, out, row, [c.unwrap_or(T::ZERO), r, s], c.is_some(), [point], trial, ahead)
 }
 
 /// [`secant`] for `k` pairs, with `f32x8` or `f64x4` lanes.
 #[inline(always)]
-pub(crate) fn secant_simd<T: Real, V: Lanes<T, L>, const L: usize>(
+pub(crate) fn secant_simd<T: Real, E: Elem<T>, V: Lanes<T, L>, const L: usize>(
     k: usize,
-    p: &LowRankProduct<'_, T>,
-    out: &mut [T],
+    p: &LowRankProduct<'_, T, E>,
+    out: &mut [E],
     ahead: Option<(&[T], &mut [T])>,
     g: &mut [T],
     gn: &[T],
 ) -> Option<(SecantSums<T>, bool)> {
-    with_rows!(k, secant_block[T, V, L](p, out, ahead, g, gn))
+    with_rows!(k, secant_block[T, E, V, L](p, out, ahead, g, gn))
 }
 
 /// [`pair`] for `k` pairs, with `f32x8` or `f64x4` lanes; `crs = [c, r, s]`, `c` used
 /// when `drop`.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-pub(crate) fn pair_simd<T: Real, V: Lanes<T, L>, const L: usize>(
+pub(crate) fn pair_simd<T: Real, E: Elem<T>, V: Lanes<T, L>, const L: usize>(
     k: usize,
-    p: &LowRankProduct<'_, T>,
+    p: &LowRankProduct<'_, T, E>,
     out: &mut [T],
-    row: &mut [T],
+    row: &mut [E],
     crs: [T; 3],
     drop: bool,
     [point]: [&[T]; 1],
     trial: &mut [T],
     ahead: Option<&mut [T]>,
 ) -> Option<(bool, bool)> {
-    with_rows!(k, pair_block[T, V, L](p, out, row, crs, drop, point, trial, ahead))
+    with_rows!(k, pair_block[T, E, V, L](p, out, row, crs, drop, point, trial, ahead))
 }
 
 /// The lanes and the tail of the first `n` entries of `x`, if it has them.
@@ -192,16 +193,16 @@ impl<V> Dot4<V> {
 }
 
 #[inline(always)]
-fn secant_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
-    p: &LowRankProduct<'_, T>,
-    out: &mut [T],
+fn secant_block<T: Real, E: Elem<T>, V: Lanes<T, L>, const L: usize, const R: usize>(
+    p: &LowRankProduct<'_, T, E>,
+    out: &mut [E],
     ahead: Option<(&[T], &mut [T])>,
     g: &mut [T],
     gn: &[T],
 ) -> Option<(SecantSums<T>, bool)> {
     let n = p.n;
-    let (a, b) = gather::<T, R>(p);
-    let c = coefficients::<T, T, V, L, R>(p.alpha, b, p.coefs);
+    let (a, b) = gather::<T, E, R>(p);
+    let c = coefficients::<T, E, V, L, R>(p.alpha, b, p.coefs);
     let out = out.get_mut(..n).filter(|o| o.len() == n)?;
     let (gc, gt) = g.get_mut(..n)?.as_chunks_mut::<L>();
     let (nc, nt) = chunks::<T, L>(gn, n)?;
@@ -212,13 +213,13 @@ fn secant_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
         None => None,
     };
     let (yc, yt) = out.as_chunks_mut::<L>();
-    let (rc, rt) = split_rows::<T, R, L>(a, yc.len(), yt.len())?;
+    let (rc, rt) = split_rows::<E, R, L>(a, yc.len(), yt.len())?;
     let cv: [V; R] = core::array::from_fn(|i| V::splat(c[i]));
     // Sums: before·g, out·d, out·out, d·d, out·gn; and the rows' dots with w.
     let mut sums: [Dot4<V>; 5] = core::array::from_fn(|_| Dot4([V::ZERO; 4]));
     let mut dots = [V::ZERO; R];
     for (j, ((cy, cg), cn)) in yc.iter_mut().zip(gc.iter_mut()).zip(nc).enumerate() {
-        let before = V::load(cy);
+        let before = E::load::<V, L>(cy);
         let mut v = start_lanes(start_v, j, before);
         let vw = match w.and_then(|(wc, _)| wc.get(j)) {
             Some(w) => V::load(w),
@@ -226,11 +227,13 @@ fn secant_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
         };
         for ((rch, cr), d) in rc.iter().zip(&cv).zip(&mut dots) {
             if let Some(rv) = rch.get(j) {
-                let rv = V::load(rv);
+                let rv = E::load::<V, L>(rv);
                 v = v + *cr * rv;
                 *d = rv.mul_add(vw, *d);
             }
         }
+        // The row as stored (rounded where it is narrower), and its value from then on.
+        let (stored, v) = E::store::<V, L>(v);
         let (vg, vn) = (V::load(cg), V::load(cn));
         let d = vn - vg;
         let [s0, s1, s2, s3, s4] = &mut sums;
@@ -240,17 +243,19 @@ fn secant_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
         s3.add(j, d, d);
         s4.add(j, v, vn);
         *cg = d.to_array();
-        *cy = v.to_array();
+        *cy = stored;
     }
     let mut total: [T; 5] = core::array::from_fn(|i| sums[i].total());
     for (i, ((yi, gi), ni)) in yt.iter_mut().zip(gt.iter_mut()).zip(nt).enumerate() {
-        let before = *yi;
+        let before = yi.widen();
         let mut v = start_tail(start_t, i, before);
         for (t, cr) in rt.iter().zip(&c) {
             if let Some(x) = t.get(i) {
-                v += *cr * *x;
+                v += *cr * x.widen();
             }
         }
+        let stored = E::narrow(v);
+        let v = stored.widen();
         let d = *ni - *gi;
         let [t0, t1, t2, t3, t4] = &mut total;
         *t0 += before * *gi;
@@ -258,18 +263,18 @@ fn secant_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
         *t2 += v * v;
         *t3 += d * d;
         *t4 += v * *ni;
-        (*gi, *yi) = (d, v);
+        (*gi, *yi) = (d, stored);
     }
     let Some((wv, dots_out)) = ahead else { return Some((total, false)) };
     let wt = w.map_or(&[][..], |(_, wt)| wt);
     for (((o, acc), t), row) in dots_out.iter_mut().zip(&dots).zip(&rt).zip(a) {
         *o = if R == 1 {
             // As dot_block: a single row's dot is the 4-accumulator one.
-            super::dot(row, wv)
+            row_dot::<T, E, V, L>(row, wv)
         } else {
             let mut sum = acc.reduce_add();
             for (x, wi) in t.iter().zip(wt) {
-                sum += *x * *wi;
+                sum += x.widen() * *wi;
             }
             sum
         };
@@ -279,10 +284,10 @@ fn secant_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
 
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn pair_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
-    p: &LowRankProduct<'_, T>,
+fn pair_block<T: Real, E: Elem<T>, V: Lanes<T, L>, const L: usize, const R: usize>(
+    p: &LowRankProduct<'_, T, E>,
     out: &mut [T],
-    row: &mut [T],
+    row: &mut [E],
     [c, r, s]: [T; 3],
     drop: bool,
     point: &[T],
@@ -290,15 +295,15 @@ fn pair_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
     ahead: Option<&mut [T]>,
 ) -> Option<(bool, bool)> {
     let n = p.n;
-    let (a, b) = gather::<T, R>(p);
-    let cf = coefficients::<T, T, V, L, R>(p.alpha, b, p.coefs);
+    let (a, b) = gather::<T, E, R>(p);
+    let cf = coefficients::<T, E, V, L, R>(p.alpha, b, p.coefs);
     let out = out.get_mut(..n).filter(|o| o.len() == n)?;
     let (uc, ut) = row.get_mut(..n)?.as_chunks_mut::<L>();
     let (tc, tt) = trial.get_mut(..n)?.as_chunks_mut::<L>();
     let (pc, pt) = chunks::<T, L>(point, n)?;
     let (start_v, start_t) = start_parts::<T, V, L>(p.start, n)?;
     let (yc, yt) = out.as_chunks_mut::<L>();
-    let (rc, rt) = split_rows::<T, R, L>(a, yc.len(), yt.len())?;
+    let (rc, rt) = split_rows::<E, R, L>(a, yc.len(), yt.len())?;
     let cv: [V; R] = core::array::from_fn(|i| V::splat(cf[i]));
     let (nc, vr, ns) = (V::splat(-c), V::splat(r), V::splat(-s));
     // `x·0` summed: ±0 while every entry is finite, NaN after any that is not.
@@ -311,23 +316,25 @@ fn pair_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
         let mut v = start_lanes(start_v, j, V::load(cy));
         for (rch, cr) in rc.iter().zip(&cv) {
             if let Some(rv) = rch.get(j) {
-                v = v + *cr * V::load(rv);
+                v = v + *cr * E::load::<V, L>(rv);
             }
         }
-        let t = if drop { v + nc * V::load(cu) } else { v };
-        let u = vr * t;
+        let t = if drop { v + nc * E::load::<V, L>(cu) } else { v };
+        // The new row as stored (rounded where it is narrower): the step is finished
+        // from that value, so that it is the step of the model kept.
+        let (stored, u) = E::store::<V, L>(vr * t);
         let next = v + ns * u;
         fu = fu + u * V::ZERO;
         fp = fp + next * V::ZERO;
         if dots_on {
             for (rch, d) in rc.iter().zip(&mut dots) {
                 if let Some(rv) = rch.get(j) {
-                    *d = V::load(rv).mul_add(next, *d);
+                    *d = E::load::<V, L>(rv).mul_add(next, *d);
                 }
             }
             d_row = u.mul_add(next, d_row);
         }
-        *cu = u.to_array();
+        *cu = stored;
         *cy = next.to_array();
         *ct = (V::load(cp) + next).to_array();
     }
@@ -339,23 +346,24 @@ fn pair_block<T: Real, V: Lanes<T, L>, const L: usize, const R: usize>(
         let mut v = start_tail(start_t, i, *yi);
         for (t, cr) in rt.iter().zip(&cf) {
             if let Some(x) = t.get(i) {
-                v += *cr * *x;
+                v += *cr * x.widen();
             }
         }
-        let t = if drop { v + -c * *ui } else { v };
-        let u = r * t;
+        let t = if drop { v + -c * ui.widen() } else { v };
+        let stored = E::narrow(r * t);
+        let u = stored.widen();
         let next = v + -s * u;
         u_finite &= u.is_finite();
         p_finite &= next.is_finite();
         if dots_on {
             for (t, d) in rt.iter().zip(&mut sums) {
                 if let Some(x) = t.get(i) {
-                    *d += *x * next;
+                    *d += x.widen() * next;
                 }
             }
             s_row += u * next;
         }
-        (*ui, *yi, *ti) = (u, next, *pi + next);
+        (*ui, *yi, *ti) = (stored, next, *pi + next);
     }
     if let Some(out) = ahead {
         for (o, d) in out.iter_mut().zip(sums.iter().chain([&s_row])) {

@@ -72,7 +72,7 @@ pub mod isa;
 pub mod scalar;
 pub(crate) mod vector;
 
-pub use bf16::Bf16;
+pub use bf16::{Bf16, RowElem};
 
 use crate::Real;
 

@@ -7,7 +7,7 @@
 //! Like the SIMD kernels, they never panic: when slice lengths disagree they work on
 //! the common prefix (the shorter length), exactly like [`Iterator::zip`].
 
-use super::bf16::Elem;
+use super::bf16::RowElem as Elem;
 use crate::Real;
 
 /// `Σ aᵢ bᵢ` over the common prefix of `a` and `b`.

@@ -13,6 +13,7 @@ use core::arch::x86;
 use core::arch::x86_64 as x86;
 
 use super::bf16::{Bf16, Elem};
+use crate::Real;
 
 /// A SIMD vector of `L` lanes of `T`: what the kernels need of `wide`'s types.
 pub(crate) trait Lanes<T, const L: usize>:
@@ -117,7 +118,7 @@ fn f64x4_bf16(c: &[Bf16; 4]) -> f64x4 {
 /// update. Slicing is done with `as_chunks` and iterator zips only, so the loops carry
 /// no bounds checks.
 #[inline(always)]
-pub(crate) fn reduce2<T: Copy + Add<Output = T>, A: Elem<T>, V: Lanes<T, L>, const L: usize>(
+pub(crate) fn reduce2<T: Real, A: Elem<T>, V: Lanes<T, L>, const L: usize>(
     a: &[A],
     b: &[T],
     vf: impl Fn(V, V, V) -> V,
@@ -152,10 +153,7 @@ pub(crate) fn reduce2<T: Copy + Add<Output = T>, A: Elem<T>, V: Lanes<T, L>, con
 /// `y ← y + alpha·x` over the common prefix; product then sum, no fused multiply-add,
 /// so every element is rounded exactly as in the scalar reference (`x` widened to `T`).
 #[inline(always)]
-pub(crate) fn axpy<T, E: Elem<T>, V: Lanes<T, L>, const L: usize>(alpha: T, x: &[E], y: &mut [T])
-where
-    T: Copy + Add<Output = T> + Mul<Output = T>,
-{
+pub(crate) fn axpy<T: Real, E: Elem<T>, V: Lanes<T, L>, const L: usize>(alpha: T, x: &[E], y: &mut [T]) {
     let m = x.len().min(y.len());
     let x = x.get(..m).unwrap_or_default();
     let y = y.get_mut(..m).unwrap_or_default();
@@ -166,7 +164,7 @@ where
         *cy = (V::load(cy) + av * E::load(cx)).to_array();
     }
     for (yi, xi) in yt.iter_mut().zip(xt) {
-        *yi = *yi + alpha * xi.widen();
+        *yi += alpha * xi.widen();
     }
 }
 

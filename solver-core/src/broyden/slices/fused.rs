@@ -7,9 +7,9 @@ use super::{LowRankOp, SliceVectors, cut_row, cut_work, rows};
 use crate::Real;
 use crate::broyden::ahead::Style;
 use crate::broyden::ops::{Factor, Reply, Then, Vector};
-use crate::kernels::{Coefs, LowRankProduct, fused, scalar};
+use crate::kernels::{Coefs, LowRankProduct, RowElem, fused, scalar};
 
-impl<T: Real> SliceVectors<'_, T> {
+impl<T: Real, E: RowElem<T>> SliceVectors<'_, T, E> {
     /// [`Op::LowRank`](crate::broyden::ops::Op::LowRank) with a [`Then`].
     #[inline(never)]
     pub(super) fn fused(&mut self, p: &LowRankOp<T>) -> Reply<T> {
@@ -62,7 +62,7 @@ impl<T: Real> SliceVectors<'_, T> {
             let style = if k == 1 { Style::Single } else { Style::Block };
             ahead.hold((p.a, with, style), p.pairs, &dots, None);
         }
-        let out_norm = scalar::finish_norm(sums[2], || scalar::scaled_norm(out.iter().copied()));
+        let out_norm = scalar::finish_norm(sums[2], || scalar::scaled_norm(out.iter().map(|e| e.widen())));
         let g_norm = scalar::finish_norm(sums[3], || scalar::scaled_norm(g.iter().copied()));
         Some(Reply::Scalars([sums[0], sums[1], out_norm, g_norm, sums[4]]))
     }
