@@ -32,7 +32,7 @@ pub(crate) struct F32x8(__m256);
 pub(crate) struct F64x4(__m256d);
 
 macro_rules! avx_lanes {
-    ($v:ident, $t:ty, $l:literal, $reg:ty, $add:ident, $sub:ident, $mul:ident, $load:ident, $store:ident, $set1:ident, $bf16:ident) => {
+    ($v:ident, $t:ty, $l:literal, $reg:ty, $add:ident, $sub:ident, $mul:ident, $load:ident, $store:ident, $set1:ident, $bf16:ident, $store_bf16:ident) => {
         impl Add for $v {
             type Output = Self;
             #[inline(always)]
@@ -68,6 +68,10 @@ macro_rules! avx_lanes {
             #[inline(always)]
             fn load_bf16(c: &[Bf16; $l]) -> Self {
                 $bf16(c)
+            }
+            #[inline(always)]
+            fn store_bf16(self) -> [Bf16; $l] {
+                $store_bf16(self)
             }
             #[inline(always)]
             fn splat(x: $t) -> Self {
@@ -106,7 +110,8 @@ avx_lanes!(
     _mm256_loadu_ps,
     _mm256_storeu_ps,
     _mm256_set1_ps,
-    f32x8_bf16
+    f32x8_bf16,
+    f32x8_store_bf16
 );
 avx_lanes!(
     F64x4,
@@ -119,7 +124,8 @@ avx_lanes!(
     _mm256_loadu_pd,
     _mm256_storeu_pd,
     _mm256_set1_pd,
-    f64x4_bf16
+    f64x4_bf16,
+    f64x4_store_bf16
 );
 
 /// [`Lanes::load_bf16`] of [`F32x8`]: the SSE2 unpacks of the baseline, joined into one
@@ -129,6 +135,20 @@ fn f32x8_bf16(c: &[Bf16; 8]) -> F32x8 {
     let [lo, hi] = super::vector::bf16_halves(c);
     // SAFETY: as for `add`.
     F32x8(unsafe { _mm256_set_m128(hi, lo) })
+}
+
+/// [`Lanes::store_bf16`] of [`F32x8`]: the baseline's SSE2 rounding on each half.
+#[inline(always)]
+fn f32x8_store_bf16(v: F32x8) -> [Bf16; 8] {
+    // SAFETY: as for `add`.
+    let halves = unsafe { [_mm256_castps256_ps128(v.0), _mm256_extractf128_ps::<1>(v.0)] };
+    super::vector::bf16_from_halves(halves)
+}
+
+/// [`Lanes::store_bf16`] of [`F64x4`] (never on a hot path).
+#[inline(always)]
+fn f64x4_store_bf16(v: F64x4) -> [Bf16; 4] {
+    v.to_array().map(|x| Bf16::from_f32(x as f32))
 }
 
 /// [`Lanes::load_bf16`] of [`F64x4`] (exact; never on a hot path: `bf16` rows are read

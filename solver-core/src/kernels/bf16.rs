@@ -256,6 +256,12 @@ impl Elem<f32> for Bf16 {
     fn load<V: Lanes<f32, L>, const L: usize>(c: &[Bf16; L]) -> V {
         V::load_bf16(c)
     }
+    #[cfg(simd)]
+    #[inline(always)]
+    fn store<V: Lanes<f32, L>, const L: usize>(v: V) -> ([Bf16; L], V) {
+        let stored = v.store_bf16();
+        (stored, V::load_bf16(&stored))
+    }
 }
 
 /// `buf` as `bf16`, two to each entry (the packed rows of a history kept in `bf16`).
@@ -307,6 +313,61 @@ mod tests {
                     continue;
                 }
                 assert_eq!(Bf16::from_f32(x).to_bits(), nearest(x), "{:#010x}", x.to_bits());
+            }
+        }
+    }
+
+    /// Values that exercise every branch of the rounding: ties, carries into the
+    /// exponent, the largest finite values, infinities, NaNs with payloads in either
+    /// half, subnormals, zeros of both signs, and a spread of ordinary bits.
+    fn awkward() -> std::vec::Vec<f32> {
+        let mut bits = std::vec![
+            0x3f80_8000,
+            0x3f81_8000,
+            0x3f80_7fff,
+            0x3f80_8001,
+            0x3fff_ffff,
+            0x7f7f_ffff,
+            0x7f7f_7fff,
+            0x7f80_0000,
+            0xff80_0000,
+            0x7f80_0001,
+            0xff80_0001,
+            0x7fc0_0000,
+            0xffff_ffff,
+            0x0000_8000,
+            0x0000_0001,
+            0x8000_0000,
+            0x0000_0000,
+            0x807f_ffff,
+        ];
+        let mut x = 0x9e37_79b9u32;
+        for _ in 0..4000 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            bits.push(x);
+        }
+        bits.into_iter().map(f32::from_bits).collect()
+    }
+
+    #[cfg(simd)]
+    #[test]
+    fn simd_narrowing_is_the_scalar_rounding() {
+        let values = awkward();
+        for c in values.as_chunks::<8>().0 {
+            let expected = c.map(Bf16::from_f32);
+            let v = <wide::f32x8 as Lanes<f32, 8>>::load(c);
+            assert_eq!(v.store_bf16(), expected, "{:x?}", c.map(f32::to_bits));
+            #[cfg(avx_dispatch)]
+            if crate::kernels::isa::detected() == crate::kernels::isa::Isa::Avx {
+                // SAFETY: the CPU has AVX (checked just above).
+                let avx = unsafe {
+                    crate::kernels::isa::with_avx(|| {
+                        <crate::kernels::avx::F32x8 as Lanes<f32, 8>>::load(c).store_bf16()
+                    })
+                };
+                assert_eq!(avx, expected);
             }
         }
     }

@@ -26,6 +26,10 @@ pub(crate) trait Lanes<T, const L: usize>:
     /// Loads one chunk of `bf16`, widened exactly (each value's bits shifted up by 16:
     /// on x86, two SSE2 unpacks with zero per eight values).
     fn load_bf16(c: &[Bf16; L]) -> Self;
+    /// The lanes rounded to `bf16` (nearest, ties to even; NaN kept, as
+    /// [`Bf16::from_f32`]): on x86, SSE2 integer operations on each half.
+    #[cfg(simd)]
+    fn store_bf16(self) -> [Bf16; L];
     /// All lanes `x`.
     fn splat(x: T) -> Self;
     /// `self·b + c` (fused where the target has it).
@@ -37,7 +41,7 @@ pub(crate) trait Lanes<T, const L: usize>:
 }
 
 macro_rules! lanes {
-    ($v:ty, $t:ty, $l:literal, $bf16:ident) => {
+    ($v:ty, $t:ty, $l:literal, $bf16:ident, $store:ident) => {
         impl Lanes<$t, $l> for $v {
             const ZERO: Self = <$v>::ZERO;
             #[inline(always)]
@@ -47,6 +51,11 @@ macro_rules! lanes {
             #[inline(always)]
             fn load_bf16(c: &[Bf16; $l]) -> Self {
                 $bf16(c)
+            }
+            #[cfg(simd)]
+            #[inline(always)]
+            fn store_bf16(self) -> [Bf16; $l] {
+                $store(self)
             }
             #[inline(always)]
             fn splat(x: $t) -> Self {
@@ -68,8 +77,8 @@ macro_rules! lanes {
     };
 }
 
-lanes!(f32x8, f32, 8, f32x8_bf16);
-lanes!(f64x4, f64, 4, f64x4_bf16);
+lanes!(f32x8, f32, 8, f32x8_bf16, f32x8_store_bf16);
+lanes!(f64x4, f64, 4, f64x4_bf16, f64x4_store_bf16);
 
 /// Eight `bf16` widened into the two 128-bit halves of eight `f32` lanes: the low four
 /// values by `unpacklo` with zero (zero below each value: its bits shifted up by 16),
@@ -101,6 +110,54 @@ fn f32x8_bf16(c: &[Bf16; 8]) -> f32x8 {
             f32x8::new(c.map(Bf16::to_f32))
         }
     }
+}
+
+/// Eight `f32` in two 128-bit halves rounded to `bf16`, as [`Bf16::from_f32`] rounds
+/// each: `bits + 0x7fff + (bit 16)`, a NaN's quiet bit set instead, the high halves
+/// shifted down (arithmetically, so that the signed pack keeps every value) and packed.
+#[cfg(all(any(target_arch = "x86", target_arch = "x86_64"), target_feature = "sse2"))]
+#[inline(always)]
+pub(crate) fn bf16_from_halves(halves: [x86::__m128; 2]) -> [Bf16; 8] {
+    use x86::*;
+    // SAFETY: SSE2 is enabled (cfg above); the store is unaligned into 16 bytes.
+    unsafe {
+        let half = |x: __m128| {
+            let bits = _mm_castps_si128(x);
+            let lsb = _mm_and_si128(_mm_srli_epi32(bits, 16), _mm_set1_epi32(1));
+            let rounded = _mm_add_epi32(bits, _mm_add_epi32(_mm_set1_epi32(0x7fff), lsb));
+            let nan = _mm_castps_si128(_mm_cmpunord_ps(x, x));
+            let quiet = _mm_or_si128(bits, _mm_set1_epi32(0x0040_0000));
+            let pick = _mm_or_si128(_mm_and_si128(nan, quiet), _mm_andnot_si128(nan, rounded));
+            _mm_srai_epi32(pick, 16)
+        };
+        let [lo, hi] = halves;
+        let mut out = [Bf16::ZERO; 8];
+        _mm_storeu_si128(out.as_mut_ptr().cast::<__m128i>(), _mm_packs_epi32(half(lo), half(hi)));
+        out
+    }
+}
+
+/// [`Lanes::store_bf16`] of `f32x8`.
+#[cfg(simd)]
+#[inline(always)]
+fn f32x8_store_bf16(v: f32x8) -> [Bf16; 8] {
+    #[cfg(all(any(target_arch = "x86", target_arch = "x86_64"), target_feature = "sse2"))]
+    {
+        // SAFETY: as for `f32x8_bf16`, the other way round.
+        bf16_from_halves(unsafe { core::mem::transmute::<f32x8, [x86::__m128; 2]>(v) })
+    }
+    #[cfg(not(all(any(target_arch = "x86", target_arch = "x86_64"), target_feature = "sse2")))]
+    {
+        v.to_array().map(Bf16::from_f32)
+    }
+}
+
+/// [`Lanes::store_bf16`] of `f64x4`: each lane as an `f32` first (never on a hot
+/// path: `bf16` rows are written in `f32`).
+#[cfg(simd)]
+#[inline(always)]
+fn f64x4_store_bf16(v: f64x4) -> [Bf16; 4] {
+    v.to_array().map(|x| Bf16::from_f32(x as f32))
 }
 
 /// [`Lanes::load_bf16`] of `f64x4` (exact: a `bf16` is an `f32`, an `f32` an `f64`).

@@ -55,54 +55,95 @@ fn touches_rows<T: Real>(op: &Op<T>) -> bool {
     seen.get()
 }
 
-impl<T: Real, E: RowElem<T>> SliceVectors<'_, T, E> {
-    /// Entry `i` of `v` (a row's widened), if `v` lies in the buffers.
-    fn entry(&self, v: Vector, i: usize) -> Option<T> {
-        let n = self.n;
-        if i >= n {
-            return None;
-        }
-        match v {
-            Vector::U(r) => row(self.u, r, n)?.get(i).map(|e| e.widen()),
-            Vector::V(r) => row(self.v, r, n)?.get(i).map(|e| e.widen()),
-            Vector::Best => self.z.get(i).copied(),
-            w => row(self.work, w.work_index()?, n)?.get(i).copied(),
-        }
-    }
+/// A vector resolved for reading: entries of `T`, or narrow rows widened as read.
+#[derive(Clone, Copy)]
+enum Src<'a, T, E> {
+    Wide(&'a [T]),
+    Narrow(&'a [E]),
+}
 
-    /// Sets entry `i` of `v` (a row's rounded); `false` if `v` is outside the buffers.
-    fn set_entry(&mut self, v: Vector, i: usize, x: T) -> bool {
+impl<T: Real, E: RowElem<T>> Src<'_, T, E> {
+    /// Entry `i` (NaN past the end, which the callers rule out).
+    #[inline(always)]
+    fn get(self, i: usize) -> T {
+        match self {
+            Src::Wide(s) => s.get(i).copied(),
+            Src::Narrow(s) => s.get(i).map(|e| e.widen()),
+        }
+        .unwrap_or(T::NAN)
+    }
+}
+
+/// Entries written per chunk of [`SliceVectors::map_entries`].
+const CHUNK: usize = 64;
+
+impl<T: Real, E: RowElem<T>> SliceVectors<'_, T, E> {
+    /// `v` for reading, if it lies in the buffers.
+    fn src(&self, v: Vector) -> Option<Src<'_, T, E>> {
         let n = self.n;
-        let at = |r: usize| r.checked_mul(n).and_then(|a| a.checked_add(i)).filter(|_| i < n);
-        let slot = match v {
-            Vector::U(r) => at(r).and_then(|a| self.u.get_mut(a)).map(|e| *e = E::narrow(x)),
-            Vector::V(r) => at(r).and_then(|a| self.v.get_mut(a)).map(|e| *e = E::narrow(x)),
-            Vector::Best => self.z.get_mut(i).filter(|_| i < n).map(|e| *e = x),
-            w => w.work_index().and_then(at).and_then(|a| self.work.get_mut(a)).map(|e| *e = x),
-        };
-        slot.is_some()
+        Some(match v {
+            Vector::U(r) => Src::Narrow(row(self.u, r, n)?),
+            Vector::V(r) => Src::Narrow(row(self.v, r, n)?),
+            Vector::Best => Src::Wide(self.z.get(..n)?),
+            w => Src::Wide(row(self.work, w.work_index()?, n)?),
+        })
     }
 
     /// `Σ aᵢ bᵢ` in plain order; NaN if either is outside the buffers.
     fn dot_entries(&self, a: Vector, b: Vector) -> T {
+        let (Some(a), Some(b)) = (self.src(a), self.src(b)) else { return T::NAN };
         let mut sum = T::ZERO;
         for i in 0..self.n {
-            match (self.entry(a, i), self.entry(b, i)) {
-                (Some(x), Some(y)) => sum += x * y,
-                _ => return T::NAN,
-            }
+            sum += a.get(i) * b.get(i);
         }
         sum
     }
 
-    /// `out ← f(i)` for every entry, each value formed before it is written (so `f`
-    /// may read `out` itself at entry `i`).
-    fn map_entries(&mut self, out: Vector, f: impl Fn(&Self, usize) -> Option<T>) {
-        for i in 0..self.n {
-            let Some(x) = f(self, i) else { return };
-            if !self.set_entry(out, i, x) {
-                return;
+    /// `out ← f(ins, i)` for every entry `i`, `ins` the vectors `inputs` resolved; each
+    /// chunk of values is formed before it is written (so an input may be `out` itself).
+    /// Nothing is written if a vector is outside the buffers.
+    fn map_entries<const K: usize>(
+        &mut self,
+        out: Vector,
+        inputs: [Vector; K],
+        f: impl Fn(&[Src<'_, T, E>; K], usize) -> T,
+    ) {
+        let n = self.n;
+        if self.src(out).is_none() || inputs.iter().any(|v| self.src(*v).is_none()) {
+            return;
+        }
+        let mut vals = [T::ZERO; CHUNK];
+        for at in (0..n).step_by(CHUNK) {
+            let len = CHUNK.min(n - at);
+            {
+                let mut ins = [Src::Wide(&[][..]); K];
+                for (s, v) in ins.iter_mut().zip(inputs) {
+                    *s = self.src(v).unwrap_or(Src::Wide(&[]));
+                }
+                for (k, val) in vals.iter_mut().take(len).enumerate() {
+                    *val = f(&ins, at + k);
+                }
             }
+            let vals = vals.get(..len).unwrap_or_default();
+            let (u, v, work, z) = (&mut *self.u, &mut *self.v, &mut *self.work, &mut *self.z);
+            let narrow = |buf: &mut [E], r: usize| {
+                let start = r.checked_mul(n)?.checked_add(at)?;
+                for (e, x) in buf.get_mut(start..start.checked_add(len)?)?.iter_mut().zip(vals) {
+                    *e = E::narrow(*x);
+                }
+                Some(())
+            };
+            let wide = |buf: &mut [T], r: usize| {
+                let start = r.checked_mul(n)?.checked_add(at)?;
+                buf.get_mut(start..start.checked_add(len)?)?.copy_from_slice(vals);
+                Some(())
+            };
+            let _ = match out {
+                Vector::U(r) => narrow(u, r),
+                Vector::V(r) => narrow(v, r),
+                Vector::Best => wide(z, 0),
+                w => w.work_index().and_then(|i| wide(work, i)),
+            };
         }
     }
 
@@ -117,22 +158,22 @@ impl<T: Real, E: RowElem<T>> SliceVectors<'_, T, E> {
             Op::Dot { a, b } => return Reply::Scalar(self.dot_entries(a, b)),
             Op::Norm { a } => {
                 let sum = self.dot_entries(a, a);
-                let norm = scalar::finish_norm(sum, || {
-                    scalar::scaled_norm((0..n).map(|i| self.entry(a, i).unwrap_or(T::NAN)))
-                });
+                let Some(a) = self.src(a) else { return Reply::Scalar(T::NAN) };
+                let norm = scalar::finish_norm(sum, || scalar::scaled_norm((0..n).map(|i| a.get(i))));
                 return Reply::Scalar(norm);
             }
             Op::AllFinite { a } => {
-                return Reply::Flag((0..n).all(|i| self.entry(a, i).is_some_and(|x| x.is_finite())));
+                let Some(a) = self.src(a) else { return Reply::Flag(false) };
+                return Reply::Flag((0..n).all(|i| a.get(i).is_finite()));
             }
-            Op::Copy { from, to } => self.map_entries(to, |s, i| s.entry(from, i)),
-            Op::Fill { out, value } => self.map_entries(out, |_, _| Some(value)),
+            Op::Copy { from, to } => self.map_entries(to, [from], |[x], i| x.get(i)),
+            Op::Fill { out, value } => self.map_entries(out, [], |_, _| value),
             Op::Unit { out, index, value } => {
-                self.map_entries(out, |_, i| Some(if i == index { value } else { T::ZERO }))
+                self.map_entries(out, [], |_, i| if i == index { value } else { T::ZERO })
             }
-            Op::Scale { out, alpha, x } => self.map_entries(out, |s, i| Some(alpha * s.entry(x, i)?)),
+            Op::Scale { out, alpha, x } => self.map_entries(out, [x], |[x], i| alpha * x.get(i)),
             Op::Combine { out, x, alpha, y } => {
-                self.map_entries(out, |s, i| Some(s.entry(x, i)? + alpha * s.entry(y, i)?))
+                self.map_entries(out, [x, y], |[x, y], i| x.get(i) + alpha * y.get(i))
             }
             #[cfg(simd)]
             Op::LowRank { then, .. } if then != crate::broyden::ops::Then::Nothing => {
@@ -145,17 +186,25 @@ impl<T: Real, E: RowElem<T>> SliceVectors<'_, T, E> {
                     return Reply::None;
                 }
                 let mut coef = [T::ZERO; 8];
-                for (used, r) in (0..pairs.end).filter(|&r| pairs.contains(r)).enumerate() {
-                    let Some(c) = coef.get_mut(used) else { return Reply::None };
+                let mut used = 0;
+                for (k, r) in (0..pairs.end).filter(|&r| pairs.contains(r)).enumerate() {
+                    let Some(c) = coef.get_mut(k) else { return Reply::None };
                     *c = alpha * self.dot_entries(row_of(b, r), x);
+                    used = k + 1;
                 }
-                self.map_entries(out, |s, i| {
-                    let mut y = if from == out { s.entry(out, i)? } else { beta * s.entry(from, i)? };
-                    let rows = (0..pairs.end).filter(|&r| pairs.contains(r));
-                    for (r, c) in rows.zip(&coef) {
-                        y += *c * s.entry(row_of(a, r), i)?;
+                // The start and the rows added (at most eight, as the coefficients).
+                let mut ins = [from; 9];
+                for (slot, r) in ins.iter_mut().skip(1).zip((0..pairs.end).filter(|&r| pairs.contains(r))) {
+                    *slot = row_of(a, r);
+                }
+                // `beta·from`, `from` possibly `out` itself, as a scale into `out` rounds it.
+                self.map_entries(out, ins, |ins, i| {
+                    let [start, rows @ ..] = ins;
+                    let mut y = beta * start.get(i);
+                    for (row, c) in rows.iter().zip(&coef).take(used) {
+                        y += *c * row.get(i);
                     }
-                    Some(y)
+                    y
                 });
             }
         }
