@@ -89,3 +89,22 @@ fn a_nan_ends_the_solve_with_its_status() {
     assert_eq!(r.status, Status::NonFinite);
     assert!(z.iter().all(|x| x.is_finite()));
 }
+
+/// The README's example of the bf16 history, as written there.
+#[test]
+fn readme_example() {
+    let n = 4096;
+    let mut solver = DynBroyden::with_sizes_bf16(n, 8).unwrap();
+    assert!(solver.history_in_bf16());
+    assert_eq!(
+        DynBroyden::<f32>::with_sizes(n, 8).unwrap().memory_bytes() - solver.memory_bytes(),
+        2 * 8 * n * 2
+    );
+    let mut z = vec![0.0f32; n];
+    let mut f = |z: &[f32], out: &mut [f32]| {
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = (0.5 * z[(i + 1) % n]).tanh() + 0.01;
+        }
+    };
+    assert!(solver.solve(&mut f, &mut z, &Options::default()).unwrap().status.is_converged());
+}
