@@ -431,7 +431,11 @@ impl<S: Allocate<T, 3>, T: Real> BroydenInner<S, T> {
     /// A solver for `n` unknowns keeping at most `m` update pairs, its buffers allocated
     /// here, once: a solve then allocates nothing.
     pub fn with_sizes(n: usize, m: usize) -> Result<Self, SizeError> {
-        let storage = S::zeroed(buffer_lens(n, m)?)?;
+        Self::allocated(n, m, buffer_lens(n, m)?)
+    }
+
+    /// A solver with default settings over buffers of these lengths, allocated here.
+    fn allocated(n: usize, m: usize, lens: [usize; 3]) -> Result<Self, SizeError> {
         Ok(BroydenInner {
             settings: BroydenSettings::DEFAULT,
             n,
@@ -439,7 +443,7 @@ impl<S: Allocate<T, 3>, T: Real> BroydenInner<S, T> {
             state: None,
             #[cfg(simd)]
             ahead: Ahead::new(),
-            storage,
+            storage: S::zeroed(lens)?,
         })
     }
 }
@@ -487,16 +491,7 @@ impl<S: Allocate<f32, 3>> BroydenInner<S, f32> {
         if n <= m {
             return Self::with_sizes(n, m);
         }
-        let storage = S::zeroed([lu.div_ceil(2), lv.div_ceil(2), lw])?;
-        Ok(BroydenInner {
-            settings: BroydenSettings::DEFAULT,
-            n,
-            m,
-            state: None,
-            #[cfg(simd)]
-            ahead: Ahead::new(),
-            storage,
-        })
+        Self::allocated(n, m, [lu.div_ceil(2), lv.div_ceil(2), lw])
     }
 }
 
