@@ -618,10 +618,10 @@ impl<S: Storage<T, 3>, T: Real> Solver<T> for BroydenInner<S, T> {
     }
 
     fn resume(&mut self, z: &mut [T]) -> Next<T> {
+        let half = self.history_in_bf16();
         let Some(state) = self.state.as_mut() else { return Next::Done(not_started()) };
         let [u, v, work] = self.storage.buffers_mut();
-        if self.m.checked_mul(self.n).is_some_and(|len| u.len() < len) {
-            // Rows in bf16 (`history_in_bf16`).
+        if half {
             let vectors = SliceVectors::new(self.n, T::half_rows(u), T::half_rows(v), work, z);
             #[cfg(simd)]
             let vectors = vectors.keeping(&mut self.ahead);

@@ -124,11 +124,7 @@ pub(crate) trait Elem<T: Real>: RowElem<T> {
     /// The lanes `v` as stored in this type, and their value as stored (`v` itself for
     /// `T`; rounded for a narrower type).
     #[cfg(simd)]
-    #[inline(always)]
-    fn store<V: Lanes<T, L>, const L: usize>(v: V) -> ([Self; L], V) {
-        let stored = v.to_array().map(Self::narrow);
-        (stored, Self::load(&stored))
-    }
+    fn store<V: Lanes<T, L>, const L: usize>(v: V) -> ([Self; L], V);
 }
 
 impl<T: Real> RowElem<T> for T {

@@ -12,11 +12,7 @@ use crate::Real;
 
 /// `Σ aᵢ bᵢ` over the common prefix of `a` and `b`.
 pub fn dot<T: Real>(a: &[T], b: &[T]) -> T {
-    let mut s = T::ZERO;
-    for (x, y) in a.iter().zip(b) {
-        s += *x * *y;
-    }
-    s
+    row_dot(a, b)
 }
 
 /// Euclidean norm `‖a‖₂`, square root from `libm`. Correct at every scale: when the
@@ -93,9 +89,7 @@ pub(crate) fn finish_sub_norms<T: Real>(x: &[T], g: &[T], before: T, after: T) -
 
 /// `y ← y + alpha·x` over the common prefix.
 pub fn axpy<T: Real>(alpha: T, x: &[T], y: &mut [T]) {
-    for (yi, xi) in y.iter_mut().zip(x) {
-        *yi += alpha * *xi;
-    }
+    row_axpy(alpha, x, y)
 }
 
 /// `out[i] = rowᵢ · x` for the rows of the row-major `rows` (each `n` long).
@@ -142,12 +136,17 @@ pub fn multi_axpy<T: Real>(rows: &[T], n: usize, coeffs: &[T], y: &mut [T]) {
 /// computed in `O(k·n)` for `k` rows instead of forming the matrix. Swapping `a` and `b`
 /// gives `V(Uᵀx)`. The number of rows used is `min(a.len(), b.len()) / n`.
 pub fn low_rank_acc<T: Real>(alpha: T, a: &[T], b: &[T], n: usize, x: &[T], y: &mut [T]) {
+    low_rank_acc_rows(alpha, a, b, n, x, y)
+}
+
+/// [`low_rank_acc`] over rows of any element type `E`, widened where read.
+fn low_rank_acc_rows<T: Real, E: Elem<T>>(alpha: T, a: &[E], b: &[E], n: usize, x: &[T], y: &mut [T]) {
     if n == 0 {
         return;
     }
     for (ar, br) in a.chunks_exact(n).zip(b.chunks_exact(n)) {
-        let c = dot(br, x);
-        axpy(alpha * c, ar, y);
+        let c = row_dot(br, x);
+        row_axpy(alpha * c, ar, y);
     }
 }
 
@@ -195,11 +194,8 @@ pub(crate) fn low_rank_rows<T: Real, E: Elem<T>>(
     match (p.coefs, ahead) {
         // The plain product, as `low_rank_acc_parts`.
         (super::Coefs::Dots(x), None) => {
-            for k in 0..2 {
-                for (ar, br) in p.a[k].chunks_exact(n).zip(p.b[k].chunks_exact(n)) {
-                    row_axpy(p.alpha * row_dot(br, x), ar, y);
-                }
-            }
+            low_rank_acc_rows(p.alpha, p.a[0], p.b[0], n, x, y);
+            low_rank_acc_rows(p.alpha, p.a[1], p.b[1], n, x, y);
             false
         }
         (coefs, ahead) => low_rank_given_or_ahead(p, coefs, y, ahead),
@@ -249,7 +245,8 @@ fn low_rank_given_or_ahead<T: Real, E: Elem<T>>(
     true
 }
 
-/// [`dot`] with a row of `E`, widened.
+/// [`dot`] with the first vector of any element type `E`, widened (for `E = T`, `dot`
+/// itself).
 fn row_dot<T: Real, E: Elem<T>>(row: &[E], x: &[T]) -> T {
     let mut s = T::ZERO;
     for (r, xi) in row.iter().zip(x) {
@@ -258,7 +255,7 @@ fn row_dot<T: Real, E: Elem<T>>(row: &[E], x: &[T]) -> T {
     s
 }
 
-/// [`axpy`] of a row of `E`, widened.
+/// [`axpy`] of a vector of any element type `E`, widened (for `E = T`, `axpy` itself).
 fn row_axpy<T: Real, E: Elem<T>>(alpha: T, row: &[E], y: &mut [T]) {
     for (yi, r) in y.iter_mut().zip(row) {
         *yi += alpha * r.widen();

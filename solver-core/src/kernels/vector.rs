@@ -98,17 +98,15 @@ pub(crate) fn bf16_halves(c: &[Bf16; 8]) -> [x86::__m128; 2] {
 /// [`Lanes::load_bf16`] of `f32x8`.
 #[inline(always)]
 fn f32x8_bf16(c: &[Bf16; 8]) -> f32x8 {
+    #[cfg(all(any(target_arch = "x86", target_arch = "x86_64"), target_feature = "sse2"))]
     {
-        #[cfg(all(any(target_arch = "x86", target_arch = "x86_64"), target_feature = "sse2"))]
-        {
-            // SAFETY: `f32x8` is eight `f32` lanes in order, 32 bytes, like the two halves;
-            // every bit pattern is a valid value of either.
-            unsafe { core::mem::transmute::<[x86::__m128; 2], f32x8>(bf16_halves(c)) }
-        }
-        #[cfg(not(all(any(target_arch = "x86", target_arch = "x86_64"), target_feature = "sse2")))]
-        {
-            f32x8::new(c.map(Bf16::to_f32))
-        }
+        // SAFETY: `f32x8` is eight `f32` lanes in order, 32 bytes, like the two halves;
+        // every bit pattern is a valid value of either.
+        unsafe { core::mem::transmute::<[x86::__m128; 2], f32x8>(bf16_halves(c)) }
+    }
+    #[cfg(not(all(any(target_arch = "x86", target_arch = "x86_64"), target_feature = "sse2")))]
+    {
+        f32x8::new(c.map(Bf16::to_f32))
     }
 }
 

@@ -180,21 +180,24 @@ impl<T: Real, E: RowElem<T>> SliceVectors<'_, T, E> {
                 return self.run_lowered(*op);
             }
             Op::LowRank { out, from, beta, alpha, a, b, pairs, x, .. } => {
-                // The rows read may not include the output.
+                // The pairs' rows (at most eight), which may not include the output.
                 let row_of = |f: Factor, r: usize| if f == Factor::U { Vector::U(r) } else { Vector::V(r) };
-                if (0..pairs.end).any(|r| pairs.contains(r) && (row_of(a, r) == out || row_of(b, r) == out)) {
+                let (mut rows, mut used) = ([0usize; 8], 0);
+                for r in (0..pairs.end).filter(|&r| pairs.contains(r)) {
+                    let Some(slot) = rows.get_mut(used) else { return Reply::None };
+                    (*slot, used) = (r, used + 1);
+                }
+                let rows = rows.get(..used).unwrap_or_default();
+                if rows.iter().any(|&r| row_of(a, r) == out || row_of(b, r) == out) {
                     return Reply::None;
                 }
                 let mut coef = [T::ZERO; 8];
-                let mut used = 0;
-                for (k, r) in (0..pairs.end).filter(|&r| pairs.contains(r)).enumerate() {
-                    let Some(c) = coef.get_mut(k) else { return Reply::None };
+                for (c, &r) in coef.iter_mut().zip(rows) {
                     *c = alpha * self.dot_entries(row_of(b, r), x);
-                    used = k + 1;
                 }
-                // The start and the rows added (at most eight, as the coefficients).
+                // The start and the rows added.
                 let mut ins = [from; 9];
-                for (slot, r) in ins.iter_mut().skip(1).zip((0..pairs.end).filter(|&r| pairs.contains(r))) {
+                for (slot, &r) in ins.iter_mut().skip(1).zip(rows) {
                     *slot = row_of(a, r);
                 }
                 // `beta·from`, `from` possibly `out` itself, as a scale into `out` rounds it.
